@@ -1,0 +1,179 @@
+/*
+ * ar.h - shared declarations of the activerecord MySQL/MariaDB C core.
+ *
+ * Ownership in one sentence: a connection userdata owns its MYSQL handle and
+ * every prepared statement it created (an intrusive LRU list); statement and
+ * cursor userdata pin their connection through a Lua uservalue, never only a
+ * bare pointer, so a connection cannot be collected while they live.
+ */
+#ifndef AR_H
+#define AR_H
+
+#include <stddef.h>
+#include <mysql.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+/* Connector/C (MariaDB) has the non-blocking API; Oracle's libmysqlclient
+ * does not. The choice is made at build time (design §2, "one wait point"). */
+#if defined(MYSQL_WAIT_READ) && !defined(AR_BLOCKING_ONLY)
+#define AR_NONBLOCKING 1
+#else
+#define AR_NONBLOCKING 0
+#endif
+
+#define AR_CONN_MT   "activerecord.mysql.connection"
+#define AR_STMT_MT   "activerecord.mysql.statement"
+#define AR_CURSOR_MT "activerecord.mysql.cursor"
+#define AR_ERROR_MT  "activerecord.Error"
+
+/* Uservalue slots of a connection userdata. */
+#define AR_CONN_UV_CACHE 1 /* table: sql text -> statement userdata */
+#define AR_CONN_UV_JSON  2 /* cjson.decode, loaded on first JSON column */
+#define AR_CONN_NUV      2
+
+/* Uservalue slots of a statement userdata. */
+#define AR_STMT_UV_CONN    1 /* the owning connection userdata */
+#define AR_STMT_UV_NAMES   2 /* array of column names (Lua strings) */
+#define AR_STMT_UV_COLUMNS 3 /* the `columns` metadata array handed to users */
+#define AR_STMT_NUV        3
+
+/* How one result column becomes a Lua value (chosen once per statement). */
+typedef enum {
+  AR_CONV_INT,      /* bound as LONGLONG; unsigned above 2^63-1 -> string */
+  AR_CONV_BIT,      /* raw big-endian bytes -> integer */
+  AR_CONV_FLOAT,    /* FLOAT: shortest decimal that round-trips the float */
+  AR_CONV_DOUBLE,
+  AR_CONV_DECIMAL,  /* exact string, or float when decimal = "number" */
+  AR_CONV_TEMPORAL, /* DATE/DATETIME/TIMESTAMP/TIME as formatted string */
+  AR_CONV_STRING,   /* binary-safe bytes */
+  AR_CONV_JSON      /* decoded with lua-cjson */
+} ar_conv;
+
+typedef struct {
+  ar_conv conv;
+  enum enum_field_types type;
+  unsigned decimals;
+  int is_unsigned;
+  unsigned long length; /* actual length of the fetched value */
+  char is_null;         /* my_bool in both client libraries */
+  char error;
+  union {
+    long long i;
+    double d;
+    float f;
+  } num;
+  char *buf;            /* variable-length data, grown on truncation */
+  unsigned long buflen;
+} ar_column;
+
+/* Storage for one bound parameter; strings point into Lua memory that stays
+ * on the stack for the whole execute call, so nothing is copied. */
+typedef struct {
+  char is_null;
+  union {
+    long long i;
+    double d;
+  } num;
+  unsigned long length;
+} ar_param;
+
+struct ar_stmt;
+
+typedef struct ar_conn {
+  MYSQL *mysql;              /* NULL once closed */
+  int connected;             /* mysql_real_connect succeeded */
+  int decimal_as_number;     /* option decimal = "number" */
+  unsigned statement_cache_size;
+  unsigned cached;           /* statements in the LRU list */
+  struct ar_stmt *lru_head;  /* most recently used */
+  struct ar_stmt *lru_tail;  /* eviction candidate */
+  struct ar_stmt *active;    /* statement whose result may still be unread */
+  int cursor_open;           /* a streaming cursor owns `active` */
+} ar_conn;
+
+typedef struct ar_stmt {
+  MYSQL_STMT *stmt;          /* NULL once closed */
+  ar_conn *conn;             /* valid while stmt != NULL (conn closes us first) */
+  struct ar_stmt *prev, *next;
+  int in_cache;
+  unsigned nparams;
+  unsigned ncols;
+  MYSQL_BIND *pbind;
+  ar_param *params;
+  MYSQL_BIND *rbind;
+  ar_column *cols;
+  int names_ready;           /* uservalues NAMES/COLUMNS hold this shape */
+  char *sql;                 /* statement text: cache key and error context */
+  size_t sql_len;
+} ar_stmt;
+
+/* errors.c: the one error path. */
+const char *ar_error_kind(unsigned code);
+void ar_push_error(lua_State *L, const char *kind, unsigned code,
+                   const char *sqlstate, const char *message, const char *sql);
+int ar_raise(lua_State *L, const char *kind, unsigned code,
+             const char *sqlstate, const char *message, const char *sql);
+int ar_raisef(lua_State *L, const char *kind, const char *fmt, ...);
+int ar_raise_mysql(lua_State *L, MYSQL *m, const char *sql);
+int ar_raise_stmt(lua_State *L, MYSQL_STMT *s, const char *sql);
+void ar_errors_open(lua_State *L);
+
+/* wait.c: the one wait point. */
+int ar_wait(MYSQL *m, int status);
+
+/* Drive a Connector/C call through its *_start / *_cont pair, waiting in
+ * ar_wait between steps. `h` is the MYSQL or MYSQL_STMT handle, `m` the MYSQL
+ * whose socket is waited on. Without the non-blocking API: a plain call. */
+#if AR_NONBLOCKING
+#define AR_CALL(m, ret, fn, h, ...)                                  \
+  do {                                                               \
+    int ar_st_ = fn##_start(&(ret), (h), __VA_ARGS__);               \
+    while (ar_st_) ar_st_ = fn##_cont(&(ret), (h), ar_wait((m), ar_st_)); \
+  } while (0)
+#define AR_CALL0(m, ret, fn, h)                                      \
+  do {                                                               \
+    int ar_st_ = fn##_start(&(ret), (h));                            \
+    while (ar_st_) ar_st_ = fn##_cont(&(ret), (h), ar_wait((m), ar_st_)); \
+  } while (0)
+#else
+#define AR_CALL(m, ret, fn, h, ...) do { (void)(m); (ret) = fn((h), __VA_ARGS__); } while (0)
+#define AR_CALL0(m, ret, fn, h) do { (void)(m); (ret) = fn(h); } while (0)
+#endif
+
+/* connection.c */
+ar_conn *ar_check_conn(lua_State *L, int idx); /* raises on closed */
+void ar_conn_open(lua_State *L);
+int ar_connect(lua_State *L);
+void ar_conn_settle(lua_State *L, ar_conn *c);
+
+/* statement.c */
+void ar_stmt_open(lua_State *L);
+int ar_conn_execute(lua_State *L);
+int ar_conn_each(lua_State *L);
+int ar_conn_prepare(lua_State *L);
+void ar_stmt_close_all(ar_conn *c);
+void ar_stmt_unlink_close(ar_stmt *s);
+int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
+                  size_t len, int want_result);
+
+/* convert.c */
+int ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql);
+int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta);
+void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx);
+void ar_push_text_value(lua_State *L, const MYSQL_FIELD *f, const char *v,
+                        unsigned long len, int decimal_as_number, int conn_idx);
+int ar_field_is_json(const MYSQL_FIELD *f);
+void ar_push_columns_meta(lua_State *L, MYSQL_FIELD *fields, unsigned n);
+void ar_free_columns(ar_stmt *s);
+void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx);
+
+/* capabilities.c */
+int ar_capabilities_for(lua_State *L);
+void ar_push_capabilities(lua_State *L, const char *flavor, int major, int minor,
+                          int patch);
+int ar_parse_version(const char *s, int *major, int *minor, int *patch,
+                     const char **flavor);
+
+#endif

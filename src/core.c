@@ -1,0 +1,87 @@
+/*
+ * core.c - the module `activerecord.backend.mysql.core`.
+ *
+ * The only process-wide state is the client library's one-time init.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "ar.h"
+
+/* core.error(kind, message [, fields]) -> error object (not raised), so the
+ * Lua layers build ORM-level errors of the same shape as the core's. */
+static int core_error(lua_State *L) {
+  const char *kind = luaL_checkstring(L, 1);
+  const char *message = luaL_checkstring(L, 2);
+  ar_push_error(L, kind, 0, NULL, message, NULL);
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {   /* err, key, value */
+      lua_pushvalue(L, -2);    /* err, key, value, key */
+      lua_insert(L, -2);       /* err, key, key, value */
+      lua_rawset(L, -4);       /* err, key */
+    }
+  }
+  return 1;
+}
+
+static int core_error_kind(lua_State *L) {
+  lua_pushstring(L, ar_error_kind((unsigned)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* Seconds from CLOCK_MONOTONIC, for benchmarks and pool timing. */
+static int core_monotime(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+static int core_parse_version(lua_State *L) {
+  int major = 0, minor = 0, patch = 0;
+  const char *flavor = "mysql";
+  if (!ar_parse_version(luaL_checkstring(L, 1), &major, &minor, &patch, &flavor))
+    return 0;
+  lua_pushstring(L, flavor);
+  lua_createtable(L, 3, 0);
+  lua_pushinteger(L, major);
+  lua_rawseti(L, -2, 1);
+  lua_pushinteger(L, minor);
+  lua_rawseti(L, -2, 2);
+  lua_pushinteger(L, patch);
+  lua_rawseti(L, -2, 3);
+  return 2;
+}
+
+static const luaL_Reg core_functions[] = {
+    {"connect", ar_connect},
+    {"capabilities_for", ar_capabilities_for},
+    {"parse_version", core_parse_version},
+    {"error", core_error},
+    {"error_kind", core_error_kind},
+    {"monotime", core_monotime},
+    {NULL, NULL}};
+
+LUALIB_API int luaopen_activerecord_backend_mysql_core(lua_State *L);
+
+LUALIB_API int luaopen_activerecord_backend_mysql_core(lua_State *L) {
+  if (mysql_library_init(0, NULL, NULL))
+    return luaL_error(L, "cannot initialise the MySQL client library");
+  ar_conn_open(L);
+  ar_stmt_open(L);
+  luaL_newlib(L, core_functions);
+  ar_errors_open(L);              /* core, Error mt */
+  lua_setfield(L, -2, "Error");
+  /* one sentinel for SQL NULL and JSON null: lua-cjson's cjson.null is also
+   * a NULL light userdata, so the two compare equal */
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
+  lua_pushstring(L, mysql_get_client_info());
+  lua_setfield(L, -2, "client_info");
+  lua_pushboolean(L, AR_NONBLOCKING);
+  lua_setfield(L, -2, "nonblocking");
+  lua_pushstring(L, "0.1.0");
+  lua_setfield(L, -2, "version");
+  return 1;
+}

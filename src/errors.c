@@ -1,0 +1,137 @@
+/*
+ * errors.c - the one error path: every failure becomes an error object
+ * {kind, code, sqlstate, message, sql} with the AR_ERROR_MT metatable and is
+ * raised with lua_error. Server text is data, never a format string.
+ * Parameter values are never part of the object (they may be secrets).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ar.h"
+
+/* The one errno -> kind table (design §4). Client errors (2000-2999) that mean
+ * the link is gone are ConnectionLost, those that mean no link could be made
+ * are ConnectionError; anything unlisted is a QueryError. connect() reports
+ * every failure as ConnectionError whatever its code. */
+static const struct {
+  unsigned code;
+  const char *kind;
+} kind_map[] = {
+    {1045, "ConnectionError"}, /* access denied */
+    {2001, "ConnectionError"}, {2002, "ConnectionError"}, {2003, "ConnectionError"},
+    {2004, "ConnectionError"}, {2005, "ConnectionError"}, {2007, "ConnectionError"},
+    {2009, "ConnectionError"}, {2012, "ConnectionError"}, {2026, "ConnectionError"},
+    {2059, "ConnectionError"}, {2061, "ConnectionError"},
+    {2006, "ConnectionLost"},  {2013, "ConnectionLost"},  {2055, "ConnectionLost"},
+    {4031, "ConnectionLost"},  {1927, "ConnectionLost"}, /* connection was killed */
+    {1053, "ConnectionLost"},  /* server shutdown in progress */
+    {1062, "IntegrityError"},  {1586, "IntegrityError"}, /* duplicate key */
+    {1451, "IntegrityError"},  {1452, "IntegrityError"}, /* foreign key */
+    {1216, "IntegrityError"},  {1217, "IntegrityError"},
+    {1048, "IntegrityError"},  {1364, "IntegrityError"}, /* NOT NULL / no default */
+    {3819, "IntegrityError"},  {4025, "IntegrityError"}, /* CHECK */
+    {1264, "DataError"},       {1406, "DataError"},      {1366, "DataError"},
+    {1292, "DataError"},       {1265, "DataError"},      {1365, "DataError"},
+    {1690, "DataError"},       {3140, "DataError"},      {4038, "DataError"},
+    {1367, "DataError"},       {1411, "DataError"},
+    {1213, "DeadlockError"},
+    {1205, "LockTimeoutError"},
+    {3024, "QueryTimeout"},    {1969, "QueryTimeout"},   {3572, "LockTimeoutError"},
+};
+
+const char *ar_error_kind(unsigned code) {
+  for (size_t i = 0; i < sizeof kind_map / sizeof kind_map[0]; i++)
+    if (kind_map[i].code == code) return kind_map[i].kind;
+  return "QueryError";
+}
+
+static void set_str(lua_State *L, const char *key, const char *value) {
+  if (value && *value) {
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+  }
+}
+
+void ar_push_error(lua_State *L, const char *kind, unsigned code,
+                   const char *sqlstate, const char *message, const char *sql) {
+  lua_createtable(L, 0, 6);
+  set_str(L, "kind", kind);
+  lua_pushinteger(L, (lua_Integer)code);
+  lua_setfield(L, -2, "code");
+  set_str(L, "sqlstate", sqlstate);
+  set_str(L, "message", message ? message : "unknown error");
+  set_str(L, "sql", sql);
+  luaL_setmetatable(L, AR_ERROR_MT);
+}
+
+int ar_raise(lua_State *L, const char *kind, unsigned code,
+             const char *sqlstate, const char *message, const char *sql) {
+  ar_push_error(L, kind, code, sqlstate, message, sql);
+  return lua_error(L);
+}
+
+int ar_raisef(lua_State *L, const char *kind, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return ar_raise(L, kind, 0, NULL, msg, NULL);
+}
+
+/* Copy before raising: the MYSQL buffers are reused by the next call. */
+int ar_raise_mysql(lua_State *L, MYSQL *m, const char *sql) {
+  unsigned code = mysql_errno(m);
+  char msg[MYSQL_ERRMSG_SIZE + 1], state[SQLSTATE_LENGTH + 1];
+  snprintf(msg, sizeof msg, "%s", mysql_error(m));
+  snprintf(state, sizeof state, "%s", mysql_sqlstate(m));
+  return ar_raise(L, ar_error_kind(code), code, state, msg, sql);
+}
+
+int ar_raise_stmt(lua_State *L, MYSQL_STMT *s, const char *sql) {
+  unsigned code = mysql_stmt_errno(s);
+  char msg[MYSQL_ERRMSG_SIZE + 1], state[SQLSTATE_LENGTH + 1];
+  snprintf(msg, sizeof msg, "%s", mysql_stmt_error(s));
+  snprintf(state, sizeof state, "%s", mysql_stmt_sqlstate(s));
+  return ar_raise(L, ar_error_kind(code), code, state, msg, sql);
+}
+
+/* "IntegrityError 1062 (23000): Duplicate entry ..." */
+static int error_tostring(lua_State *L) {
+  luaL_Buffer b;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_buffinit(L, &b);
+  lua_getfield(L, 1, "kind");
+  luaL_addstring(&b, lua_isstring(L, -1) ? lua_tostring(L, -1) : "Error");
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "code");
+  if (lua_isinteger(L, -1) && lua_tointeger(L, -1) != 0) {
+    luaL_addchar(&b, ' ');
+    luaL_addvalue(&b); /* pops the code */
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, 1, "sqlstate");
+  if (lua_isstring(L, -1)) {
+    luaL_addstring(&b, " (");
+    luaL_addvalue(&b);
+    luaL_addchar(&b, ')');
+  } else {
+    lua_pop(L, 1);
+  }
+  luaL_addstring(&b, ": ");
+  lua_getfield(L, 1, "message");
+  luaL_addstring(&b, lua_isstring(L, -1) ? lua_tostring(L, -1) : "unknown error");
+  lua_pop(L, 1);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* Leaves the error metatable on the stack (the module exports it as
+ * core.Error so the Lua layers raise ORM-level errors of the same shape). */
+void ar_errors_open(lua_State *L) {
+  luaL_newmetatable(L, AR_ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+}

@@ -1,0 +1,599 @@
+/*
+ * statement.c - prepared statements: the per-connection LRU cache, execute
+ * (binary protocol, typed rows), streaming cursors (each), user-held
+ * statements (prepare), and the text-protocol path for commands that cannot
+ * be prepared (only when they carry no parameters).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar.h"
+
+#define ER_UNSUPPORTED_PS_CODE 1295
+
+typedef struct {
+  ar_stmt *s;   /* pinned through uservalue 1 (the statement userdata) */
+  int done;
+} ar_cursor;
+
+/* ---- LRU list -------------------------------------------------------- */
+
+static void list_unlink(ar_conn *c, ar_stmt *s) {
+  if (s->prev) s->prev->next = s->next;
+  else c->lru_head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  else c->lru_tail = s->prev;
+  s->prev = s->next = NULL;
+}
+
+static void list_push_head(ar_conn *c, ar_stmt *s) {
+  s->prev = NULL;
+  s->next = c->lru_head;
+  if (c->lru_head) c->lru_head->prev = s;
+  c->lru_head = s;
+  if (!c->lru_tail) c->lru_tail = s;
+}
+
+/* Closes the server-side statement and frees every buffer it owns. The
+ * userdata itself stays until Lua collects it. */
+void ar_stmt_unlink_close(ar_stmt *s) {
+  ar_conn *c = s->conn;
+  if (!s->stmt) return;
+  if (c) {
+    if (c->active == s) {
+      c->active = NULL;
+      c->cursor_open = 0;
+    }
+    list_unlink(c, s);
+    if (s->in_cache) c->cached--;
+  }
+  MYSQL_STMT *h = s->stmt;
+  s->stmt = NULL;
+  s->in_cache = 0;
+#if AR_NONBLOCKING
+  if (c && c->mysql && c->connected) {
+    my_bool r;
+    AR_CALL0(c->mysql, r, mysql_stmt_close, h);
+    (void)r;
+  } else {
+    mysql_stmt_close(h);
+  }
+#else
+  mysql_stmt_close(h);
+#endif
+  ar_free_columns(s);
+  free(s->pbind);
+  free(s->params);
+  s->pbind = NULL;
+  s->params = NULL;
+  free(s->sql);
+  s->sql = NULL;
+}
+
+void ar_stmt_close_all(ar_conn *c) {
+  while (c->lru_head) ar_stmt_unlink_close(c->lru_head);
+  c->active = NULL;
+  c->cursor_open = 0;
+}
+
+static int stmt_gc(lua_State *L) {
+  ar_stmt *s = (ar_stmt *)luaL_checkudata(L, 1, AR_STMT_MT);
+  ar_stmt_unlink_close(s);
+  return 0;
+}
+
+static int stmt_tostring(lua_State *L) {
+  ar_stmt *s = (ar_stmt *)luaL_checkudata(L, 1, AR_STMT_MT);
+  if (!s->stmt) lua_pushstring(L, "mysql statement (closed)");
+  else lua_pushfstring(L, "mysql statement (%p, %d parameters)", (void *)s, (int)s->nparams);
+  return 1;
+}
+
+/* ---- preparing ------------------------------------------------------- */
+
+/* Creates a statement userdata (closed first, then acquired) and prepares
+ * it. Pushes the userdata and returns it; returns NULL with nothing pushed
+ * when the server cannot prepare this command and it has no parameters
+ * (the caller then uses the text protocol). */
+static ar_stmt *new_stmt(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
+                         size_t len, int nargs) {
+  ar_stmt *s = (ar_stmt *)lua_newuserdatauv(L, sizeof(ar_stmt), AR_STMT_NUV);
+  memset(s, 0, sizeof *s);
+  luaL_setmetatable(L, AR_STMT_MT);
+  int si = lua_gettop(L);
+  lua_pushvalue(L, conn_idx);
+  lua_setiuservalue(L, si, AR_STMT_UV_CONN);
+  s->sql = (char *)malloc(len + 1);
+  if (!s->sql) luaL_error(L, "not enough memory");
+  memcpy(s->sql, sql, len);
+  s->sql[len] = '\0';
+  s->sql_len = len;
+  s->stmt = mysql_stmt_init(c->mysql);
+  if (!s->stmt) luaL_error(L, "not enough memory");
+  s->conn = c;
+  list_push_head(c, s); /* owned by the connection from here on */
+  int rc = 0;
+  AR_CALL(c->mysql, rc, mysql_stmt_prepare, s->stmt, sql, (unsigned long)len);
+  if (rc) {
+    if (mysql_stmt_errno(s->stmt) == ER_UNSUPPORTED_PS_CODE && nargs == 0) {
+      ar_stmt_unlink_close(s);
+      lua_pop(L, 1);
+      return NULL;
+    }
+    /* copy the error out, then release the handle before raising */
+    unsigned code = mysql_stmt_errno(s->stmt);
+    char msg[MYSQL_ERRMSG_SIZE + 1], state[SQLSTATE_LENGTH + 1];
+    snprintf(msg, sizeof msg, "%s", mysql_stmt_error(s->stmt));
+    snprintf(state, sizeof state, "%s", mysql_stmt_sqlstate(s->stmt));
+    ar_stmt_unlink_close(s);
+    ar_raise(L, ar_error_kind(code), code, state, msg, sql);
+  }
+  s->nparams = (unsigned)mysql_stmt_param_count(s->stmt);
+  if (s->nparams) {
+    s->pbind = (MYSQL_BIND *)calloc(s->nparams, sizeof(MYSQL_BIND));
+    s->params = (ar_param *)calloc(s->nparams, sizeof(ar_param));
+    if (!s->pbind || !s->params) luaL_error(L, "not enough memory");
+  }
+  return s;
+}
+
+static void evict_one(lua_State *L, ar_conn *c, int cache_idx) {
+  ar_stmt *victim = c->lru_tail;
+  while (victim && !victim->in_cache) victim = victim->prev;
+  if (!victim) return;
+  lua_pushlstring(L, victim->sql, victim->sql_len);
+  lua_pushnil(L);
+  lua_rawset(L, cache_idx);
+  ar_stmt_unlink_close(victim);
+}
+
+/* Finds or prepares the statement for `sql` (at stack index 2). Pushes the
+ * statement userdata, or nothing when the text protocol must be used. */
+static ar_stmt *cached_stmt(lua_State *L, ar_conn *c, int conn_idx, int nargs) {
+  size_t len;
+  const char *sql = lua_tolstring(L, 2, &len);
+  lua_getiuservalue(L, conn_idx, AR_CONN_UV_CACHE); /* cache */
+  int cache_idx = lua_gettop(L);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, cache_idx) == LUA_TUSERDATA) { /* cache, stmt */
+    ar_stmt *s = (ar_stmt *)lua_touserdata(L, -1);
+    if (s->stmt) {
+      if (c->lru_head != s) {
+        list_unlink(c, s);
+        list_push_head(c, s);
+      }
+      lua_remove(L, cache_idx);
+      return s;
+    }
+  }
+  lua_pop(L, 1); /* cache */
+  if (c->statement_cache_size == 0) {
+    lua_pop(L, 1);
+    return new_stmt(L, c, conn_idx, sql, len, nargs);
+  }
+  while (c->cached >= c->statement_cache_size) evict_one(L, c, cache_idx);
+  ar_stmt *s = new_stmt(L, c, conn_idx, sql, len, nargs); /* cache, stmt? */
+  if (s) {
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, cache_idx);
+    s->in_cache = 1;
+    c->cached++;
+  }
+  lua_remove(L, cache_idx);
+  return s;
+}
+
+/* ---- executing ------------------------------------------------------- */
+
+/* Binds, executes and sets up result columns; afterwards the result (if any)
+ * is unread on the wire and c->active points at s. */
+static void run(lua_State *L, ar_stmt *s, int stmt_idx, int first, int nargs) {
+  ar_conn *c = s->conn;
+  MYSQL *m = c->mysql;
+  if ((unsigned)nargs != s->nparams)
+    ar_raisef(L, "QueryError", "statement has %u placeholder(s) but %d value(s) were given",
+              s->nparams, nargs);
+  ar_bind_params(L, s, first, nargs, s->sql);
+  int rc = 0;
+  AR_CALL0(m, rc, mysql_stmt_execute, s->stmt);
+  if (rc) ar_raise_stmt(L, s->stmt, s->sql);
+  if (mysql_stmt_field_count(s->stmt) > 0) {
+    c->active = s;
+    ar_setup_columns(L, s, stmt_idx, NULL);
+  }
+}
+
+/* The extra result sets a CALL produces are drained so the connection
+ * stays usable; only the first one is returned. */
+static void drain_more_results(lua_State *L, ar_stmt *s) {
+  ar_conn *c = s->conn;
+  while (mysql_stmt_more_results(s->stmt)) {
+    int rc = 0;
+    AR_CALL0(c->mysql, rc, mysql_stmt_next_result, s->stmt);
+    if (rc > 0) ar_raise_stmt(L, s->stmt, s->sql);
+    if (rc < 0) break;
+    if (mysql_stmt_field_count(s->stmt) > 0) {
+      my_bool r;
+      AR_CALL0(c->mysql, r, mysql_stmt_free_result, s->stmt);
+      (void)r;
+    }
+  }
+}
+
+/* Fetches one row into the bound buffers; returns 0 at the end. A value
+ * longer than its buffer grows the buffer and is fetched again. */
+static int fetch_row(lua_State *L, ar_stmt *s) {
+  int rc = 0;
+  AR_CALL0(s->conn->mysql, rc, mysql_stmt_fetch, s->stmt);
+  if (rc == MYSQL_NO_DATA) return 0;
+  if (rc == 1) ar_raise_stmt(L, s->stmt, s->sql);
+  if (rc == MYSQL_DATA_TRUNCATED) {
+    int rebind = 0;
+    for (unsigned i = 0; i < s->ncols; i++) {
+      ar_column *col = &s->cols[i];
+      if (col->is_null || !col->buf || col->length <= col->buflen) continue;
+      char *nb = (char *)realloc(col->buf, col->length + 1);
+      if (!nb) luaL_error(L, "not enough memory");
+      col->buf = nb;
+      col->buflen = col->length + 1;
+      s->rbind[i].buffer = nb;
+      s->rbind[i].buffer_length = col->buflen;
+      if (mysql_stmt_fetch_column(s->stmt, &s->rbind[i], i, 0))
+        ar_raise_stmt(L, s->stmt, s->sql);
+      rebind = 1;
+    }
+    if (rebind && mysql_stmt_bind_result(s->stmt, s->rbind))
+      ar_raise_stmt(L, s->stmt, s->sql);
+  }
+  return 1;
+}
+
+/* Pushes the row as a table keyed by column name; names at names_idx. */
+static void push_row(lua_State *L, ar_stmt *s, int names_idx, int conn_idx) {
+  lua_createtable(L, 0, (int)s->ncols);
+  for (unsigned i = 0; i < s->ncols; i++) {
+    if (s->cols[i].is_null) continue;
+    lua_rawgeti(L, names_idx, (lua_Integer)i + 1);
+    ar_push_column(L, s, i, conn_idx);
+    lua_rawset(L, -3);
+  }
+}
+
+static void finish_result(ar_stmt *s) {
+  ar_conn *c = s->conn;
+  if (c->active == s) c->active = NULL;
+}
+
+/* Pushes {rows, columns, affected_rows, insert_id, warning_count}. */
+static void push_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
+  ar_conn *c = s->conn;
+  lua_createtable(L, 0, 5);
+  int res = lua_gettop(L);
+  lua_Integer nrows = 0;
+  if (c->active == s) {
+    lua_getiuservalue(L, stmt_idx, AR_STMT_UV_NAMES);
+    int names = lua_gettop(L);
+    lua_newtable(L);
+    while (fetch_row(L, s)) {
+      push_row(L, s, names, conn_idx);
+      lua_rawseti(L, -2, ++nrows);
+    }
+    lua_setfield(L, res, "rows");
+    lua_pop(L, 1); /* names */
+    finish_result(s);
+    lua_getiuservalue(L, stmt_idx, AR_STMT_UV_COLUMNS);
+    lua_setfield(L, res, "columns");
+    lua_pushinteger(L, nrows);
+    lua_setfield(L, res, "affected_rows");
+  } else {
+    lua_newtable(L);
+    lua_setfield(L, res, "rows");
+    lua_newtable(L);
+    lua_setfield(L, res, "columns");
+    lua_pushinteger(L, (lua_Integer)mysql_stmt_affected_rows(s->stmt));
+    lua_setfield(L, res, "affected_rows");
+  }
+  lua_pushinteger(L, (lua_Integer)mysql_stmt_insert_id(s->stmt));
+  lua_setfield(L, res, "insert_id");
+  lua_pushinteger(L, (lua_Integer)mysql_warning_count(c->mysql));
+  lua_setfield(L, res, "warning_count");
+  drain_more_results(L, s);
+}
+
+/* conn:execute(sql, ...) -> result */
+int ar_conn_execute(lua_State *L) {
+  ar_conn *c = ar_check_conn(L, 1);
+  size_t len;
+  const char *sql = luaL_checklstring(L, 2, &len);
+  int nargs = lua_gettop(L) - 2;
+  ar_conn_settle(L, c);
+  ar_stmt *s = cached_stmt(L, c, 1, nargs); /* ..., stmt? */
+  if (!s) return ar_text_query(L, c, 1, sql, len, 1);
+  int si = lua_gettop(L);
+  run(L, s, si, 3, nargs);
+  push_result(L, s, si, 1);
+  if (!s->in_cache) ar_stmt_unlink_close(s); /* cache size 0 */
+  return 1;
+}
+
+/* ---- streaming cursors ---------------------------------------------- */
+
+static void cursor_finish(ar_cursor *cur) {
+  ar_stmt *s = cur->s;
+  cur->done = 1;
+  if (s->stmt && s->conn->active == s) {
+    ar_conn *c = s->conn;
+    c->cursor_open = 0;
+    c->active = NULL;
+    if (c->mysql && c->connected) {
+      my_bool r;
+      /* reads and drops what is left of the result */
+      AR_CALL0(c->mysql, r, mysql_stmt_free_result, s->stmt);
+      (void)r;
+    }
+  }
+}
+
+static int cursor_close(lua_State *L) {
+  ar_cursor *cur = (ar_cursor *)luaL_checkudata(L, 1, AR_CURSOR_MT);
+  if (!cur->done) cursor_finish(cur);
+  return 0;
+}
+
+static int cursor_next(lua_State *L) {
+  ar_cursor *cur = (ar_cursor *)luaL_checkudata(L, 1, AR_CURSOR_MT);
+  if (cur->done) return 0;
+  ar_stmt *s = cur->s;
+  if (!s->stmt) {
+    cur->done = 1;
+    return ar_raise(L, "ConnectionError", 0, NULL,
+                    "the cursor's connection was closed", NULL);
+  }
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1);                      /* cursor, stmt */
+  lua_getiuservalue(L, 2, AR_STMT_UV_CONN);        /* cursor, stmt, conn */
+  lua_getiuservalue(L, 2, AR_STMT_UV_NAMES);       /* cursor, stmt, conn, names */
+  int more;
+  {
+    /* a fetch error ends the cursor; the connection settles on next use */
+    cur->done = 1;
+    s->conn->cursor_open = 0;
+    more = fetch_row(L, s);
+    cur->done = 0;
+    s->conn->cursor_open = 1;
+  }
+  if (!more) {
+    cursor_finish(cur);
+    return 0;
+  }
+  push_row(L, s, 4, 3);
+  return 1;
+}
+
+static int cursor_tostring(lua_State *L) {
+  ar_cursor *cur = (ar_cursor *)luaL_checkudata(L, 1, AR_CURSOR_MT);
+  lua_pushstring(L, cur->done ? "mysql cursor (closed)" : "mysql cursor (open)");
+  return 1;
+}
+
+/* Returns the generic-for quadruple: next, cursor, nil, cursor (the fourth
+ * value closes the cursor when the loop ends or breaks). */
+static int start_cursor(lua_State *L, ar_stmt *s, int stmt_idx, int first, int nargs) {
+  ar_conn *c = s->conn;
+  run(L, s, stmt_idx, first, nargs);
+  ar_cursor *cur = (ar_cursor *)lua_newuserdatauv(L, sizeof(ar_cursor), 1);
+  cur->s = s;
+  cur->done = 1;
+  luaL_setmetatable(L, AR_CURSOR_MT);
+  lua_pushvalue(L, stmt_idx);
+  lua_setiuservalue(L, -2, 1);
+  if (c->active == s) {
+    cur->done = 0;
+    c->cursor_open = 1;
+  } else {
+    drain_more_results(L, s);
+  }
+  lua_pushcfunction(L, cursor_next);
+  lua_insert(L, -2);
+  lua_pushnil(L);
+  lua_pushvalue(L, -2);
+  return 4;
+}
+
+/* conn:each(sql, ...) -> iterator over rows, streamed (unbuffered). */
+int ar_conn_each(lua_State *L) {
+  ar_conn *c = ar_check_conn(L, 1);
+  luaL_checkstring(L, 2);
+  int nargs = lua_gettop(L) - 2;
+  ar_conn_settle(L, c);
+  ar_stmt *s = cached_stmt(L, c, 1, nargs);
+  if (!s)
+    return ar_raisef(L, "QueryError",
+                     "this statement cannot be prepared, so it cannot be streamed; use execute");
+  return start_cursor(L, s, lua_gettop(L), 3, nargs);
+}
+
+/* ---- user-held statements -------------------------------------------- */
+
+/* conn:prepare(sql) -> statement (outside the cache; closed by the user,
+ * by __close/__gc, or with its connection) */
+int ar_conn_prepare(lua_State *L) {
+  ar_conn *c = ar_check_conn(L, 1);
+  size_t len;
+  const char *sql = luaL_checklstring(L, 2, &len);
+  ar_conn_settle(L, c);
+  if (!new_stmt(L, c, 1, sql, len, -1))
+    return ar_raisef(L, "QueryError", "this statement cannot be prepared");
+  return 1;
+}
+
+static ar_stmt *check_stmt(lua_State *L) {
+  ar_stmt *s = (ar_stmt *)luaL_checkudata(L, 1, AR_STMT_MT);
+  if (!s->stmt)
+    ar_raise(L, "QueryError", 0, NULL, "attempt to use a closed statement", NULL);
+  if (!s->conn->mysql || !s->conn->connected)
+    ar_raise(L, "ConnectionError", 0, NULL, "attempt to use a closed connection", NULL);
+  return s;
+}
+
+static int stmt_execute(lua_State *L) {
+  ar_stmt *s = check_stmt(L);
+  int nargs = lua_gettop(L) - 1;
+  ar_conn_settle(L, s->conn);
+  lua_getiuservalue(L, 1, AR_STMT_UV_CONN);
+  int ci = lua_gettop(L);
+  run(L, s, 1, 2, nargs);
+  push_result(L, s, 1, ci);
+  return 1;
+}
+
+static int stmt_each(lua_State *L) {
+  ar_stmt *s = check_stmt(L);
+  int nargs = lua_gettop(L) - 1;
+  ar_conn_settle(L, s->conn);
+  return start_cursor(L, s, 1, 2, nargs);
+}
+
+static int stmt_close(lua_State *L) {
+  ar_stmt *s = (ar_stmt *)luaL_checkudata(L, 1, AR_STMT_MT);
+  if (s->in_cache)
+    return ar_raisef(L, "QueryError", "cached statements are closed by their connection");
+  ar_stmt_unlink_close(s);
+  return 0;
+}
+
+static int stmt_param_count(lua_State *L) {
+  ar_stmt *s = check_stmt(L);
+  lua_pushinteger(L, s->nparams);
+  return 1;
+}
+
+static int stmt_is_closed(lua_State *L) {
+  ar_stmt *s = (ar_stmt *)luaL_checkudata(L, 1, AR_STMT_MT);
+  lua_pushboolean(L, s->stmt == NULL);
+  return 1;
+}
+
+/* ---- text protocol --------------------------------------------------- */
+
+typedef struct {
+  MYSQL_RES *res;
+} ar_res_guard;
+
+static void free_guard(ar_res_guard *g) {
+  if (g->res) {
+    mysql_free_result(g->res); /* stored result: no network */
+    g->res = NULL;
+  }
+}
+
+static int res_guard_gc(lua_State *L) {
+  free_guard((ar_res_guard *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Runs `sql` without parameters. With want_result, pushes a result table
+ * shaped like execute's and returns 1; otherwise drains and returns 0. */
+int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
+                  size_t len, int want_result) {
+  MYSQL *m = c->mysql;
+  int rc = 0;
+  AR_CALL(m, rc, mysql_real_query, m, sql, (unsigned long)len);
+  if (rc) return ar_raise_mysql(L, m, sql);
+  /* the stored result is owned by a guard userdata until freed */
+  ar_res_guard *g = (ar_res_guard *)lua_newuserdatauv(L, sizeof *g, 0);
+  g->res = NULL;
+  if (luaL_newmetatable(L, "activerecord.mysql.result_guard")) {
+    lua_pushcfunction(L, res_guard_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  int gi = lua_gettop(L);
+  AR_CALL0(m, g->res, mysql_store_result, m);
+  if (!g->res && mysql_field_count(m) > 0) return ar_raise_mysql(L, m, sql);
+  if (!want_result) {
+    free_guard(g);
+    lua_settop(L, gi - 1);
+    while (mysql_more_results(m)) {
+      AR_CALL0(m, rc, mysql_next_result, m);
+      if (rc > 0) return ar_raise_mysql(L, m, sql);
+      MYSQL_RES *extra = mysql_store_result(m);
+      if (extra) mysql_free_result(extra);
+    }
+    return 0;
+  }
+  lua_createtable(L, 0, 5);
+  int res = lua_gettop(L);
+  lua_newtable(L);
+  lua_Integer nrows = 0;
+  if (g->res) {
+    unsigned n = mysql_num_fields(g->res);
+    MYSQL_FIELD *fields = mysql_fetch_fields(g->res);
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(g->res)) != NULL) { /* stored: no network */
+      unsigned long *lengths = mysql_fetch_lengths(g->res);
+      lua_createtable(L, 0, (int)n);
+      for (unsigned i = 0; i < n; i++) {
+        if (!row[i]) continue;
+        lua_pushstring(L, fields[i].name);
+        ar_push_text_value(L, &fields[i], row[i], lengths[i], c->decimal_as_number, conn_idx);
+        lua_rawset(L, -3);
+      }
+      lua_rawseti(L, -2, ++nrows);
+    }
+    lua_setfield(L, res, "rows");
+    ar_push_columns_meta(L, fields, n);
+    lua_setfield(L, res, "columns");
+    lua_pushinteger(L, nrows);
+  } else {
+    lua_setfield(L, res, "rows");
+    lua_newtable(L);
+    lua_setfield(L, res, "columns");
+    lua_pushinteger(L, (lua_Integer)mysql_affected_rows(m));
+  }
+  lua_setfield(L, res, "affected_rows");
+  lua_pushinteger(L, (lua_Integer)mysql_insert_id(m));
+  lua_setfield(L, res, "insert_id");
+  lua_pushinteger(L, (lua_Integer)mysql_warning_count(m));
+  lua_setfield(L, res, "warning_count");
+  free_guard(g);
+  lua_remove(L, gi);
+  return 1;
+}
+
+/* ---- registration ---------------------------------------------------- */
+
+static const luaL_Reg stmt_methods[] = {
+    {"execute", stmt_execute},
+    {"each", stmt_each},
+    {"close", stmt_close},
+    {"param_count", stmt_param_count},
+    {"is_closed", stmt_is_closed},
+    {NULL, NULL}};
+
+static const luaL_Reg cursor_methods[] = {
+    {"close", cursor_close},
+    {"next", cursor_next},
+    {NULL, NULL}};
+
+static void new_class(lua_State *L, const char *name, lua_CFunction gc,
+                      lua_CFunction close, lua_CFunction tostring,
+                      const luaL_Reg *methods) {
+  luaL_newmetatable(L, name);      /* mt */
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_newtable(L);                 /* mt, methods */
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");  /* mt */
+  lua_pop(L, 1);
+}
+
+void ar_stmt_open(lua_State *L) {
+  new_class(L, AR_STMT_MT, stmt_gc, stmt_close, stmt_tostring, stmt_methods);
+  new_class(L, AR_CURSOR_MT, cursor_close, cursor_close, cursor_tostring, cursor_methods);
+}
