@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the core specs under valgrind: any definite/indirect leak or memory
+# error fails the run. Specs tagged `slow` (a million streamed rows) are
+# skipped here: valgrind makes them take minutes and they add no coverage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v valgrind >/dev/null; then
+  echo "check-memory: valgrind is not installed (apt-get install valgrind)" >&2
+  exit 1
+fi
+
+log=$(mktemp /tmp/ar-valgrind-XXXXXX.log)
+trap 'rm -f "$log"' EXIT
+status=0
+# --trace-children=no: specs may spawn helper processes (mariadb client).
+valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+  --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+  --suppressions=scripts/valgrind.supp --log-file="$log" \
+  lua5.4 /usr/bin/busted --lua=lua5.4 -o TAP --exclude-tags=slow,novalgrind spec/core \
+  > "$log.tap" || status=$?
+
+passed=$(grep -c '^ok ' "$log.tap" || true)
+failed=$(grep -c '^not ok ' "$log.tap" || true)
+grep -v 'client switching stacks\|further instances of this message\|to suppress, use: --max-stackframe\|^==[0-9]*== *$' "$log" || true
+if [ "$status" -eq 99 ] || grep -q 'ERROR SUMMARY: [1-9]' "$log"; then
+  echo "check-memory: valgrind found errors or leaks (see above)" >&2
+  cat "$log.tap" | grep '^not ok' || true
+  rm -f "$log.tap"
+  exit 1
+fi
+grep '^not ok' "$log.tap" || true
+rm -f "$log.tap"
+echo "check-memory: no leaks or memory errors in $passed specs ($failed failed)"
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Check the rockspec end to end: `luarocks make` into a throwaway tree, then
+# load the installed modules from outside the checkout.
+# usage: rock-check.sh
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+rockspec=rockspec/activerecord-scm-1.rockspec
+
+T=$(mktemp -d /tmp/ar-rock-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+lr=(luarocks --lua-version=5.4 --tree="$T")
+
+# lua-cjson comes from Debian, not from the rock's dependencies.
+"${lr[@]}" make --deps-mode=none "$rockspec"
+
+lr_path=$("${lr[@]}" path --lr-path)
+lr_cpath=$("${lr[@]}" path --lr-cpath)
+
+# Lua 5.4 reads LUA_PATH_5_4 in preference to LUA_PATH, so set those and
+# drop the rest. The trailing ";;" appends the default system paths (cjson).
+# cd / so nothing can be picked up from the checkout via "./?.lua".
+cd /
+env -u LUA_PATH -u LUA_CPATH \
+    LUA_PATH_5_4="$lr_path;;" LUA_CPATH_5_4="$lr_cpath;;" \
+    lua5.4 - "$T" <<'LUA'
+local tree = arg[1]
+local function inside(what, path, file)
+   local found = assert(package.searchpath(what, path))
+   assert(found:sub(1, #tree + 1) == tree .. "/",
+      what .. " resolves outside the rock tree: " .. found)
+   if file then
+      assert(found:match(file .. "$"), what .. " resolves to " .. found)
+   end
+   return found
+end
+local lua_file = inside("activerecord", package.path)
+local so_file = inside("activerecord.backend.mysql.core", package.cpath,
+   "/activerecord/backend/mysql/core%.so")
+assert(require("activerecord"), "require('activerecord') returned nothing")
+assert(require("activerecord.backend.mysql.core"),
+   "require('activerecord.backend.mysql.core') returned nothing")
+require("cjson")
+print("rock-check: OK")
+print("  " .. lua_file)
+print("  " .. so_file)
+LUA
