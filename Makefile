@@ -28,7 +28,7 @@ endif
 AR_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -Wall -Wextra -Werror \
             -Wmissing-prototypes -Wshadow -I$(LUA_INCDIR) $(MYSQL_CFLAGS)
 
-BUILD   := build
+BUILD   ?= build
 CORE_SO := $(BUILD)/activerecord/backend/mysql/core.so
 SRCS    := $(wildcard src/*.c)
 OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
@@ -59,10 +59,11 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(LUA_ENV) scripts/with-test-server.sh scripts/run-specs.sh
 
-# The core specs under valgrind, on an unoptimised build with symbols.
+# The core specs under valgrind, on an unoptimised build with symbols kept
+# apart from the normal one.
 check-memory: deps
-	@$(MAKE) --no-print-directory all CFLAGS="-O0 -g"
-	@$(LUA_ENV) AR_VALGRIND=1 scripts/with-test-server.sh scripts/check-memory.sh
+	@$(MAKE) --no-print-directory all CFLAGS="-O0 -g" BUILD=build/memcheck
+	@$(LUA_ENV) AR_CORE_CPATH="build/memcheck/?.so" scripts/with-test-server.sh scripts/check-memory.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

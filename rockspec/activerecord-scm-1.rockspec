@@ -10,6 +10,7 @@ source = {
 }
 
 description = {
+   license = "MIT",
    summary = "ActiveRecord-style ORM for Lua 5.4 with a C core on MariaDB Connector/C",
    detailed = [[
 Models, queries, associations and migrations in Lua; the MySQL/MariaDB

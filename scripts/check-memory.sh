@@ -17,7 +17,8 @@ status=0
 valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
   --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
   --suppressions=scripts/valgrind.supp --log-file="$log" \
-  lua5.4 /usr/bin/busted --lua=lua5.4 -o TAP --exclude-tags=slow,novalgrind spec/core \
+  lua5.4 /usr/bin/busted --lua=lua5.4 -o TAP --cpath="${AR_CORE_CPATH:-build/?.so}" \
+  --exclude-tags=slow,novalgrind spec/core \
   > "$log.tap" || status=$?
 
 passed=$(grep -c '^ok ' "$log.tap" || true)
