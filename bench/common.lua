@@ -1,0 +1,116 @@
+-- bench/common.lua -- shared pieces of the "core" benchmark (Lua side).
+--
+-- Data derivation, LCG, transport rule and sizes must stay identical to
+-- bench/floor.c, so that every implementation does exactly the same work.
+
+local M = {}
+
+M.N_USERS     = 50000
+M.B1_LOOKUPS  = 10000
+M.B3_INSERTS  = 5000
+
+M.COLS = { "id", "name", "email", "age", "score", "balance", "active", "profile", "created_at" }
+M.SELECT_COLS = table.concat(M.COLS, ",")
+M.B1_SQL = "SELECT " .. M.SELECT_COLS .. " FROM users WHERE id = ?"
+M.B2_SQL = "SELECT " .. M.SELECT_COLS .. " FROM users"
+M.INSERT_COLS = "name,email,age,score,balance,active,profile,created_at"
+
+function M.users_ddl(table_name)
+  return "CREATE TABLE " .. table_name .. " ("
+    .. "id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+    .. "name VARCHAR(100) NOT NULL, "
+    .. "email VARCHAR(255) NOT NULL, "
+    .. "age INT, score DOUBLE, balance DECIMAL(12,2), active TINYINT(1), "
+    .. "profile JSON, created_at DATETIME(6)"
+    .. ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+end
+
+-- x = (x*1103515245 + 12345) % 2^31, id = x % 50000 + 1, seed 42.
+-- Returns an iterator producing the id sequence (integers throughout).
+function M.lcg_ids(seed)
+  local x = seed or 42
+  return function()
+    x = (x * 1103515245 + 12345) % 2147483648
+    return x % M.N_USERS + 1
+  end
+end
+
+local fmt = string.format
+
+-- Values of user i (all columns but id), as plain Lua values:
+-- name, email, age (int), score (float), balance (string), active (0/1 int),
+-- profile (JSON text), created_at ('YYYY-MM-DD hh:mm:ss.ffffff').
+function M.user_values(i)
+  return
+    "user_" .. i,
+    "user_" .. i .. "@example.com",
+    18 + i % 60,
+    (i % 1000) * 1.5 + 0.25,
+    fmt("%d.%02d", (i * 7) % 100000, i % 100),
+    (i % 3 ~= 0) and 1 or 0,
+    fmt('{"theme": "%s", "key": "value_%d", "tags": [1, 2, 3]}',
+        (i % 2 == 0) and "dark" or "light", i),
+    fmt("2024-%02d-%02d %02d:%02d:%02d.%06d",
+        1 + i % 12, 1 + i % 28, i % 24, i % 60, (i // 60) % 60, i % 1000000)
+end
+
+local function env(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return nil end
+  return v
+end
+
+-- Transport rule shared with floor.c: TCP host:port if AR_MYSQL_PORT is set,
+-- otherwise the unix socket AR_MYSQL_SOCKET.
+function M.conn_params()
+  local p = {
+    user = env("AR_MYSQL_USER") or "root",
+    password = env("AR_MYSQL_PASSWORD"),
+    database = env("AR_MYSQL_DATABASE"),
+  }
+  local port = env("AR_MYSQL_PORT")
+  if port then
+    p.transport = "tcp"
+    p.host = env("AR_MYSQL_HOST") or "127.0.0.1"
+    p.port = assert(math.tointeger(tonumber(port)), "bad AR_MYSQL_PORT")
+  else
+    p.transport = "socket"
+    p.socket = env("AR_MYSQL_SOCKET")
+    assert(p.socket, "set AR_MYSQL_PORT (TCP) or AR_MYSQL_SOCKET")
+    p.host = "localhost"
+  end
+  return p
+end
+
+-- Pick a monotonic clock: preferred function first, then lua-system, then
+-- the core module's core.monotime().
+function M.monotonic_clock(preferred)
+  if preferred then return preferred end
+  local ok, sys = pcall(require, "system")
+  if ok and type(sys) == "table" and sys.monotime then return sys.monotime end
+  local ok2, core = pcall(require, "activerecord.backend.mysql.core")
+  if ok2 and type(core) == "table" and core.monotime then return core.monotime end
+  error("no monotonic clock available (need lua-system or the core module)")
+end
+
+-- Run the workloads named on the command line (default: B1 B2 B3), printing
+-- "B<n> <seconds>" to stdout and a checksum line to stderr.
+function M.main(args, workloads)
+  local names = {}
+  for i = 1, #args do names[#names + 1] = args[i] end
+  if #names == 0 then names = { "B1", "B2", "B3" } end
+  for _, name in ipairs(names) do
+    local fn = workloads[name]
+    if not fn then
+      io.stderr:write("unknown workload '", tostring(name), "' (want B1|B2|B3)\n")
+      os.exit(2)
+    end
+    collectgarbage("collect")
+    local secs, check = fn()
+    io.stdout:write(fmt("%s %.6f\n", name, secs))
+    io.stdout:flush()
+    if check then io.stderr:write("# ", name, " check ", check, "\n") end
+  end
+end
+
+return M
