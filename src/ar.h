@@ -30,8 +30,7 @@
 
 /* Uservalue slots of a connection userdata. */
 #define AR_CONN_UV_CACHE 1 /* table: sql text -> statement userdata */
-#define AR_CONN_UV_JSON  2 /* cjson.decode, loaded on first JSON column */
-#define AR_CONN_NUV      2
+#define AR_CONN_NUV      1
 
 /* Uservalue slots of a statement userdata. */
 #define AR_STMT_UV_CONN    1 /* the owning connection userdata */
@@ -63,6 +62,7 @@ typedef struct {
     long long i;
     double d;
     float f;
+    MYSQL_TIME t;
   } num;
   char *buf;            /* variable-length data, grown on truncation */
   unsigned long buflen;
@@ -168,6 +168,9 @@ int ar_field_is_json(const MYSQL_FIELD *f);
 void ar_push_columns_meta(lua_State *L, MYSQL_FIELD *fields, unsigned n);
 void ar_free_columns(ar_stmt *s);
 void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx);
+
+/* json.c */
+int ar_json_decode(lua_State *L);
 
 /* capabilities.c */
 int ar_capabilities_for(lua_State *L);

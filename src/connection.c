@@ -3,6 +3,7 @@
  * server detection, lifetime (close = __close = __gc, idempotent).
  */
 #include <ctype.h>
+#include <poll.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +478,29 @@ static int conn_ping(lua_State *L) {
   return 1;
 }
 
+/* probe() -> true when the idle link shows nothing pending. A server that
+ * killed us, restarted or timed us out has closed the socket (or left an
+ * error packet), which makes it readable: one poll() with no wait tells,
+ * before a statement is sent, that it would fail. */
+static int conn_probe(lua_State *L) {
+  ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
+  if (!c->mysql || !c->connected) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (c->active) { /* a result is being read: the link is in use, not idle */
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  struct pollfd pfd;
+  pfd.fd = (int)mysql_get_socket(c->mysql);
+  pfd.events = POLLIN;
+  pfd.revents = 0;
+  int rc = poll(&pfd, 1, 0);
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
 /* mysql_reset_connection drops the server's prepared statements, so ours go
  * first; session variables, temporary tables and locks are reset too. */
 static int conn_reset(lua_State *L) {
@@ -564,6 +588,7 @@ static const luaL_Reg conn_methods[] = {
     {"in_transaction", conn_in_transaction},
     {"autocommit", conn_autocommit},
     {"ping", conn_ping},
+    {"probe", conn_probe},
     {"reset", conn_reset},
     {"close", conn_close},
     {"is_closed", conn_is_closed},

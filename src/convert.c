@@ -259,10 +259,14 @@ int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in)
           b->buffer_type = MYSQL_TYPE_DOUBLE;
           b->buffer = &col->num.d;
           break;
+        case AR_CONV_TEMPORAL:
+          b->buffer_type = f->type == MYSQL_TYPE_NEWDATE ? MYSQL_TYPE_DATE : f->type;
+          b->buffer = &col->num.t;
+          b->buffer_length = sizeof(MYSQL_TIME);
+          break;
         default: {
           /* room for typical values; longer ones grow the buffer once */
           unsigned long want = f->length + 1;
-          if (col->conv == AR_CONV_TEMPORAL) want = 64;
           if (col->conv == AR_CONV_DECIMAL) want = 80;
           if (want < 16) want = 16;
           if (want > 4096) want = 4096;
@@ -322,27 +326,64 @@ static void push_float(lua_State *L, float f) {
   lua_pushnumber(L, (lua_Number)strtod(buf, NULL));
 }
 
+static char *put2(char *p, unsigned v) {
+  p[0] = (char)('0' + v / 10 % 10);
+  p[1] = (char)('0' + v % 10);
+  return p + 2;
+}
+
+/* MYSQL_TIME -> "YYYY-MM-DD hh:mm:ss[.ffffff]" without printf (a large fetch
+ * formats one per row). Fraction digits follow the column's precision;
+ * zero dates stay zero dates. */
+static void push_temporal(lua_State *L, const MYSQL_TIME *t, enum enum_field_types type,
+                          unsigned decimals) {
+  char buf[40], *p = buf;
+  if (type == MYSQL_TYPE_TIME) {
+    unsigned long hours = t->hour + (unsigned long)t->day * 24;
+    if (t->neg) *p++ = '-';
+    if (hours >= 100) {
+      p += snprintf(p, 8, "%lu", hours);
+    } else {
+      p = put2(p, (unsigned)hours);
+    }
+  } else {
+    p = put2(p, t->year / 100);
+    p = put2(p, t->year % 100);
+    *p++ = '-';
+    p = put2(p, t->month);
+    *p++ = '-';
+    p = put2(p, t->day);
+    if (type == MYSQL_TYPE_DATE || type == MYSQL_TYPE_NEWDATE) {
+      lua_pushlstring(L, buf, (size_t)(p - buf));
+      return;
+    }
+    *p++ = ' ';
+    p = put2(p, t->hour);
+  }
+  *p++ = ':';
+  p = put2(p, t->minute);
+  *p++ = ':';
+  p = put2(p, t->second);
+  /* expression columns report 39 ("not fixed"): show microseconds if any */
+  if (decimals > 6) decimals = t->second_part ? 6 : 0;
+  if (decimals > 0) {
+    char frac[7];
+    unsigned long us = t->second_part;
+    for (int i = 5; i >= 0; i--) {
+      frac[i] = (char)('0' + us % 10);
+      us /= 10;
+    }
+    *p++ = '.';
+    memcpy(p, frac, decimals);
+    p += decimals;
+  }
+  lua_pushlstring(L, buf, (size_t)(p - buf));
+}
+
 static void push_bits(lua_State *L, const unsigned char *p, unsigned long len) {
   unsigned long long u = 0;
   for (unsigned long i = 0; i < len; i++) u = (u << 8) | p[i];
   push_unsigned(L, u);
-}
-
-void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
-  if (lua_getiuservalue(L, conn_idx, AR_CONN_UV_JSON) != LUA_TFUNCTION) {
-    lua_pop(L, 1);
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "cjson");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1))
-      ar_raisef(L, "ConfigError", "lua-cjson is needed to decode JSON columns");
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, conn_idx, AR_CONN_UV_JSON);
-  }
-  lua_pushlstring(L, v, len);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK)
-    ar_raisef(L, "DataError", "invalid JSON in result: %s", lua_tostring(L, -1));
 }
 
 void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx) {
@@ -371,6 +412,9 @@ void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx) {
       break;
     case AR_CONV_JSON:
       ar_push_json(L, col->buf, col->length, conn_idx);
+      break;
+    case AR_CONV_TEMPORAL:
+      push_temporal(L, &col->num.t, col->type, col->decimals);
       break;
     default:
       lua_pushlstring(L, col->buf, col->length);

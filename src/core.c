@@ -3,6 +3,7 @@
  *
  * The only process-wide state is the client library's one-time init.
  */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,6 +39,19 @@ static int core_monotime(lua_State *L) {
   return 1;
 }
 
+/* Sleeps the whole process (retry backoff when no event loop is around). */
+static int core_sleep(lua_State *L) {
+  lua_Number secs = luaL_checknumber(L, 1);
+  if (secs > 0) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)secs;
+    ts.tv_nsec = (long)((secs - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+  }
+  return 0;
+}
+
 static int core_parse_version(lua_State *L) {
   int major = 0, minor = 0, patch = 0;
   const char *flavor = "mysql";
@@ -61,6 +75,8 @@ static const luaL_Reg core_functions[] = {
     {"error", core_error},
     {"error_kind", core_error_kind},
     {"monotime", core_monotime},
+    {"sleep", core_sleep},
+    {"json_decode", ar_json_decode},
     {NULL, NULL}};
 
 LUALIB_API int luaopen_activerecord_backend_mysql_core(lua_State *L);

@@ -227,7 +227,14 @@ static int fetch_row(lua_State *L, ar_stmt *s) {
   int rc = 0;
   AR_CALL0(s->conn->mysql, rc, mysql_stmt_fetch, s->stmt);
   if (rc == MYSQL_NO_DATA) return 0;
-  if (rc == 1) ar_raise_stmt(L, s->stmt, s->sql);
+  if (rc == 1) {
+    /* Connector/C leaves an error read while fetching unbuffered rows (the
+     * server's error packet, a lost link, a read timeout) on the MYSQL
+     * handle, not on the statement, whose errno stays 0. */
+    if (mysql_stmt_errno(s->stmt) == 0 && mysql_errno(s->conn->mysql) != 0)
+      ar_raise_mysql(L, s->conn->mysql, s->sql);
+    ar_raise_stmt(L, s->stmt, s->sql);
+  }
   if (rc == MYSQL_DATA_TRUNCATED) {
     int rebind = 0;
     for (unsigned i = 0; i < s->ncols; i++) {
@@ -265,6 +272,21 @@ static void finish_result(ar_stmt *s) {
   if (c->active == s) c->active = NULL;
 }
 
+/* Protected body of a buffered fetch: (stmt*, stmt udata, conn udata) ->
+ * rows, count. */
+static int fetch_all(lua_State *L) {
+  ar_stmt *s = (ar_stmt *)lua_touserdata(L, 1);
+  lua_getiuservalue(L, 2, AR_STMT_UV_NAMES); /* 4: names */
+  lua_newtable(L);                           /* 5: rows */
+  lua_Integer nrows = 0;
+  while (fetch_row(L, s)) {
+    push_row(L, s, 4, 3);
+    lua_rawseti(L, 5, ++nrows);
+  }
+  lua_pushinteger(L, nrows);
+  return 2;
+}
+
 /* Pushes {rows, columns, affected_rows, insert_id, warning_count}. */
 static void push_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
   ar_conn *c = s->conn;
@@ -272,15 +294,21 @@ static void push_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
   int res = lua_gettop(L);
   lua_Integer nrows = 0;
   if (c->active == s) {
-    lua_getiuservalue(L, stmt_idx, AR_STMT_UV_NAMES);
-    int names = lua_gettop(L);
-    lua_newtable(L);
-    while (fetch_row(L, s)) {
-      push_row(L, s, names, conn_idx);
-      lua_rawseti(L, -2, ++nrows);
-    }
+    /* Every object made while reading a buffered result is live (it is in
+     * the result), so collector steps during the fetch are pure cost: pause
+     * the collector, fetch under pcall, and always restore it. */
+    int gc_running = lua_gc(L, LUA_GCISRUNNING);
+    if (gc_running) lua_gc(L, LUA_GCSTOP);
+    lua_pushcfunction(L, fetch_all);
+    lua_pushlightuserdata(L, s);
+    lua_pushvalue(L, stmt_idx);
+    lua_pushvalue(L, conn_idx);
+    int status = lua_pcall(L, 3, 2, 0);
+    if (gc_running) lua_gc(L, LUA_GCRESTART);
+    if (status != LUA_OK) lua_error(L);
+    nrows = lua_tointeger(L, -1);
+    lua_pop(L, 1);
     lua_setfield(L, res, "rows");
-    lua_pop(L, 1); /* names */
     finish_result(s);
     lua_getiuservalue(L, stmt_idx, AR_STMT_UV_COLUMNS);
     lua_setfield(L, res, "columns");
