@@ -1,9 +1,11 @@
 -- activerecord: an ActiveRecord runtime for Lua 5.4 with a C MySQL core.
 --
 -- This module is the public face; the layers below it are
+--   activerecord.backend.mysql           the backend: pool, transactions, retries, logging
+--   activerecord.backend.mysql.dialect   SQL text generation (quoting, DDL, locking, JSON paths)
+--   activerecord.schema                  the schema DSL
 --   activerecord.errors                  error objects (design §4)
---   activerecord.backend.mysql.core      the C core (connections, statements,
---                                        types, transactions, capabilities)
+--   activerecord.backend.mysql.core      the C core (connections, statements, types)
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 
@@ -15,7 +17,20 @@ local M = {
   core = core,
 }
 
+-- ar.connect{ host=, port=, user=, password=, database=, ..., url=,
+--             pool = { size =, checkout_timeout =, ... }, log = fn } -> backend
+function M.connect(opts)
+  return require("activerecord.backend.mysql").new(opts)
+end
+
 -- Capability matrix for a server we are not connected to (pure function).
 M.capabilities_for = core.capabilities_for
+
+-- The schema DSL, usable on any backend: ar.schema.create_table(db, name, fn, opts).
+M.schema = setmetatable({}, { __index = function(t, k)
+  local schema = require("activerecord.schema")
+  setmetatable(t, { __index = schema })
+  return schema[k]
+end })
 
 return M

@@ -1,0 +1,42 @@
+-- The interface every backend implements. The ORM layers above talk only to
+-- these methods, so a new backend (PostgreSQL, SQLite, ...) plugs in by
+-- providing them; `base.check(backend)` verifies a candidate.
+--
+--   db:execute(sql, ...)        -> { rows, columns, affected_rows, insert_id, warning_count }
+--   db:query(sql, ...)          -> rows (array of tables keyed by column name)
+--   db:each(sql, ...)           -> generic-for iterator over rows, streamed
+--   db:transaction(fn, opts)    -> fn's results; commits, rolls back, nests by savepoints
+--   db:in_transaction()         -> boolean (for the running coroutine)
+--   db:capabilities()           -> { category = { name = boolean } }
+--   db:supports(name)           -> boolean (a capability or a category name)
+--   db:require_capability(name, feature) raises CapabilityError when missing
+--   db:server()                 -> { flavor, version = {maj, min, patch}, version_string }
+--   db.dialect                  -> the SQL dialect (quoting, placeholders, DDL, ...)
+--   db:close()
+--
+-- Values always travel as parameters: `sql` carries `?` placeholders only.
+local errors = require("activerecord.errors")
+
+local M = {}
+
+M.methods = {
+  "execute", "query", "each", "transaction", "in_transaction", "capabilities",
+  "supports", "require_capability", "server", "close",
+}
+
+-- Raises a ConfigError listing what `backend` lacks; returns it otherwise.
+function M.check(backend)
+  local missing = {}
+  for _, name in ipairs(M.methods) do
+    if type(backend) ~= "table" or type(backend[name]) ~= "function" then
+      missing[#missing + 1] = name
+    end
+  end
+  if type(backend) == "table" and backend.dialect == nil then missing[#missing + 1] = "dialect" end
+  if #missing > 0 then
+    errors.raise("ConfigError", "not a backend: missing " .. table.concat(missing, ", "))
+  end
+  return backend
+end
+
+return M

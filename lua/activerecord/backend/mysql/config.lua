@@ -1,0 +1,155 @@
+-- Configuration of `ar.connect{...}`: validated up front, so a typo is a
+-- ConfigError naming the key (and the accepted ones) before any connection.
+local errors = require("activerecord.errors")
+
+local M = {}
+
+-- Options passed through to the C core's connect(). Not `autocommit`: with it
+-- off, a pooled connection would sit in an implicit transaction that the pool
+-- rolls back at check-in; use db:transaction instead.
+M.connect_options = {
+  host = "string", port = "integer", socket = "string", user = "string",
+  password = "string", database = "string", charset = "string",
+  connect_timeout = "number", read_timeout = "number", write_timeout = "number",
+  ssl = "table", init_command = "string", sql_mode = "string", time_zone = "string",
+  statement_cache_size = "integer", decimal = "string",
+}
+
+-- Options of the backend itself.
+M.backend_options = {
+  url = "string", pool = "table", log = "function", log_params = "boolean",
+  slow_query_seconds = "number", reconnect_retries = "integer",
+}
+
+M.pool_options = {
+  size = "integer", checkout_timeout = "number", idle_timeout = "number",
+  max_lifetime = "number", validate_on_checkout = "number", reset_session = "boolean",
+  wait = "function",
+}
+
+M.pool_defaults = {
+  size = 10, checkout_timeout = 5, idle_timeout = 300, max_lifetime = 3600,
+  validate_on_checkout = 30, reset_session = false,
+}
+
+local function sorted_keys(...)
+  local keys = {}
+  for _, t in ipairs({ ... }) do
+    for k in pairs(t) do keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  return table.concat(keys, ", ")
+end
+
+local function check_type(where, key, value, want)
+  local ok
+  if want == "integer" then
+    ok = math.type(value) == "integer"
+  else
+    ok = type(value) == want
+  end
+  if not ok then
+    errors.raise("ConfigError", ("%s '%s' must be %s %s, got %s"):format(
+      where, key, want == "integer" and "an" or "a", want, math.type(value) or type(value)))
+  end
+end
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- "mysql://user:pass@host:port/db?charset=utf8mb4&socket=/run/x.sock"
+function M.parse_url(url)
+  local scheme, rest = url:match("^(%w+)://(.*)$")
+  if scheme ~= "mysql" and scheme ~= "mariadb" then
+    errors.raise("ConfigError", "url must start with mysql:// or mariadb://")
+  end
+  local opts = {}
+  local authority, path = rest:match("^([^/?]*)(.*)$")
+  local userinfo, hostport = authority:match("^(.*)@(.*)$")
+  if not userinfo then hostport = authority end
+  if userinfo then
+    local user, password = userinfo:match("^([^:]*):(.*)$")
+    opts.user = unescape(user or userinfo)
+    if password then opts.password = unescape(password) end
+  end
+  if hostport ~= "" then
+    local host, port = hostport:match("^%[(.*)%]:?(%d*)$") -- [::1]:3306
+    if not host then host, port = hostport:match("^([^:]*):?(%d*)$") end
+    if not host then errors.raise("ConfigError", "url has a malformed host:port") end
+    if host ~= "" then opts.host = unescape(host) end
+    if port ~= "" then opts.port = math.tointeger(tonumber(port)) end
+  end
+  local db, query = path:match("^/?([^?]*)%??(.*)$")
+  if db and db ~= "" then opts.database = unescape(db) end
+  for pair in (query or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]+)=(.*)$")
+    if not k then errors.raise("ConfigError", ("url parameter '%s' has no value"):format(pair)) end
+    k, v = unescape(k), unescape(v)
+    local want = M.connect_options[k]
+    if not want or want == "table" then
+      errors.raise("ConfigError", ("unknown url parameter '%s' (accepted: %s)"):format(
+        k, sorted_keys(M.connect_options)))
+    end
+    if want == "integer" then
+      v = math.tointeger(tonumber(v))
+    elseif want == "number" then
+      v = tonumber(v)
+    elseif want == "boolean" then
+      v = (v == "true" or v == "1")
+    end
+    if v == nil then errors.raise("ConfigError", ("url parameter '%s' has a bad value"):format(k)) end
+    opts[k] = v
+  end
+  return opts
+end
+
+-- Splits and validates user options: returns connect_opts, backend_opts
+-- (with pool defaults filled in). Explicit keys win over the url's.
+function M.normalize(user_opts)
+  if type(user_opts) ~= "table" then
+    errors.raise("ConfigError", "connect expects a table of options")
+  end
+  local connect, backend = {}, {}
+  if user_opts.url ~= nil then
+    check_type("option", "url", user_opts.url, "string")
+    for k, v in pairs(M.parse_url(user_opts.url)) do connect[k] = v end
+  end
+  for k, v in pairs(user_opts) do
+    if type(k) ~= "string" then errors.raise("ConfigError", "option names must be strings") end
+    local want = M.connect_options[k] or M.backend_options[k]
+    if not want then
+      errors.raise("ConfigError", ("unknown option '%s' (accepted: %s)"):format(
+        k, sorted_keys(M.connect_options, M.backend_options)))
+    end
+    check_type("option", k, v, want)
+    if M.connect_options[k] then connect[k] = v elseif k ~= "url" then backend[k] = v end
+  end
+  local pool = {}
+  for k, v in pairs(M.pool_defaults) do pool[k] = v end
+  for k, v in pairs(backend.pool or {}) do
+    local want = M.pool_options[k]
+    if not want then
+      errors.raise("ConfigError", ("unknown pool option '%s' (accepted: %s)"):format(
+        k, sorted_keys(M.pool_options)))
+    end
+    -- validate_on_checkout also takes a boolean: true = always, false = never
+    if k == "validate_on_checkout" and type(v) == "boolean" then
+      v = v and 0 or math.huge
+    end
+    check_type("pool option", k, v, want == "integer" and "integer" or want)
+    pool[k] = v
+  end
+  if pool.size < 1 then errors.raise("ConfigError", "pool option 'size' must be at least 1") end
+  if pool.checkout_timeout < 0 then
+    errors.raise("ConfigError", "pool option 'checkout_timeout' must not be negative")
+  end
+  backend.pool = pool
+  if backend.reconnect_retries == nil then backend.reconnect_retries = 1 end
+  if backend.reconnect_retries < 0 then
+    errors.raise("ConfigError", "option 'reconnect_retries' must not be negative")
+  end
+  return connect, backend
+end
+
+return M

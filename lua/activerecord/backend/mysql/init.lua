@@ -1,0 +1,312 @@
+-- The MySQL/MariaDB backend: the interface of activerecord.backend.base on
+-- top of the C core, with a pool, transactions that nest by savepoints,
+-- retries, reconnects, statement logging and capability checks.
+--
+-- Connection affinity: a transaction pins one connection to the coroutine
+-- that runs it; every statement that coroutine issues inside the
+-- transaction uses it, and no other coroutine ever gets it.
+local core = require("activerecord.backend.mysql.core")
+local errors = require("activerecord.errors")
+local config = require("activerecord.backend.mysql.config")
+local Pool = require("activerecord.backend.mysql.pool")
+local caps = require("activerecord.backend.capabilities")
+
+local Backend = {}
+Backend.__index = Backend
+
+local now = core.monotime
+local pack, unpack = table.pack, table.unpack
+
+local M = { Backend = Backend }
+
+-- Connection-lost errors where the statement provably never ran: the
+-- server had already dropped us (killed, idle timeout, gone away) before it
+-- was sent. Other losses (2013 mid-query) may have applied a write.
+local NOT_SENT = { [2006] = true, [1927] = true, [4031] = true }
+
+-- Statements that change nothing may always be re-run after a reconnect.
+local function is_read_only(sql)
+  local word = sql:match("^%s*%(*%s*(%a+)")
+  word = word and word:upper()
+  return word == "SELECT" or word == "SHOW" or word == "DESCRIBE" or word == "DESC"
+    or word == "EXPLAIN"
+end
+
+function M.new(user_opts)
+  local connect_opts, opts = config.normalize(user_opts)
+  local self = setmetatable({
+    opts = opts,
+    connect_opts = connect_opts,
+    log = opts.log,
+    log_params = opts.log_params,
+    slow_query_seconds = opts.slow_query_seconds,
+    tx = setmetatable({}, { __mode = "k" }), -- coroutine -> transaction state
+  }, Backend)
+  self.pool = Pool.new(function() return core.connect(connect_opts) end, opts.pool)
+  -- connect once now: bad credentials fail here, and the server's flavor
+  -- and version fix the dialect and capabilities for this backend
+  local conn = self.pool:checkout()
+  local ok, err = pcall(function()
+    self._server = conn:server()
+    self._capabilities = conn:capabilities()
+  end)
+  self.pool:checkin(conn, not ok)
+  if not ok then error(err, 0) end
+  local Dialect = require("activerecord.backend.mysql.dialect")
+  self.dialect = Dialect.new{ flavor = self._server.flavor, version = self._server.version,
+                              capabilities = self._capabilities }
+  return self
+end
+
+-- ---- logging ---------------------------------------------------------
+
+function Backend:_emit(sql, started, n, res, err, ...)
+  local seconds = now() - started
+  local event = {
+    sql = sql, params = n, seconds = seconds,
+    rows = res and res.rows and #res.rows or nil,
+    affected = res and res.affected_rows or nil,
+    error = err,
+  }
+  if self.slow_query_seconds and seconds >= self.slow_query_seconds then event.slow = true end
+  if self.log_params then event.values = pack(...) end
+  -- a failing log hook must never turn a successful statement into an error
+  local ok, log_err = pcall(self.log, event)
+  if not ok then
+    io.stderr:write("activerecord: log hook failed: ", tostring(log_err), "\n")
+  end
+end
+
+-- Runs one statement on `conn`; logs it when a hook is set.
+function Backend:_run(conn, sql, ...)
+  if not self.log then return conn:execute(sql, ...) end
+  local started = now()
+  local ok, res = pcall(conn.execute, conn, sql, ...)
+  self:_emit(sql, started, select("#", ...), ok and res or nil, (not ok) and res or nil, ...)
+  if not ok then error(res, 0) end
+  return res
+end
+
+-- ---- statements ------------------------------------------------------
+
+local function lost(err)
+  return errors.is(err, "ConnectionLost")
+end
+
+-- db:execute(sql, ...) -> result. Outside a transaction a lost connection
+-- is replaced and the statement re-run once (reconnect_retries) when that is
+-- safe: a read, or a write the server never received.
+function Backend:execute(sql, ...)
+  if type(sql) ~= "string" then
+    errors.raise("QueryError", "execute expects SQL text with ? placeholders")
+  end
+  local t = self.tx[coroutine.running()]
+  if t then
+    if t.broken then
+      errors.raise("TransactionError", "the transaction's connection was lost; it has been rolled back "
+        .. "by the server and nothing will be replayed", { cause = t.broken })
+    end
+    local ok, res = pcall(self._run, self, t.conn, sql, ...)
+    if ok then return res end
+    if lost(res) then t.broken = res end
+    error(res, 0)
+  end
+  local attempts = 0
+  while true do
+    local conn = self.pool:checkout()
+    local ok, res = pcall(self._run, self, conn, sql, ...)
+    if ok then
+      self.pool:checkin(conn)
+      return res
+    end
+    local is_lost = lost(res)
+    self.pool:checkin(conn, is_lost)
+    attempts = attempts + 1
+    if not (is_lost and attempts <= self.opts.reconnect_retries
+            and (NOT_SENT[res.code] or is_read_only(sql))) then
+      error(res, 0)
+    end
+  end
+end
+
+function Backend:query(sql, ...)
+  return self:execute(sql, ...).rows
+end
+
+-- db:each(sql, ...): rows streamed from the server. Outside a transaction
+-- the iteration holds its own connection until it ends or the loop breaks.
+function Backend:each(sql, ...)
+  local t = self.tx[coroutine.running()]
+  local conn = t and t.conn or self.pool:checkout()
+  local ok, f, s, _, cursor = pcall(conn.each, conn, sql, ...)
+  if not ok then
+    if not t then self.pool:checkin(conn, lost(f)) end
+    error(f, 0)
+  end
+  local done = false
+  local function finish()
+    if done then return end
+    done = true
+    cursor:close()
+    if not t then self.pool:checkin(conn) end
+  end
+  local closer = setmetatable({}, { __close = finish, __gc = finish })
+  local function iter()
+    if done then return nil end
+    local rok, row = pcall(f, s)
+    if not rok then
+      done = true
+      if not t then self.pool:checkin(conn, lost(row)) end
+      error(row, 0)
+    end
+    if row == nil then finish() end
+    return row
+  end
+  return iter, nil, nil, closer
+end
+
+-- ---- transactions ----------------------------------------------------
+
+local function backoff(attempt)
+  local base = math.min(0.05 * 2 ^ (attempt - 1), 2)
+  return base / 2 + math.random() * base / 2 -- exponential, with jitter
+end
+
+local function retryable(err)
+  return errors.is(err, "DeadlockError") or errors.is(err, "LockTimeoutError")
+end
+
+function Backend:in_transaction()
+  return self.tx[coroutine.running()] ~= nil
+end
+
+-- Nested call: a savepoint; an inner failure undoes only the inner part.
+function Backend:_nested(t, fn, opts)
+  if opts.isolation or opts.read_only ~= nil then
+    errors.raise("TransactionError", "cannot change the isolation level or read-only mode "
+      .. "inside a transaction")
+  end
+  if opts.retries then
+    errors.raise("TransactionError", "retries apply to the outermost transaction only")
+  end
+  t.depth = t.depth + 1
+  local name = "ar_savepoint_" .. t.depth
+  local ok, err = pcall(t.conn.savepoint, t.conn, name)
+  if not ok then
+    t.depth = t.depth - 1
+    if lost(err) then t.broken = err end
+    error(err, 0)
+  end
+  local results = pack(pcall(fn, self))
+  t.depth = t.depth - 1
+  if results[1] then
+    local rok, rerr = pcall(t.conn.release_savepoint, t.conn, name)
+    if not rok then
+      if lost(rerr) then t.broken = rerr end
+      error(rerr, 0)
+    end
+    return unpack(results, 2, results.n)
+  end
+  if not t.broken then
+    local rok, rerr = pcall(t.conn.rollback_to, t.conn, name)
+    if not rok and lost(rerr) then t.broken = rerr end
+  end
+  error(results[2], 0)
+end
+
+-- One attempt of an outermost transaction: returns ok, results-or-error.
+function Backend:_attempt(co, fn, opts)
+  local conn = self.pool:checkout()
+  local t = { conn = conn, depth = 0 }
+  local ok, err = pcall(conn.begin, conn, { isolation = opts.isolation, read_only = opts.read_only })
+  if not ok then
+    self.pool:checkin(conn, lost(err))
+    return false, err
+  end
+  if self.log then self:_emit("BEGIN", now(), 0, nil, nil) end
+  self.tx[co] = t
+  local results = pack(pcall(fn, self))
+  self.tx[co] = nil
+  if results[1] and not t.broken then
+    local started = now()
+    local cok, cerr = pcall(conn.commit, conn)
+    if self.log then self:_emit("COMMIT", started, 0, nil, (not cok) and cerr or nil) end
+    if cok then
+      self.pool:checkin(conn)
+      return true, results
+    end
+    -- a failed COMMIT is an error, never a success
+    pcall(conn.rollback, conn)
+    self.pool:checkin(conn, lost(cerr))
+    return false, cerr
+  end
+  local err2 = results[1] and t.broken or results[2]
+  local rok = t.broken == nil and pcall(conn.rollback, conn)
+  if self.log then self:_emit("ROLLBACK", now(), 0, nil, nil) end
+  self.pool:checkin(conn, not rok)
+  return false, err2
+end
+
+-- db:transaction(fn, { isolation =, read_only =, retries = }) -> fn's results.
+-- fn receives the backend; statements it runs use the transaction.
+function Backend:transaction(fn, opts)
+  opts = opts or {}
+  if type(fn) ~= "function" then errors.raise("TransactionError", "transaction expects a function") end
+  for k in pairs(opts) do
+    if k ~= "isolation" and k ~= "read_only" and k ~= "retries" then
+      errors.raise("ConfigError", ("unknown transaction option '%s' (accepted: isolation, read_only, "
+        .. "retries)"):format(tostring(k)))
+    end
+  end
+  local co = coroutine.running()
+  local t = self.tx[co]
+  if t then return self:_nested(t, fn, opts) end
+  local retries = opts.retries or 0
+  if math.type(retries) ~= "integer" or retries < 0 then
+    errors.raise("ConfigError", "transaction option 'retries' must be a non-negative integer")
+  end
+  local attempt = 0
+  while true do
+    local ok, res = self:_attempt(co, fn, opts)
+    if ok then return unpack(res, 2, res.n) end
+    attempt = attempt + 1
+    if not (retryable(res) and attempt <= retries) then error(res, 0) end
+    core.sleep(backoff(attempt))
+  end
+end
+
+-- ---- server, capabilities, lifetime ---------------------------------
+
+function Backend:server()
+  return self._server
+end
+
+function Backend:capabilities()
+  return caps.group(self._capabilities)
+end
+
+function Backend:supports(name)
+  return caps.supports(self._capabilities, name)
+end
+
+function Backend:require_capability(name, feature)
+  return caps.require(self._capabilities, name, feature, self._server)
+end
+
+function Backend:pool_stats()
+  return self.pool:stats()
+end
+
+function Backend:close()
+  self.pool:close()
+end
+
+Backend.__close = Backend.close
+
+function Backend:__tostring()
+  local s = self._server
+  return ("activerecord mysql backend (%s %s, pool %d/%d)"):format(s.flavor,
+    table.concat(s.version, "."), self.pool.open, self.pool.opts.size)
+end
+
+return M

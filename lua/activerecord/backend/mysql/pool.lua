@@ -1,0 +1,142 @@
+-- Connection pool: lazily opened connections up to `size`, handed out LIFO
+-- (the most recently used one has the warmest statement cache), checked for
+-- age, idleness and liveness on the way out.
+--
+-- Waiting: the C core blocks, so in one Lua state a checked-out connection
+-- comes back only when the coroutine holding it runs again. On exhaustion
+-- checkout() calls `wait` (an option: an event loop passes a function that
+-- yields to its scheduler; the default sleeps briefly) until a connection is
+-- free or `checkout_timeout` has passed, then raises a ConnectionError.
+local core = require("activerecord.backend.mysql.core")
+local errors = require("activerecord.errors")
+
+local Pool = {}
+Pool.__index = Pool
+
+local now = core.monotime
+
+-- connect: function() -> connection; opts: normalized pool options.
+function Pool.new(connect, opts)
+  return setmetatable({
+    connect = connect,
+    opts = opts,
+    idle = {},      -- stack of idle connections
+    meta = {},      -- connection -> { created, last_used }
+    in_use = {},    -- connection -> true
+    open = 0,
+    counters = { waits = 0, created = 0, closed = 0, errors = 0, replaced = 0, timeouts = 0 },
+    closed = false,
+  }, Pool)
+end
+
+function Pool:_discard(conn, replaced)
+  self.meta[conn] = nil
+  self.in_use[conn] = nil
+  self.open = self.open - 1
+  self.counters.closed = self.counters.closed + 1
+  if replaced then self.counters.replaced = self.counters.replaced + 1 end
+  pcall(conn.close, conn)
+end
+
+-- An idle connection is usable when young enough, recently used or
+-- answering a ping, and showing nothing pending on its socket (a server
+-- that killed us or restarted has closed it: caught before any SQL is sent).
+function Pool:_usable(conn, t)
+  local m, o = self.meta[conn], self.opts
+  if t - m.created > o.max_lifetime then return false end
+  if t - m.last_used > o.idle_timeout then return false end
+  if not conn:probe() then return false, true end
+  if t - m.last_used >= o.validate_on_checkout then
+    local ok = conn:ping()
+    if not ok then return false, true end
+  end
+  return true
+end
+
+function Pool:_open_one()
+  local ok, conn = pcall(self.connect)
+  if not ok then
+    self.counters.errors = self.counters.errors + 1
+    error(conn, 0)
+  end
+  local t = now()
+  self.open = self.open + 1
+  self.counters.created = self.counters.created + 1
+  self.meta[conn] = { created = t, last_used = t }
+  return conn
+end
+
+function Pool:checkout()
+  if self.closed then errors.raise("ConnectionError", "the connection pool is closed") end
+  local started, waited
+  while true do
+    local t = now()
+    while #self.idle > 0 do
+      local conn = table.remove(self.idle)
+      local usable, broken = self:_usable(conn, t)
+      if usable then
+        self.in_use[conn] = true
+        return conn
+      end
+      self:_discard(conn, broken)
+    end
+    if self.open < self.opts.size then
+      local conn = self:_open_one()
+      self.in_use[conn] = true
+      return conn
+    end
+    started = started or t
+    if not waited then
+      waited = true
+      self.counters.waits = self.counters.waits + 1
+    end
+    local left = self.opts.checkout_timeout - (t - started)
+    if left <= 0 then
+      self.counters.timeouts = self.counters.timeouts + 1
+      errors.raise("ConnectionError", ("connection pool exhausted: all %d connections stayed in use "
+        .. "for %.1f s (raise pool.size or return connections sooner)"):format(
+        self.opts.size, self.opts.checkout_timeout))
+    end
+    if self.opts.wait then self.opts.wait(left) else core.sleep(math.min(left, 0.005)) end
+  end
+end
+
+-- Returns a connection; `discard` (or a closed/broken one) closes it.
+function Pool:checkin(conn, discard)
+  if not self.in_use[conn] then return end
+  self.in_use[conn] = nil
+  if self.closed or discard or conn:is_closed() then
+    self:_discard(conn, discard)
+    return
+  end
+  -- a connection must never go back mid-transaction (a rollback failed)
+  if conn:in_transaction() and not pcall(conn.rollback, conn) then
+    self:_discard(conn, true)
+    return
+  end
+  if self.opts.reset_session and not pcall(conn.reset, conn) then
+    self:_discard(conn, true)
+    return
+  end
+  self.meta[conn].last_used = now()
+  self.idle[#self.idle + 1] = conn
+end
+
+function Pool:stats()
+  local in_use = 0
+  for _ in pairs(self.in_use) do in_use = in_use + 1 end
+  local c = self.counters
+  return {
+    size = self.opts.size, open = self.open, in_use = in_use, idle = #self.idle,
+    waits = c.waits, timeouts = c.timeouts, created = c.created, closed = c.closed,
+    replaced = c.replaced, errors = c.errors,
+  }
+end
+
+-- Closes idle connections now and in-use ones when they are checked in.
+function Pool:close()
+  self.closed = true
+  while #self.idle > 0 do self:_discard(table.remove(self.idle)) end
+end
+
+return Pool
