@@ -105,6 +105,8 @@ typedef struct ar_stmt {
   MYSQL_BIND *rbind;
   ar_column *cols;
   int names_ready;           /* uservalues NAMES/COLUMNS hold this shape */
+  int stale;                 /* must be prepared again before reuse */
+  lua_Integer epoch;         /* schema epoch it was prepared under */
   char *sql;                 /* statement text: cache key and error context */
   size_t sql_len;
 } ar_stmt;

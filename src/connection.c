@@ -512,6 +512,9 @@ static int conn_reset(lua_State *L) {
   int r = 0;
   AR_CALL0(c->mysql, r, mysql_reset_connection, c->mysql);
   if (r) return ar_raise_mysql(L, c->mysql, NULL);
+  /* The reset rolled back any open transaction, but the status flags the
+   * library keeps still say "in transaction" until the next statement. */
+  c->mysql->server_status &= ~SERVER_STATUS_IN_TRANS;
   return 0;
 }
 

@@ -212,10 +212,16 @@ static ar_conv conv_for(const MYSQL_FIELD *f) {
   }
 }
 
+/* A cached statement keeps its SQL text while the table under it is altered
+ * or re-created; the server re-prepares it and Connector/C refreshes the
+ * fields' type, flags and decimals (not their names), so signedness and
+ * scale must match too, or BIGINT UNSIGNED values would wrap negative. */
 static int same_shape(const ar_stmt *s, const MYSQL_FIELD *fields, unsigned n) {
   if (!s->names_ready || s->ncols != n) return 0;
   for (unsigned i = 0; i < n; i++)
-    if (s->cols[i].type != fields[i].type || s->cols[i].conv != conv_for(&fields[i]))
+    if (s->cols[i].type != fields[i].type || s->cols[i].conv != conv_for(&fields[i]) ||
+        s->cols[i].is_unsigned != ((fields[i].flags & UNSIGNED_FLAG) != 0) ||
+        s->cols[i].decimals != fields[i].decimals)
       return 0;
   return 1;
 }
@@ -299,7 +305,10 @@ int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in)
     s->names_ready = 1;
   }
   if (!meta_in) mysql_free_result(meta);
-  if (mysql_stmt_bind_result(s->stmt, s->rbind)) return ar_raise_stmt(L, s->stmt, s->sql);
+  if (mysql_stmt_bind_result(s->stmt, s->rbind)) {
+    s->stale = 1; /* e.g. 2057 after the table changed shape: re-prepare next time */
+    return ar_raise_stmt(L, s->stmt, s->sql);
+  }
   return 0;
 }
 

@@ -10,6 +10,45 @@
 #include "ar.h"
 
 #define ER_UNSUPPORTED_PS_CODE 1295
+#define ER_NEED_REPREPARE_CODE 1615
+#define SCHEMA_EPOCH_KEY "activerecord.mysql.schema_epoch"
+
+/* Schema epoch, per Lua state (in the registry, not a C global): DDL run
+ * through any connection of this state bumps it, and cached statements
+ * prepared under an older epoch are prepared again. Connector/C refreshes a
+ * re-prepared statement's column types but not its names, so without this a
+ * `SELECT *` cached before a table was re-created would return rows under
+ * the old column names. DDL from other processes is not seen: see README. */
+static lua_Integer schema_epoch(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, SCHEMA_EPOCH_KEY);
+  lua_Integer e = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return e;
+}
+
+static void bump_schema_epoch(lua_State *L) {
+  lua_pushinteger(L, schema_epoch(L) + 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, SCHEMA_EPOCH_KEY);
+}
+
+static int starts_with_word(const char *p, const char *word) {
+  size_t n = strlen(word);
+  for (size_t i = 0; i < n; i++)
+    if ((p[i] & ~0x20) != word[i]) return 0;
+  return !((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= 'a' && p[n] <= 'z') || p[n] == '_');
+}
+
+static int is_ddl(const char *sql) {
+  while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(') sql++;
+  switch (*sql & ~0x20) {
+    case 'A': return starts_with_word(sql, "ALTER");
+    case 'C': return starts_with_word(sql, "CREATE");
+    case 'D': return starts_with_word(sql, "DROP");
+    case 'R': return starts_with_word(sql, "RENAME");
+    case 'T': return starts_with_word(sql, "TRUNCATE");
+    default: return 0;
+  }
+}
 
 typedef struct {
   ar_stmt *s;   /* pinned through uservalue 1 (the statement userdata) */
@@ -157,7 +196,9 @@ static ar_stmt *cached_stmt(lua_State *L, ar_conn *c, int conn_idx, int nargs) {
   lua_pushvalue(L, 2);
   if (lua_rawget(L, cache_idx) == LUA_TUSERDATA) { /* cache, stmt */
     ar_stmt *s = (ar_stmt *)lua_touserdata(L, -1);
-    if (s->stmt) {
+    if (s->stmt && (s->stale || s->epoch != schema_epoch(L))) {
+      ar_stmt_unlink_close(s); /* prepared against an older schema */
+    } else if (s->stmt) {
       if (c->lru_head != s) {
         list_unlink(c, s);
         list_push_head(c, s);
@@ -172,8 +213,10 @@ static ar_stmt *cached_stmt(lua_State *L, ar_conn *c, int conn_idx, int nargs) {
     return new_stmt(L, c, conn_idx, sql, len, nargs);
   }
   while (c->cached >= c->statement_cache_size) evict_one(L, c, cache_idx);
+  lua_Integer epoch = schema_epoch(L);
   ar_stmt *s = new_stmt(L, c, conn_idx, sql, len, nargs); /* cache, stmt? */
   if (s) {
+    s->epoch = epoch;
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
     lua_rawset(L, cache_idx);
@@ -197,7 +240,11 @@ static void run(lua_State *L, ar_stmt *s, int stmt_idx, int first, int nargs) {
   ar_bind_params(L, s, first, nargs, s->sql);
   int rc = 0;
   AR_CALL0(m, rc, mysql_stmt_execute, s->stmt);
-  if (rc) ar_raise_stmt(L, s->stmt, s->sql);
+  if (rc) {
+    if (mysql_stmt_errno(s->stmt) == ER_NEED_REPREPARE_CODE) s->stale = 1;
+    ar_raise_stmt(L, s->stmt, s->sql);
+  }
+  if (is_ddl(s->sql)) bump_schema_epoch(L);
   if (mysql_stmt_field_count(s->stmt) > 0) {
     c->active = s;
     ar_setup_columns(L, s, stmt_idx, NULL);
