@@ -30,7 +30,8 @@
 
 /* Uservalue slots of a connection userdata. */
 #define AR_CONN_UV_CACHE 1 /* table: sql text -> statement userdata */
-#define AR_CONN_NUV      1
+#define AR_CONN_UV_SESSION 2 /* session settings re-applied after reset() */
+#define AR_CONN_NUV      2
 
 /* Uservalue slots of a statement userdata. */
 #define AR_STMT_UV_CONN    1 /* the owning connection userdata */

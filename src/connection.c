@@ -204,6 +204,39 @@ static void set_session_var(lua_State *L, int conn_idx, const char *sql,
   lua_call(L, 3, 0);
 }
 
+/* Applies the remembered session settings; after a reset the init command
+ * runs again too (connect runs it itself). Failures raise. */
+static void apply_session(lua_State *L, ar_conn *c, int ci, int after_reset) {
+  lua_getiuservalue(L, ci, AR_CONN_UV_SESSION);
+  int t = lua_gettop(L);
+  if (!lua_istable(L, t)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (after_reset) {
+    if (lua_getfield(L, t, "init_command") == LUA_TSTRING) {
+      size_t len;
+      const char *cmd = lua_tolstring(L, -1, &len);
+      ar_text_query(L, c, ci, cmd, len, 0);
+    }
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, t, "autocommit");
+  int autocommit = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (!autocommit) {
+    my_bool r = 0;
+    AR_CALL(c->mysql, r, mysql_autocommit, c->mysql, 0);
+    if (r) ar_raise_mysql(L, c->mysql, "SET autocommit = 0");
+  }
+  if (lua_getfield(L, t, "sql_mode") == LUA_TSTRING)
+    set_session_var(L, ci, "SET SESSION sql_mode = ?", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (lua_getfield(L, t, "time_zone") == LUA_TSTRING)
+    set_session_var(L, ci, "SET SESSION time_zone = ?", lua_tostring(L, -1));
+  lua_settop(L, t - 1);
+}
+
 /* Connection failures all report as ConnectionError, whatever the errno. */
 static int fail_connect(lua_State *L, ar_conn *c, const char *why) {
   unsigned code = c->mysql ? mysql_errno(c->mysql) : 0;
@@ -241,7 +274,11 @@ static int apply_ssl(lua_State *L, MYSQL *m, int opts) {
   if (mode >= SSL_VERIFY_CA && !ca && !capath)
     ar_raisef(L, "ConfigError", "ssl mode '%s' needs 'ca' or 'capath'", ssl_modes[mode]);
   if (mode != SSL_DISABLED) {
-    my_bool on = 1, verify = (mode == SSL_VERIFY_IDENTITY);
+    /* Connector/C 3.3 refuses a server without TLS *before* sending the
+     * login only when server-certificate verification is on, so verify_ca
+     * turns it on too (it then also checks the host name: stricter, never
+     * weaker). `required` can only check after the handshake (below). */
+    my_bool on = 1, verify = (mode >= SSL_VERIFY_CA);
     mysql_ssl_set(m, key, cert, ca, capath, cipher);
     if (crl) mysql_options(m, MYSQL_OPT_SSL_CRL, crl);
     if (mode >= SSL_REQUIRED) mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
@@ -314,13 +351,24 @@ int ar_connect(lua_State *L) {
   c->connected = 1;
   if (ssl_mode >= SSL_REQUIRED && !mysql_get_ssl_cipher(m))
     return fail_connect(L, c, "TLS was required but the connection is not encrypted");
-  if (!autocommit) {
-    my_bool r = 0;
-    AR_CALL(m, r, mysql_autocommit, m, 0);
-    if (r) return fail_connect(L, c, NULL);
+  /* remembered so reset() can restore the session the user asked for */
+  lua_createtable(L, 0, 4);
+  lua_pushboolean(L, autocommit);
+  lua_setfield(L, -2, "autocommit");
+  if (sql_mode) {
+    lua_pushstring(L, sql_mode);
+    lua_setfield(L, -2, "sql_mode");
   }
-  if (sql_mode) set_session_var(L, ci, "SET SESSION sql_mode = ?", sql_mode);
-  if (time_zone) set_session_var(L, ci, "SET SESSION time_zone = ?", time_zone);
+  if (time_zone) {
+    lua_pushstring(L, time_zone);
+    lua_setfield(L, -2, "time_zone");
+  }
+  if (init_command) {
+    lua_pushstring(L, init_command);
+    lua_setfield(L, -2, "init_command");
+  }
+  lua_setiuservalue(L, ci, AR_CONN_UV_SESSION);
+  apply_session(L, c, ci, 0);
   lua_settop(L, ci);
   return 1;
 }
@@ -515,6 +563,7 @@ static int conn_reset(lua_State *L) {
   /* The reset rolled back any open transaction, but the status flags the
    * library keeps still say "in transaction" until the next statement. */
   c->mysql->server_status &= ~SERVER_STATUS_IN_TRANS;
+  apply_session(L, c, 1, 1);
   return 0;
 }
 
