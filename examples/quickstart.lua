@@ -68,8 +68,8 @@ print(("after the transaction Bo has %s, and %d users remain"):format(bo.balance
   conn:execute("SELECT COUNT(*) AS n FROM quickstart_users").rows[1].n))
 
 -- Errors are objects with a kind, the server's code and the SQL (never values).
-local ok, err = pcall(conn.execute, conn, "INSERT INTO quickstart_users (id, name, created_at) VALUES (?, ?, NOW())",
-  ann.insert_id, "Dup")
+local ok, err = pcall(conn.execute, conn,
+  "INSERT INTO quickstart_users (id, name, created_at) VALUES (?, ?, NOW())", ann.insert_id, "Dup")
 print(("duplicate insert refused: %s / kind=%s code=%d"):format(tostring(not ok), err.kind, err.code))
 
 -- Streaming: rows arrive one at a time, without buffering the whole result.
