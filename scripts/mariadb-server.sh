@@ -119,6 +119,7 @@ write_cnf() {
         if ((EUID == 0)); then echo "user=root"; fi
         echo "skip-name-resolve"
         echo "max_connections=200"
+        echo "max_allowed_packet=64M"
         # Small footprint: several of these may run at once on a 2-core CI box.
         echo "innodb_buffer_pool_size=64M"
         echo "innodb_log_file_size=16M"

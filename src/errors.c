@@ -26,6 +26,7 @@ static const struct {
     {2006, "ConnectionLost"},  {2013, "ConnectionLost"},  {2055, "ConnectionLost"},
     {4031, "ConnectionLost"},  {1927, "ConnectionLost"}, /* connection was killed */
     {1053, "ConnectionLost"},  /* server shutdown in progress */
+    {1153, "ConnectionLost"},  /* packet over max_allowed_packet: server hangs up */
     {1062, "IntegrityError"},  {1586, "IntegrityError"}, /* duplicate key */
     {1451, "IntegrityError"},  {1452, "IntegrityError"}, /* foreign key */
     {1216, "IntegrityError"},  {1217, "IntegrityError"},

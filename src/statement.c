@@ -38,9 +38,30 @@ static int starts_with_word(const char *p, const char *word) {
   return !((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= 'a' && p[n] <= 'z') || p[n] == '_');
 }
 
+/* Skips blanks, parentheses and comments before the first keyword. */
+static const char *first_keyword(const char *p) {
+  for (;;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '(') p++;
+    if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      if (!end) return p + strlen(p);
+      p = end + 2;
+    } else if ((p[0] == '-' && p[1] == '-' && (p[2] == ' ' || p[2] == '\t')) || p[0] == '#') {
+      while (*p && *p != '\n') p++;
+    } else {
+      return p;
+    }
+  }
+}
+
+/* DDL, and the statements that may run DDL inside them (dynamic SQL,
+ * compound blocks). CALL is left out on purpose: procedures are common and
+ * rarely change tables; see the README. */
 static int is_ddl(const char *sql) {
-  while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(') sql++;
+  sql = first_keyword(sql);
   switch (*sql & ~0x20) {
+    case 'B': return starts_with_word(sql, "BEGIN");
+    case 'E': return starts_with_word(sql, "EXECUTE");
     case 'A': return starts_with_word(sql, "ALTER");
     case 'C': return starts_with_word(sql, "CREATE");
     case 'D': return starts_with_word(sql, "DROP");
