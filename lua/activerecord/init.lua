@@ -23,6 +23,26 @@ function M.connect(opts)
   return require("activerecord.backend.mysql").new(opts)
 end
 
+-- ---- models -------------------------------------------------------------
+
+local registry = require("activerecord.registry")
+local model = require("activerecord.model")
+local query = require("activerecord.query")
+local types = require("activerecord.types")
+
+-- ar.Model{ table =, fields =, ... } -> model class
+function M.Model(def) return model.define(def) end
+
+M.set_default_backend = registry.set_default_backend
+M.default_backend = registry.default_backend
+M.model = registry.model
+M.register_type = types.register
+M.register_mixin = registry.register_mixin
+
+-- Expressions for where(): ar.col("age"):gt(18), ar.raw("LOWER(name) = ?", "ann")
+M.col = query.col
+M.raw = query.raw
+
 -- Capability matrix for a server we are not connected to (pure function).
 M.capabilities_for = core.capabilities_for
 

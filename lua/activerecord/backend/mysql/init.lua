@@ -52,6 +52,7 @@ function M.new(user_opts)
   end)
   self.pool:checkin(conn, not ok)
   if not ok then error(err, 0) end
+  self.compiler = require("activerecord.backend.mysql.compiler")
   local Dialect = require("activerecord.backend.mysql.dialect")
   self.dialect = Dialect.new{ flavor = self._server.flavor, version = self._server.version,
                               capabilities = self._capabilities }

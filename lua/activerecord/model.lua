@@ -1,0 +1,676 @@
+-- Models as Lua tables: `ar.Model{ table = ..., fields = {...}, ... }`
+-- returns a class; instances keep their values in a private state so that
+-- every assignment goes through __newindex (type casts, dirty tracking,
+-- unknown names refused, nil marks a field dirty and writes NULL).
+local core = require("activerecord.backend.mysql.core")
+local errors = require("activerecord.errors")
+local types = require("activerecord.types")
+local validation = require("activerecord.validation")
+local registry = require("activerecord.registry")
+local query = require("activerecord.query")
+
+local M = {}
+
+local null = core.null
+local unpack = table.unpack
+local STATE = setmetatable({}, { __tostring = function() return "<record state>" end })
+
+M.EVENTS = {
+  "before_validate", "after_validate", "before_save", "after_save", "before_create",
+  "after_create", "before_update", "after_update", "before_delete", "after_delete",
+}
+local EVENT_SET = {}
+for _, e in ipairs(M.EVENTS) do EVENT_SET[e] = true end
+
+local FIELD_OPTIONS = {
+  type = "string", primary_key = "boolean", auto_increment = "boolean", column = "string",
+  default = "any", required = "boolean", nullable = "boolean", readonly = "boolean",
+  size = "number", precision = "number", scale = "number", values = "table", binary = "boolean",
+  min = "number", max = "number", length = "any", format = "string", one_of = "table",
+  validate = "function", unsigned = "boolean", unique = "boolean", index = "boolean",
+  comment = "string", sql_type = "string",
+}
+
+local DEF_KEYS = {
+  name = "string", table = "string", backend = "table", fields = "table", primary_key = "string",
+  relations = "table", mixins = "table", events = "table", validate = "function",
+  scopes = "table", methods = "table",
+}
+
+local function config_error(model_name, field, msg)
+  errors.raise("ConfigError", ("%s%s: %s"):format(model_name, field and ("." .. field) or "", msg),
+    { model = model_name, field = field })
+end
+
+-- ---- definition ---------------------------------------------------------
+
+local function parse_field(model_name, name, spec)
+  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+    config_error(model_name, tostring(name), "field names must be identifiers")
+  end
+  if type(spec) == "string" then spec = { type = spec } end
+  if type(spec) ~= "table" then config_error(model_name, name, "a field is a type name or a table") end
+  local f = { name = name }
+  for k, v in pairs(spec) do
+    local want = FIELD_OPTIONS[k]
+    if not want then
+      local known = {}
+      for opt in pairs(FIELD_OPTIONS) do known[#known + 1] = opt end
+      table.sort(known)
+      config_error(model_name, name, ("unknown option '%s' (accepted: %s)"):format(tostring(k),
+        table.concat(known, ", ")))
+    end
+    if want ~= "any" and type(v) ~= want then
+      config_error(model_name, name, ("option '%s' must be a %s"):format(k, want))
+    end
+    f[k] = v
+  end
+  f.type = f.type or "string"
+  local t = types.get(f.type)
+  if not t then config_error(model_name, name, ("unknown type '%s'"):format(f.type)) end
+  if t.options then
+    for opt, want in pairs(t.options) do
+      if type(f[opt]) ~= want then
+        config_error(model_name, name, ("type '%s' needs option '%s' (a %s)"):format(f.type, opt, want))
+      end
+    end
+  end
+  f.type_spec = t
+  f.column = f.column or name
+  f.to_db, f.from_db, f.cast = t.to_db, t.from_db, t.cast
+  return f
+end
+
+local function add_events(model, events, source)
+  for name, handlers in pairs(events or {}) do
+    if not EVENT_SET[name] then
+      config_error(model.name, nil, ("%sunknown event '%s' (events: %s)"):format(source or "",
+        tostring(name), table.concat(M.EVENTS, ", ")))
+    end
+    if type(handlers) == "function" then handlers = { handlers } end
+    for _, fn in ipairs(handlers) do
+      if type(fn) ~= "function" then config_error(model.name, nil, "event handlers must be functions") end
+      local list = model._events[name]
+      list[#list + 1] = fn
+    end
+  end
+end
+
+-- A mixin uses only what a user's mixin could: fields, events, scopes,
+-- default scopes, methods, class methods, write guards and a setup hook.
+local MIXIN_KEYS = {
+  fields = true, events = true, scopes = true, default_scopes = true, methods = true,
+  class_methods = true, write_guards = true, setup = true, options = true,
+}
+
+local function resolve_mixin(model_name, entry)
+  local spec, opts = entry, {}
+  if type(entry) == "string" then
+    spec = registry.mixin(entry)
+    if not spec then config_error(model_name, nil, ("unknown mixin '%s'"):format(entry)) end
+  elseif type(entry) == "table" and type(entry[1]) == "string" then
+    spec = registry.mixin(entry[1])
+    if not spec then config_error(model_name, nil, ("unknown mixin '%s'"):format(entry[1])) end
+    opts = entry[2] or {}
+  end
+  if type(spec) == "function" then spec = spec(opts) end
+  if type(spec) ~= "table" then config_error(model_name, nil, "a mixin is a name or a table") end
+  for k in pairs(spec) do
+    if not MIXIN_KEYS[k] then config_error(model_name, nil, ("mixin: unknown key '%s'"):format(tostring(k))) end
+  end
+  return spec
+end
+
+local ClassMethods = {}
+local InstanceMethods = {}
+M.InstanceMethods = InstanceMethods
+M.ClassMethods = ClassMethods
+
+-- field -> column, for the query compiler.
+local function make_resolver(model)
+  local fields = model.fields
+  return function(name)
+    local f = fields[name]
+    if f then return f.column end
+    return name
+  end
+end
+
+local function sorted_fields(fields, pk)
+  local list = {}
+  for _, f in pairs(fields) do list[#list + 1] = f end
+  table.sort(list, function(a, b)
+    if (a.name == pk) ~= (b.name == pk) then return a.name == pk end
+    return a.name < b.name
+  end)
+  return list
+end
+
+local function make_instance_mt(model)
+  local fields = model.fields
+  local methods = model._methods
+  local mt = { __name = model.name }
+  mt.__index = function(inst, k)
+    if fields[k] then return rawget(inst, STATE).values[k] end
+    local m = methods[k] or InstanceMethods[k]
+    if m ~= nil then return m end
+    local rel = model.relations and model.relations[k]
+    if rel then return rel.accessor end
+    errors.raise("ConfigError", ("%s has no field or method '%s'"):format(model.name, tostring(k)))
+  end
+  mt.__newindex = function(inst, k, v) M.assign(inst, k, v) end
+  mt.__tostring = function(inst) return InstanceMethods.inspect(inst) end
+  mt.__pairs = function(inst)
+    local st = rawget(inst, STATE)
+    local i = 0
+    return function()
+      i = i + 1
+      local f = model.field_list[i]
+      if f then return f.name, st.values[f.name] end
+    end, inst, nil
+  end
+  return mt
+end
+
+function M.define(def)
+  if type(def) ~= "table" then errors.raise("ConfigError", "ar.Model expects a table") end
+  local model_name = def.name or def.table or "Model"
+  for k, v in pairs(def) do
+    local want = DEF_KEYS[k]
+    if not want then
+      config_error(model_name, nil, ("unknown model option '%s'"):format(tostring(k)))
+    end
+    if type(v) ~= want then config_error(model_name, nil, ("option '%s' must be a %s"):format(k, want)) end
+  end
+  if not def.table then config_error(model_name, nil, "a model needs a table name") end
+  local model = {
+    name = model_name, table = def.table, backend = def.backend, fields = {},
+    relations = {}, _events = {}, _scopes = {}, _default_scopes = {}, _methods = {},
+    _write_guards = {}, _from_db = {}, _sql = {}, _validate = def.validate,
+  }
+  for _, e in ipairs(M.EVENTS) do model._events[e] = {} end
+
+  -- mixins first: the model's own definitions may override them
+  local mixins = {}
+  for _, entry in ipairs(def.mixins or {}) do mixins[#mixins + 1] = resolve_mixin(model_name, entry) end
+  local field_specs = {}
+  for _, mx in ipairs(mixins) do
+    for name, spec in pairs(mx.fields or {}) do field_specs[name] = spec end
+  end
+  for name, spec in pairs(def.fields or {}) do field_specs[name] = spec end
+
+  local pk = def.primary_key
+  for name, spec in pairs(field_specs) do
+    local f = parse_field(model_name, name, spec)
+    model.fields[name] = f
+    if f.primary_key then
+      if pk and pk ~= name then
+        config_error(model_name, name, ("two primary keys ('%s' and '%s'); composite keys are not "
+          .. "supported by models"):format(pk, name))
+      end
+      pk = name
+    end
+  end
+  if not pk then
+    pk = "id"
+    if not model.fields.id then
+      model.fields.id = parse_field(model_name, "id", { type = "integer", primary_key = true })
+    end
+  end
+  local pkf = model.fields[pk]
+  if not pkf then config_error(model_name, pk, "primary key names no field") end
+  pkf.primary_key = true
+  -- integer keys are generated by the server unless given
+  if pkf.auto_increment ~= false and (pkf.type == "integer" or pkf.type == "bigint") then pkf.auto = true end
+  model.primary_key = pk
+  model.pk_field = pkf
+  model.field_list = sorted_fields(model.fields, pk)
+  model.columns = {}
+  for _, f in ipairs(model.field_list) do
+    if model.columns[f.column] then config_error(model_name, f.name, "two fields use column " .. f.column) end
+    model.columns[f.column] = f
+    if f.from_db then model._from_db[f.name] = f.from_db end
+  end
+  model.resolve = make_resolver(model)
+
+  for _, mx in ipairs(mixins) do
+    add_events(model, mx.events, "mixin: ")
+    for name, fn in pairs(mx.scopes or {}) do model._scopes[name] = fn end
+    for name, fn in pairs(mx.default_scopes or {}) do
+      model._default_scopes[#model._default_scopes + 1] = { name = name, fn = fn }
+    end
+    for name, fn in pairs(mx.methods or {}) do model._methods[name] = fn end
+    for name, fn in pairs(mx.class_methods or {}) do model[name] = fn end
+    if mx.write_guards then model._write_guards[#model._write_guards + 1] = mx.write_guards end
+  end
+  add_events(model, def.events)
+  for name, fn in pairs(def.scopes or {}) do
+    if type(fn) ~= "function" then config_error(model_name, nil, "scope '" .. name .. "' must be a function") end
+    model._scopes[name] = fn
+  end
+  for name, fn in pairs(def.methods or {}) do model._methods[name] = fn end
+  table.sort(model._default_scopes, function(a, b) return a.name < b.name end)
+
+  model._instance_mt = make_instance_mt(model)
+  model._query_mt = {
+    __index = function(_, k)
+      local v = query.Query[k]
+      if v ~= nil then return v end
+      local scope = model._scopes[k]
+      if scope then return scope end
+      return nil
+    end,
+    __tostring = query.Query.__tostring,
+  }
+  setmetatable(model, M.ModelMT)
+  -- User.new{...} (as in the design) and User:new{...} both work
+  model.new = function(a, b)
+    if a == model then return ClassMethods.new(model, b) end
+    return ClassMethods.new(model, a)
+  end
+  for _, mx in ipairs(mixins) do
+    if mx.setup then mx.setup(model) end
+  end
+  M.define_relations(model, def.relations)
+  registry.register_model(model_name, model)
+  if def.name and def.table ~= def.name then registry.register_model(def.table, model) end
+  return model
+end
+
+-- Relations are attached by activerecord.relations when it is loaded.
+function M.define_relations(model, relations)
+  if relations and next(relations) then
+    local rel = require("activerecord.relations")
+    rel.define(model, relations)
+  end
+end
+
+-- ---- class ----------------------------------------------------------------
+
+M.ModelMT = {
+  __index = function(cls, k)
+    local m = ClassMethods[k]
+    if m ~= nil then return m end
+    local scope = rawget(cls, "_scopes")[k]
+    if scope then return function(c, ...) return scope(c:query(), ...) end end
+    local qm = query.Query[k]
+    if type(qm) == "function" then
+      return function(c, ...)
+        local q = c:query()
+        return qm(q, ...)
+      end
+    end
+    return nil
+  end,
+  __tostring = function(cls) return ("Model %s (%s)"):format(cls.name, cls.table) end,
+}
+
+function ClassMethods:_backend()
+  local b = self.backend or registry.default_backend()
+  if not b then
+    errors.raise("ConfigError", self.name .. ": no backend (pass backend = db, or ar.set_default_backend(db))")
+  end
+  return b
+end
+
+function ClassMethods:query()
+  local q = query.new{ table = self.table, model = self, resolve = self.resolve,
+                       backend = function() return self:_backend() end }
+  return setmetatable(q, self._query_mt)
+end
+
+-- A query without the default scopes (e.g. soft_delete's filter).
+function ClassMethods:unscoped()
+  local q = self:query()
+  q.skip_all_scopes = true
+  return q
+end
+
+function ClassMethods:on(event, fn)
+  if not EVENT_SET[event] then config_error(self.name, nil, "unknown event '" .. tostring(event) .. "'") end
+  if type(fn) ~= "function" then config_error(self.name, nil, "event handlers must be functions") end
+  local list = self._events[event]
+  list[#list + 1] = fn
+  return fn
+end
+
+function ClassMethods:off(event, fn)
+  local list = self._events[event] or {}
+  for i = #list, 1, -1 do
+    if list[i] == fn then table.remove(list, i) return true end
+  end
+  return false
+end
+
+function ClassMethods:transaction(fn, opts)
+  return self:_backend():transaction(fn, opts)
+end
+
+-- Lua value of a field -> what the backend binds.
+function ClassMethods:_to_db(name, v)
+  local f = self.fields[name]
+  if v == nil or v == null then return null end
+  if f and f.cast then v = f.cast(v, f) end
+  if f and f.to_db then return f.to_db(v, f) end
+  return v
+end
+
+-- A row (column -> value) from the C core -> an instance.
+function ClassMethods:_load(row)
+  local values = {}
+  local list = self.field_list
+  for i = 1, #list do
+    local f = list[i]
+    local v = row[f.column]
+    if v ~= nil and f.from_db then v = f.from_db(v, f) end
+    values[f.name] = v
+  end
+  return setmetatable({ [STATE] = { model = self, values = values, changes = {}, persisted = true } },
+    self._instance_mt)
+end
+
+function ClassMethods.new(cls, attrs)
+  if attrs ~= nil and type(attrs) ~= "table" then
+    errors.raise("ConfigError", cls.name .. ".new expects a table of attributes")
+  end
+  local st = { model = cls, values = {}, changes = {}, persisted = false }
+  local inst = setmetatable({ [STATE] = st }, cls._instance_mt)
+  for _, f in ipairs(cls.field_list) do
+    local d = f.default
+    if d ~= nil then
+      if type(d) == "function" then d = d() end
+      if f.cast then d = f.cast(d, f) end
+      st.values[f.name] = d
+    end
+  end
+  for k, v in pairs(attrs or {}) do M.assign(inst, k, v) end
+  return inst
+end
+
+function ClassMethods:create(attrs, opts)
+  local inst = self:new(attrs)
+  inst:save(opts)
+  return inst
+end
+
+function ClassMethods:find(id)
+  if id == nil then return nil end
+  return self:query():where({ [self.primary_key] = id }):limit(1):all()[1]
+end
+
+function ClassMethods:find_or_fail(id)
+  local rec = self:find(id)
+  if not rec then
+    errors.raise("RecordNotFound", ("%s with %s = %s not found"):format(self.name, self.primary_key,
+      tostring(id)), { model = self.name, id = id })
+  end
+  return rec
+end
+
+function ClassMethods:find_by(conditions)
+  return self:query():where(conditions):first()
+end
+
+function ClassMethods:all()
+  return self:query():all()
+end
+
+-- ---- instances ------------------------------------------------------------
+
+local function state_of(inst)
+  local st = type(inst) == "table" and rawget(inst, STATE)
+  if not st then errors.raise("ConfigError", "expected a model instance (use rec:method(), not rec.method())") end
+  return st
+end
+M.state_of = state_of
+
+-- Assignment: casts, refuses unknown names and read-only changes, tracks
+-- the old value the first time a field changes.
+function M.assign(inst, name, v)
+  local st = state_of(inst)
+  local model = st.model
+  local f = model.fields[name]
+  if not f then
+    errors.raise("ConfigError", ("%s has no field '%s'"):format(model.name, tostring(name)))
+  end
+  if f.readonly and st.persisted then
+    errors.raise("ValidationError", ("%s.%s is read-only"):format(model.name, name),
+      { errors = { [name] = { "is read-only" } } })
+  end
+  if v ~= nil and v ~= null and f.cast then v = f.cast(v, f) end
+  if v == null then v = nil end
+  local values, changes = st.values, st.changes
+  local old = values[name]
+  local change = changes[name]
+  if change == nil then
+    if old == v and type(v) ~= "table" and st.persisted then return end
+    changes[name] = { old = old }
+  elseif change.old == v and type(v) ~= "table" and st.persisted then
+    changes[name] = nil -- back to the stored value
+  end
+  values[name] = v
+end
+
+local function run_event(model, name, inst, ...)
+  local list = model._events[name]
+  for i = 1, #list do list[i](inst, ...) end
+end
+M.run_event = run_event
+
+function InstanceMethods:is_new() return not state_of(self).persisted end
+function InstanceMethods:is_dirty() return next(state_of(self).changes) ~= nil end
+
+function InstanceMethods:dirty_fields()
+  local st = state_of(self)
+  local out = {}
+  for _, f in ipairs(st.model.field_list) do
+    if st.changes[f.name] then out[#out + 1] = f.name end
+  end
+  return out
+end
+
+function InstanceMethods:old_value(name)
+  local st = state_of(self)
+  if not st.model.fields[name] then
+    errors.raise("ConfigError", ("%s has no field '%s'"):format(st.model.name, tostring(name)))
+  end
+  local c = st.changes[name]
+  if c then return c.old end
+  return st.values[name]
+end
+
+function InstanceMethods:to_table()
+  local st = state_of(self)
+  local out = {}
+  for k, v in pairs(st.values) do out[k] = v end
+  return out
+end
+
+function InstanceMethods:model() return state_of(self).model end
+
+function InstanceMethods:inspect()
+  local st = state_of(self)
+  local parts = {}
+  for _, f in ipairs(st.model.field_list) do
+    local v = st.values[f.name]
+    if v ~= nil then
+      local shown = type(v) == "string" and ("%q"):format(v) or (type(v) == "table" and "{...}" or tostring(v))
+      parts[#parts + 1] = f.name .. "=" .. shown
+    end
+  end
+  return ("%s(%s)%s"):format(st.model.name, table.concat(parts, ", "), st.persisted and "" or " [new]")
+end
+
+-- true, or false plus { field = { messages } }; never touches the database.
+function InstanceMethods:valid()
+  local st = state_of(self)
+  local model = st.model
+  run_event(model, "before_validate", self)
+  local errs = validation.new_errors()
+  for _, f in ipairs(model.field_list) do
+    local v = st.values[f.name]
+    if not (f.auto and v == nil) then validation.check_field(self, f, v, errs) end
+  end
+  if model._validate then model._validate(self, errs) end
+  run_event(model, "after_validate", self, errs)
+  if errs:any() then return false, errs:to_table(), errs end
+  return true
+end
+
+local function guards(model, inst)
+  local out = {}
+  for _, g in ipairs(model._write_guards) do
+    local col, value = g(inst)
+    if col then out[#out + 1] = { column = col, value = value } end
+  end
+  return out
+end
+
+local function insert_row(model, st)
+  local cols, vals = {}, { n = 0 }
+  for _, f in ipairs(model.field_list) do
+    local v = st.values[f.name]
+    if v ~= nil or (st.changes[f.name] and not f.auto) then
+      cols[#cols + 1] = f.column
+      vals.n = vals.n + 1
+      vals[vals.n] = v == nil and null or (f.to_db and f.to_db(v, f) or v)
+    end
+  end
+  local db = model:_backend()
+  local key = "I" .. table.concat(cols, ",")
+  local sql = model._sql[key]
+  if not sql then
+    if #cols == 0 then
+      sql = "INSERT INTO " .. db.dialect:quote_qualified(model.table) .. " () VALUES ()"
+    else
+      sql = db.dialect:insert_sql(model.table, cols, 1)
+    end
+    model._sql[key] = sql
+  end
+  local res = db:execute(sql, unpack(vals, 1, vals.n))
+  local pkf = model.pk_field
+  if st.values[pkf.name] == nil and pkf.auto and res.insert_id and res.insert_id ~= 0 then
+    st.values[pkf.name] = res.insert_id
+  end
+  return res.affected_rows
+end
+
+local function update_row(model, st, inst)
+  local db = model:_backend()
+  local sets, vals = {}, { n = 0 }
+  for _, f in ipairs(model.field_list) do
+    if st.changes[f.name] then
+      local v = st.values[f.name]
+      sets[#sets + 1] = db.dialect:quote_identifier(f.column) .. " = ?"
+      vals.n = vals.n + 1
+      vals[vals.n] = v == nil and null or (f.to_db and f.to_db(v, f) or v)
+    end
+  end
+  if #sets == 0 then return 0 end
+  local pkf = model.pk_field
+  local pk_value = st.changes[pkf.name] and st.changes[pkf.name].old or st.values[pkf.name]
+  local where = { db.dialect:quote_identifier(pkf.column) .. " = ?" }
+  vals.n = vals.n + 1
+  vals[vals.n] = pkf.to_db and pkf.to_db(pk_value, pkf) or pk_value
+  local gs = guards(model, inst)
+  for _, g in ipairs(gs) do
+    where[#where + 1] = db.dialect:quote_identifier(g.column) .. " = ?"
+    vals.n = vals.n + 1
+    vals[vals.n] = g.value
+  end
+  local sql = "UPDATE " .. db.dialect:quote_qualified(model.table) .. " SET " .. table.concat(sets, ", ")
+    .. " WHERE " .. table.concat(where, " AND ")
+  local res = db:execute(sql, unpack(vals, 1, vals.n))
+  if #gs > 0 and res.affected_rows == 0 then
+    errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
+      model.name, pkf.name, tostring(pk_value)), { model = model.name, id = pk_value })
+  end
+  return res.affected_rows
+end
+
+-- Validates, runs the events, writes (INSERT for a new record, UPDATE of
+-- the changed columns otherwise) and returns the affected-row count.
+-- Nothing changed on a stored record: no SQL, returns 0.
+function InstanceMethods:save(opts)
+  local st = state_of(self)
+  local model = st.model
+  local creating = not st.persisted
+  if not creating and next(st.changes) == nil then return 0 end
+  if not (opts and opts.validate == false) then
+    local ok, errs, collector = self:valid()
+    if not ok then
+      errors.raise("ValidationError", ("%s is invalid: %s"):format(model.name, collector:summary()),
+        { errors = errs, model = model.name })
+    end
+  end
+  run_event(model, "before_save", self)
+  run_event(model, creating and "before_create" or "before_update", self)
+  local affected
+  if creating then
+    affected = insert_row(model, st)
+    st.persisted = true
+  else
+    affected = update_row(model, st, self)
+  end
+  local ok, err = pcall(function()
+    run_event(model, creating and "after_create" or "after_update", self, affected)
+    run_event(model, "after_save", self, affected)
+  end)
+  st.changes = {}
+  if not ok then error(err, 0) end
+  return affected
+end
+
+function InstanceMethods:update(attrs, opts)
+  for k, v in pairs(attrs or {}) do M.assign(self, k, v) end
+  return self:save(opts)
+end
+
+function InstanceMethods:delete()
+  local st = state_of(self)
+  local model = st.model
+  if not st.persisted then
+    errors.raise("RecordNotFound", model.name .. ": cannot delete a record that was never saved")
+  end
+  run_event(model, "before_delete", self)
+  local db = model:_backend()
+  local pkf = model.pk_field
+  local pk_value = st.changes[pkf.name] and st.changes[pkf.name].old or st.values[pkf.name]
+  local where = { db.dialect:quote_identifier(pkf.column) .. " = ?" }
+  local vals = { n = 1, pkf.to_db and pkf.to_db(pk_value, pkf) or pk_value }
+  local gs = guards(model, self)
+  for _, g in ipairs(gs) do
+    where[#where + 1] = db.dialect:quote_identifier(g.column) .. " = ?"
+    vals.n = vals.n + 1
+    vals[vals.n] = g.value
+  end
+  local res = db:execute("DELETE FROM " .. db.dialect:quote_qualified(model.table) .. " WHERE "
+    .. table.concat(where, " AND "), unpack(vals, 1, vals.n))
+  if #gs > 0 and res.affected_rows == 0 then
+    errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
+      model.name, pkf.name, tostring(pk_value)), { model = model.name, id = pk_value })
+  end
+  st.persisted = false
+  -- a deleted record is new again: saving it writes every value
+  st.changes = {}
+  run_event(model, "after_delete", self, res.affected_rows)
+  return res.affected_rows
+end
+
+function InstanceMethods:reload()
+  local st = state_of(self)
+  local model = st.model
+  local pkf = model.pk_field
+  local id = st.changes[pkf.name] and st.changes[pkf.name].old or st.values[pkf.name]
+  local fresh = id ~= nil and model:unscoped():where({ [pkf.name] = id }):limit(1):all()[1]
+  if not fresh then
+    errors.raise("RecordNotFound", ("%s with %s = %s not found"):format(model.name, pkf.name, tostring(id)),
+      { model = model.name, id = id })
+  end
+  local fst = rawget(fresh, STATE)
+  st.values, st.changes, st.persisted = fst.values, {}, true
+  if st.cache then st.cache = {} end
+  return self
+end
+
+return M

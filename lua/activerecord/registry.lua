@@ -1,0 +1,46 @@
+-- Shared lookups: the default backend, models by name (so relations can
+-- name a model defined later), and mixins by name.
+local errors = require("activerecord.errors")
+
+local M = {}
+
+local default_backend
+local models = {}
+local mixins = {}
+
+function M.set_default_backend(db)
+  default_backend = db
+end
+
+function M.default_backend()
+  return default_backend
+end
+
+function M.register_model(name, model)
+  models[name] = model
+end
+
+function M.model(name)
+  return models[name]
+end
+
+-- Resolves a model given as a class or a name; raises ConfigError if unknown.
+function M.resolve_model(ref, context)
+  if type(ref) == "table" then return ref end
+  local m = models[ref]
+  if not m then
+    errors.raise("ConfigError", ("%sunknown model '%s' (define it with ar.Model{ name = %q, ... })")
+      :format(context and (context .. ": ") or "", tostring(ref), tostring(ref)))
+  end
+  return m
+end
+
+function M.register_mixin(name, spec)
+  mixins[name] = spec
+end
+
+function M.mixin(name)
+  return mixins[name]
+end
+
+return M
