@@ -35,7 +35,8 @@ function M.register(name, spec)
     end
   end
   if not spec.sql_type and not spec.schema_type then
-    errors.raise("ConfigError", ("type '%s' needs sql_type (e.g. \"DECIMAL(12,2)\") or schema_type"):format(name))
+    errors.raise("ConfigError",
+      ("type '%s' needs sql_type (e.g. \"DECIMAL(12,2)\") or schema_type"):format(name))
   end
   local t = { name = name }
   for k, v in pairs(spec) do t[k] = v end
@@ -225,7 +226,10 @@ M.register("boolean", {
   schema_type = "boolean",
   to_db = function(v) return v and 1 or 0 end,
   from_db = function(v) if type(v) == "number" then return v ~= 0 end return v end,
-  validate = function(v) if type(v) ~= "boolean" then return false, "must be true or false" end return true end,
+  validate = function(v)
+    if type(v) ~= "boolean" then return false, "must be true or false" end
+    return true
+  end,
 })
 
 M.register("date", {
@@ -317,7 +321,8 @@ M.register("set", {
     local allowed = member_of(field.values)
     for _, item in ipairs(v) do
       if type(item) ~= "string" or not allowed[item] or item:find(",", 1, true) then
-        return false, ("has '%s', not one of %s"):format(tostring(item), table.concat(field.values or {}, ", "))
+        return false, ("has '%s', not one of %s"):format(tostring(item),
+          table.concat(field.values or {}, ", "))
       end
     end
     return true
