@@ -39,6 +39,15 @@ static int core_monotime(lua_State *L) {
   return 1;
 }
 
+/* Wall-clock seconds since the epoch (UTC) with microseconds, for
+ * timestamps written by the models (os.time() has whole seconds only). */
+static int core_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)(ts.tv_nsec / 1000) / 1e6);
+  return 1;
+}
+
 /* Sleeps the whole process (retry backoff when no event loop is around). */
 static int core_sleep(lua_State *L) {
   lua_Number secs = luaL_checknumber(L, 1);
@@ -76,6 +85,7 @@ static const luaL_Reg core_functions[] = {
     {"error_kind", core_error_kind},
     {"monotime", core_monotime},
     {"sleep", core_sleep},
+    {"now", core_now},
     {"json_decode", ar_json_decode},
     {NULL, NULL}};
 

@@ -39,6 +39,17 @@ M.model = registry.model
 M.register_type = types.register
 M.register_mixin = registry.register_mixin
 
+-- Relations: relations = { posts = ar.has_many("Post", { foreign_key = "user_id" }) }
+local relations = require("activerecord.relations")
+M.belongs_to = relations.belongs_to
+M.has_one = relations.has_one
+M.has_many = relations.has_many
+M.has_many_through = relations.has_many_through
+
+-- The built-in mixins (timestamps, soft_delete, optimistic_lock, uuid) are
+-- registered like a user's: ar.register_mixin(name, spec).
+require("activerecord.mixins")
+
 -- Expressions for where(): ar.col("age"):gt(18), ar.raw("LOWER(name) = ?", "ann")
 M.col = query.col
 M.raw = query.raw

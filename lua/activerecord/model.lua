@@ -256,6 +256,8 @@ function M.define(def)
     __index = function(_, k)
       local v = query.Query[k]
       if v ~= nil then return v end
+      local qm = model._query_methods and model._query_methods[k]
+      if qm then return qm end
       local scope = model._scopes[k]
       if scope then return scope end
       return nil
@@ -293,7 +295,7 @@ M.ModelMT = {
     if m ~= nil then return m end
     local scope = rawget(cls, "_scopes")[k]
     if scope then return function(c, ...) return scope(c:query(), ...) end end
-    local qm = query.Query[k]
+    local qm = query.Query[k] or (rawget(cls, "_query_methods") or {})[k]
     if type(qm) == "function" then
       return function(c, ...)
         local q = c:query()

@@ -212,8 +212,10 @@ local listeners = setmetatable({}, { __mode = "k" }) -- backend -> { fn = true }
 -- connect(opts) with a log hook added (chaining any `opts.log`); registers
 -- the backend so count_statements/listen work on it. Providers use this.
 function M.instrument(connect, opts)
-  local set = {}
   local user_log = opts.log
+  -- a malformed `log` goes through untouched, for the backend to reject
+  if user_log ~= nil and type(user_log) ~= "function" then return connect(opts) end
+  local set = {}
   local copy = {}
   for k, v in pairs(opts) do copy[k] = v end
   copy.log = function(event)

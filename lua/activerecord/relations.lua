@@ -1,0 +1,386 @@
+-- Relations: belongs_to, has_one, has_many, has_many_through. Each gives
+-- instances an accessor that loads once and caches (`post:author()`,
+-- `user:posts{ reload = true }`), a query accessor (`user:posts_query()`),
+-- eager loading for queries (`User:query():with("posts", "posts.comments")`:
+-- one statement per relation level, `WHERE key IN (...)` in chunks) and a
+-- join description for `joins("author")`.
+local core = require("activerecord.backend.mysql.core")
+local errors = require("activerecord.errors")
+local registry = require("activerecord.registry")
+local query = require("activerecord.query")
+
+local M = {}
+
+local null = core.null
+local unpack = table.unpack
+
+-- IN lists are chunked so a huge eager load stays within packet limits.
+M.chunk_size = 1000
+
+local KINDS = { belongs_to = true, has_one = true, has_many = true, has_many_through = true }
+
+local OPTIONS = {
+  foreign_key = "string", primary_key = "string", inverse_of = "string", dependent = "string",
+  through = "string", source_key = "string", target_key = "string", order_by = "string",
+}
+
+local function relation_spec(kind, target, opts)
+  opts = opts or {}
+  if type(target) ~= "string" and type(target) ~= "table" then
+    errors.raise("ConfigError", kind .. " expects a model or a model name")
+  end
+  for k, v in pairs(opts) do
+    if not OPTIONS[k] then
+      errors.raise("ConfigError", ("%s: unknown option '%s'"):format(kind, tostring(k)))
+    end
+    if type(v) ~= OPTIONS[k] then
+      errors.raise("ConfigError", ("%s: option '%s' must be a %s"):format(kind, k, OPTIONS[k]))
+    end
+  end
+  if opts.dependent and opts.dependent ~= "delete" and opts.dependent ~= "nullify"
+     and opts.dependent ~= "restrict" then
+    errors.raise("ConfigError", "dependent must be \"delete\", \"nullify\" or \"restrict\"")
+  end
+  if kind == "has_many_through" and not opts.through then
+    errors.raise("ConfigError", "has_many_through needs { through = \"join_table\" }")
+  end
+  return { __ar_relation = true, kind = kind, target_ref = target, opts = opts }
+end
+
+function M.belongs_to(target, opts) return relation_spec("belongs_to", target, opts) end
+function M.has_one(target, opts) return relation_spec("has_one", target, opts) end
+function M.has_many(target, opts) return relation_spec("has_many", target, opts) end
+function M.has_many_through(target, opts) return relation_spec("has_many_through", target, opts) end
+
+-- "User" -> "user", "BlogPost" -> "blog_post"
+local function snake(name)
+  return (name:gsub("(%l)(%u)", "%1_%2"):lower())
+end
+
+local Relation = {}
+Relation.__index = Relation
+
+function Relation:target()
+  local t = self._target
+  if not t then
+    t = registry.resolve_model(self.target_ref, ("%s.%s"):format(self.owner.name, self.name))
+    self._target = t
+  end
+  return t
+end
+
+-- Columns: owner_key is the owner's column matched against target_key.
+function Relation:keys()
+  local owner, target, o = self.owner, self:target(), self.opts
+  if self.kind == "belongs_to" then
+    local fk = o.foreign_key or (snake(target.name) .. "_id")
+    return fk, o.primary_key or target.primary_key
+  elseif self.kind == "has_many_through" then
+    return o.primary_key or owner.primary_key, nil
+  end
+  local fk = o.foreign_key or (snake(owner.name) .. "_id")
+  return o.primary_key or owner.primary_key, fk
+end
+
+local function cache_of(inst)
+  local st = require("activerecord.model").state_of(inst)
+  local c = st.cache
+  if not c then
+    c = {}
+    st.cache = c
+  end
+  return c
+end
+M.cache_of = cache_of
+
+local function d_quote_pk(db, target)
+  return db.dialect:quote_identifier(target.fields[target.primary_key].column)
+end
+
+-- The query of what `inst` relates to (chainable).
+function Relation:query_for(inst)
+  local target = self:target()
+  local owner_key, target_key = self:keys()
+  local q = target:query()
+  if self.kind == "has_many_through" then
+    local o = self.opts
+    local db = target:_backend()
+    local jt = db.dialect:quote_qualified(o.through)
+    local src = o.source_key or (snake(self.owner.name) .. "_id")
+    local dst = o.target_key or (snake(target.name) .. "_id")
+    local sub = "SELECT " .. db.dialect:quote_identifier(dst) .. " FROM " .. jt .. " WHERE "
+      .. db.dialect:quote_identifier(src) .. " = ?"
+    q = q:where(d_quote_pk(db, target) .. " IN (" .. sub .. ")", inst[owner_key])
+  elseif self.kind == "belongs_to" then
+    local v = inst[owner_key]
+    q = q:where({ [target_key] = v == nil and null or v })
+  else
+    q = q:where({ [target_key] = inst[owner_key] })
+  end
+  if self.opts.order_by then q = q:order_by(self.opts.order_by) end
+  return q
+end
+
+local function is_single(kind) return kind == "belongs_to" or kind == "has_one" end
+
+-- Accessor: loads once per instance and caches (false marks "none").
+function Relation:load(inst, opts)
+  local cache = cache_of(inst)
+  local v = cache[self.name]
+  if v == nil or (opts and opts.reload) then
+    if is_single(self.kind) then
+      local owner_key = self:keys()
+      if self.kind == "belongs_to" and inst[owner_key] == nil then
+        v = false
+      else
+        v = self:query_for(inst):first() or false
+      end
+    else
+      v = self:query_for(inst):all()
+      if self.opts.inverse_of then
+        for _, rec in ipairs(v) do cache_of(rec)[self.opts.inverse_of] = inst end
+      end
+    end
+    cache[self.name] = v
+  end
+  if v == false then return nil end
+  return v
+end
+
+-- ---- eager loading --------------------------------------------------------
+
+local function chunks(list, size)
+  local out = {}
+  for i = 1, #list, size do
+    local c = {}
+    for j = i, math.min(i + size - 1, #list) do c[#c + 1] = list[j] end
+    out[#out + 1] = c
+  end
+  return out
+end
+
+local function distinct_values(records, name)
+  local seen, out = {}, {}
+  for _, r in ipairs(records) do
+    local v = r[name]
+    if v ~= nil and not seen[v] then
+      seen[v] = true
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+
+-- Loads this relation for every record with one query per chunk; returns
+-- the loaded targets (for the next level).
+function Relation:preload(records, scope)
+  local target = self:target()
+  local owner_key, target_key = self:keys()
+  local loaded = {}
+  if self.kind == "has_many_through" then return self:preload_through(records, scope) end
+  local keys = distinct_values(records, owner_key)
+  local by_key = {}
+  for _, chunk in ipairs(chunks(keys, M.chunk_size)) do
+    local q = target:query():where({ [target_key] = chunk })
+    if self.opts.order_by then q = q:order_by(self.opts.order_by) end
+    if scope then q = scope(q) end
+    for _, rec in ipairs(q:all()) do
+      loaded[#loaded + 1] = rec
+      local k = rec[target_key]
+      if is_single(self.kind) then
+        if by_key[k] == nil then by_key[k] = rec end
+      else
+        local list = by_key[k]
+        if not list then
+          list = {}
+          by_key[k] = list
+        end
+        list[#list + 1] = rec
+      end
+    end
+  end
+  local inverse = self.opts.inverse_of
+  for _, r in ipairs(records) do
+    local found = by_key[r[owner_key]]
+    local cache = cache_of(r)
+    if is_single(self.kind) then
+      cache[self.name] = found or false
+    else
+      -- every owner gets its own list: caches never share a table
+      local list = {}
+      for i, rec in ipairs(found or {}) do
+        list[i] = rec
+        if inverse then cache_of(rec)[inverse] = r end
+      end
+      cache[self.name] = list
+    end
+  end
+  return loaded
+end
+
+function Relation:preload_through(records, scope)
+  local target = self:target()
+  local db = target:_backend()
+  local d = db.dialect
+  local o = self.opts
+  local owner_key = self:keys()
+  local src = o.source_key or (snake(self.owner.name) .. "_id")
+  local dst = o.target_key or (snake(target.name) .. "_id")
+  local keys = distinct_values(records, owner_key)
+  local by_owner, loaded = {}, {}
+  local pk_col = target.fields[target.primary_key].column
+  for _, chunk in ipairs(chunks(keys, M.chunk_size)) do
+    -- one statement: the targets joined to the join table, tagged with the owner key
+    local q = target:query()
+    if scope then q = scope(q) end
+    local inner_sql, inner_params = db.compiler.select(d, q:_final())
+    local placeholders = d:placeholders(#chunk)
+    local sql = "SELECT t.*, j." .. d:quote_identifier(src) .. " AS `__ar_owner` FROM (" .. inner_sql
+      .. ") AS t JOIN " .. d:quote_qualified(o.through) .. " AS j ON j." .. d:quote_identifier(dst)
+      .. " = t." .. d:quote_identifier(pk_col) .. " WHERE j." .. d:quote_identifier(src)
+      .. " IN (" .. placeholders .. ")"
+    local params = { n = inner_params.n }
+    for i = 1, inner_params.n do params[i] = inner_params[i] end
+    for _, k in ipairs(chunk) do
+      params.n = params.n + 1
+      params[params.n] = k
+    end
+    for _, row in ipairs(db:execute(sql, unpack(params, 1, params.n)).rows) do
+      local rec = target:_load(row)
+      loaded[#loaded + 1] = rec
+      local list = by_owner[row.__ar_owner]
+      if not list then
+        list = {}
+        by_owner[row.__ar_owner] = list
+      end
+      list[#list + 1] = rec
+    end
+  end
+  for _, r in ipairs(records) do
+    local list = {}
+    for i, rec in ipairs(by_owner[r[owner_key]] or {}) do list[i] = rec end
+    cache_of(r)[self.name] = list
+  end
+  return loaded
+end
+
+-- with("posts", "posts.comments", { "orders", function(q) ... end })
+-- -> { posts = { scope =, children = { comments = {...} } }, ... }
+local function parse_includes(specs)
+  local tree = {}
+  local function add(path, scope)
+    local node = { children = tree }
+    for part in path:gmatch("[^.]+") do
+      local children = node.children
+      local child = children[part]
+      if not child then
+        child = { children = {} }
+        children[part] = child
+      end
+      node = child
+    end
+    if scope then node.scope = scope end
+  end
+  for _, s in ipairs(specs) do
+    if type(s) == "string" then
+      add(s)
+    elseif type(s) == "table" and type(s[1]) == "string" then
+      if s[2] ~= nil and type(s[2]) ~= "function" then
+        errors.raise("QueryError", "with{ name, scope }: the scope must be a function(q) returning a query")
+      end
+      add(s[1], s[2])
+    else
+      errors.raise("QueryError", "with expects relation names (\"posts.comments\") or { name, scope }")
+    end
+  end
+  return tree
+end
+
+function M.preload(model, records, tree)
+  if #records == 0 then return end
+  for name, node in pairs(tree) do
+    local rel = model.relations[name]
+    if not rel then
+      errors.raise("ConfigError", ("%s has no relation '%s'"):format(model.name, name))
+    end
+    local loaded = rel:preload(records, node.scope)
+    if next(node.children) then M.preload(rel:target(), loaded, node.children) end
+  end
+end
+
+-- Join description for Query:joins(name): the target table and the ON.
+function Relation:join_spec(kind)
+  if self.kind == "has_many_through" then
+    errors.raise("QueryError", ("joins(%q): join the table %q explicitly for a has_many_through")
+      :format(self.name, self.opts.through))
+  end
+  local owner, target = self.owner, self:target()
+  local owner_key, target_key = self:keys()
+  local oc = owner.table .. "." .. owner.fields[owner_key].column
+  local tc = target.table .. "." .. (target.fields[target_key] and target.fields[target_key].column or target_key)
+  return { table = target.table, kind = kind, on = query.col(tc):eq(query.col(oc)) }
+end
+
+-- ---- definition -----------------------------------------------------------
+
+local function add_dependent(owner, rel)
+  local dep = rel.opts.dependent
+  if not dep then return end
+  if rel.kind == "belongs_to" then
+    errors.raise("ConfigError", owner.name .. "." .. rel.name .. ": dependent applies to has_one/has_many")
+  end
+  owner:on("before_delete", function(inst)
+    local q = rel:query_for(inst)
+    if dep == "restrict" then
+      if q:exists() then
+        errors.raise("IntegrityError", ("cannot delete %s: it still has %s"):format(tostring(inst), rel.name))
+      end
+    elseif dep == "delete" then
+      if rel.kind == "has_many_through" then
+        local db = owner:_backend()
+        db:execute("DELETE FROM " .. db.dialect:quote_qualified(rel.opts.through) .. " WHERE "
+          .. db.dialect:quote_identifier(rel.opts.source_key or (snake(owner.name) .. "_id")) .. " = ?",
+          inst[owner.primary_key])
+      else
+        q:delete_all()
+      end
+    else -- nullify
+      local _, target_key = rel:keys()
+      q:update_all({ [target_key] = null })
+    end
+    cache_of(inst)[rel.name] = nil
+  end)
+end
+
+function M.define(model, relations)
+  for name, spec in pairs(relations) do
+    if type(spec) ~= "table" or not spec.__ar_relation or not KINDS[spec.kind] then
+      errors.raise("ConfigError", ("%s.%s: a relation is ar.belongs_to/has_one/has_many/"
+        .. "has_many_through(...)"):format(model.name, tostring(name)))
+    end
+    if model.fields[name] then
+      errors.raise("ConfigError", ("%s.%s: a relation cannot share a field's name"):format(model.name, name))
+    end
+    local rel = setmetatable({ name = name, owner = model, kind = spec.kind, target_ref = spec.target_ref,
+                               opts = spec.opts }, Relation)
+    -- the accessor is what `user:posts()` calls
+    rel.accessor = function(inst, opts) return rel:load(inst, opts) end
+    model.relations[name] = rel
+    model._methods[name .. "_query"] = function(inst) return rel:query_for(inst) end
+    add_dependent(model, rel)
+  end
+  -- queries of this model learn `with`
+  model._query_methods = model._query_methods or {}
+  model._query_methods.with = function(q, ...)
+    local q2 = q:clone()
+    local tree = parse_includes({ ... })
+    local prev = q.after_load
+    q2.after_load = function(self, rows)
+      if prev then prev(self, rows) end
+      M.preload(model, rows, tree)
+    end
+    return q2
+  end
+end
+
+return M
