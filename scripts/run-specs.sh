@@ -7,6 +7,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The shared suite (lua/activerecord/testsuite) runs through the MySQL
+# provider unless another one is named.
+export AR_TESTSUITE_PROVIDER=${AR_TESTSUITE_PROVIDER:-providers.mysql}
+
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT
 
