@@ -46,6 +46,9 @@ M.has_one = relations.has_one
 M.has_many = relations.has_many
 M.has_many_through = relations.has_many_through
 
+-- insert_all / upsert_all / save{ upsert = true }
+require("activerecord.bulk").install()
+
 -- The built-in mixins (timestamps, soft_delete, optimistic_lock, uuid) are
 -- registered like a user's: ar.register_mixin(name, spec).
 require("activerecord.mixins")
