@@ -14,6 +14,10 @@ local M = {}
 local null = core.null
 local unpack = table.unpack
 local STATE = setmetatable({}, { __tostring = function() return "<record state>" end })
+-- Shared, never written: a clean record's change set (one table fewer per
+-- loaded row); assign() swaps in a real table on the first change.
+local NO_CHANGES = setmetatable({}, { __newindex = function() error("internal: NO_CHANGES is read-only") end })
+M.NO_CHANGES = NO_CHANGES
 
 M.EVENTS = {
   "before_validate", "after_validate", "before_save", "after_save", "before_create",
@@ -367,7 +371,7 @@ function ClassMethods:_load(row)
     if v ~= nil and f.from_db then v = f.from_db(v, f) end
     values[f.name] = v
   end
-  return setmetatable({ [STATE] = { model = self, values = values, changes = {}, persisted = true } },
+  return setmetatable({ [STATE] = { model = self, values = values, changes = NO_CHANGES, persisted = true } },
     self._instance_mt)
 end
 
@@ -395,9 +399,40 @@ function ClassMethods:create(attrs, opts)
   return inst
 end
 
+-- find(id) runs often: its SQL is compiled once per model (with the
+-- default scopes) and only the key changes between calls.
+local ID_SLOT = setmetatable({}, { __tostring = function() return "<id>" end })
+
+function ClassMethods:_find_template()
+  local t = rawget(self, "_find_sql")
+  if t then return t end
+  local db = self:_backend()
+  local q = self:query():where(query.col(self.primary_key):eq(ID_SLOT)):limit(1)
+  local sql, params = db.compiler.select(db.dialect, q:_final())
+  local slot
+  for i = 1, params.n do
+    if params[i] == ID_SLOT then slot = i end
+  end
+  t = { sql = sql, params = params, slot = slot, backend = db }
+  rawset(self, "_find_sql", t)
+  return t
+end
+
 function ClassMethods:find(id)
   if id == nil then return nil end
-  return self:query():where({ [self.primary_key] = id }):limit(1):all()[1]
+  local t = self:_find_template()
+  local db = self:_backend()
+  if t.backend ~= db then
+    rawset(self, "_find_sql", nil)
+    t = self:_find_template()
+  end
+  local pkf = self.pk_field
+  local params = t.params
+  local args = {}
+  for i = 1, params.n do args[i] = params[i] end
+  args[t.slot] = pkf.to_db and pkf.to_db(id, pkf) or id
+  local row = db:execute(t.sql, unpack(args, 1, params.n)).rows[1]
+  return row and self:_load(row) or nil
 end
 
 function ClassMethods:find_or_fail(id)
@@ -442,6 +477,10 @@ function M.assign(inst, name, v)
   if v ~= nil and v ~= null and f.cast then v = f.cast(v, f) end
   if v == null then v = nil end
   local values, changes = st.values, st.changes
+  if changes == NO_CHANGES then
+    changes = {}
+    st.changes = changes
+  end
   local old = values[name]
   local change = changes[name]
   if change == nil then
@@ -559,29 +598,39 @@ end
 
 local function update_row(model, st, inst)
   local db = model:_backend()
-  local sets, vals = {}, { n = 0 }
+  local cols, vals = {}, { n = 0 }
   for _, f in ipairs(model.field_list) do
     if st.changes[f.name] then
       local v = st.values[f.name]
-      sets[#sets + 1] = db.dialect:quote_identifier(f.column) .. " = ?"
+      cols[#cols + 1] = f.column
       vals.n = vals.n + 1
       vals[vals.n] = v == nil and null or (f.to_db and f.to_db(v, f) or v)
     end
   end
-  if #sets == 0 then return 0 end
+  if #cols == 0 then return 0 end
   local pkf = model.pk_field
   local pk_value = st.changes[pkf.name] and st.changes[pkf.name].old or st.values[pkf.name]
-  local where = { db.dialect:quote_identifier(pkf.column) .. " = ?" }
   vals.n = vals.n + 1
   vals[vals.n] = pkf.to_db and pkf.to_db(pk_value, pkf) or pk_value
   local gs = guards(model, inst)
-  for _, g in ipairs(gs) do
-    where[#where + 1] = db.dialect:quote_identifier(g.column) .. " = ?"
+  local guard_cols = {}
+  for i, g in ipairs(gs) do
+    guard_cols[i] = g.column
     vals.n = vals.n + 1
     vals[vals.n] = g.value
   end
-  local sql = "UPDATE " .. db.dialect:quote_qualified(model.table) .. " SET " .. table.concat(sets, ", ")
-    .. " WHERE " .. table.concat(where, " AND ")
+  -- the SQL text depends only on which columns change: built once, reused
+  local key = "U" .. table.concat(cols, ",") .. "|" .. table.concat(guard_cols, ",")
+  local sql = model._sql[key]
+  if not sql then
+    local d = db.dialect
+    local sets, where = {}, { d:quote_identifier(pkf.column) .. " = ?" }
+    for i, c in ipairs(cols) do sets[i] = d:quote_identifier(c) .. " = ?" end
+    for _, c in ipairs(guard_cols) do where[#where + 1] = d:quote_identifier(c) .. " = ?" end
+    sql = "UPDATE " .. d:quote_qualified(model.table) .. " SET " .. table.concat(sets, ", ")
+      .. " WHERE " .. table.concat(where, " AND ")
+    model._sql[key] = sql
+  end
   local res = db:execute(sql, unpack(vals, 1, vals.n))
   if #gs > 0 and res.affected_rows == 0 then
     errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
@@ -618,7 +667,7 @@ function InstanceMethods:save(opts)
     run_event(model, creating and "after_create" or "after_update", self, affected)
     run_event(model, "after_save", self, affected)
   end)
-  st.changes = {}
+  st.changes = NO_CHANGES
   if not ok then error(err, 0) end
   return affected
 end
@@ -654,7 +703,7 @@ function InstanceMethods:delete()
   end
   st.persisted = false
   -- a deleted record is new again: saving it writes every value
-  st.changes = {}
+  st.changes = NO_CHANGES
   run_event(model, "after_delete", self, res.affected_rows)
   return res.affected_rows
 end
@@ -670,7 +719,7 @@ function InstanceMethods:reload()
       { model = model.name, id = id })
   end
   local fst = rawget(fresh, STATE)
-  st.values, st.changes, st.persisted = fst.values, {}, true
+  st.values, st.changes, st.persisted = fst.values, NO_CHANGES, true
   if st.cache then st.cache = {} end
   return self
 end
