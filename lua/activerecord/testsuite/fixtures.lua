@@ -142,4 +142,31 @@ function M.define(name, supports, opts)
   return schema.define(name, function(t) fn(t, supports) end, opts)
 end
 
+-- ---- model-layer fixtures (feature/basic, feature/events) ----------------
+
+-- One column per model field type, each nullable, for round-trip specs;
+-- `user_name` is the target of a renamed field (column = "user_name").
+M.order[#M.order + 1] = "typed_records"
+M.tables.typed_records = function(t)
+  t:bigint("id", { primary_key = true, auto_increment = true })
+  t:bigint("int_v")
+  t:double("float_v")
+  t:decimal("dec_v", { precision = 12, scale = 2 })
+  t:decimal("big_dec", { precision = 65, scale = 30 })
+  t:string("str_v", { size = 10 })
+  t:text("text_v")
+  t:boolean("bool_v")
+  t:date("date_v")
+  t:datetime("dt_v", { precision = 6 })
+  t:timestamp("ts_v", { precision = 6, nullable = true })
+  t:time("time_v", { precision = 6 })
+  t:json("json_v")
+  t:enum("enum_v", { values = { "small", "medium", "large" } })
+  t:set("set_v", { values = { "red", "green", "blue" } })
+  t:blob("bin_v")
+  t:uuid("uuid_v")
+  t:uuid("uuid_bin", { binary = true })
+  t:string("user_name", { size = 100 })
+end
+
 return M

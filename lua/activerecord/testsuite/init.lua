@@ -103,7 +103,7 @@ end
 function M.pending(reason)
   local p = busted_pending()
   if not p then error("testsuite.pending: not inside a running busted test (" .. reason .. ")", 2) end
-  p(reason)
+  return p(reason) -- tail calls: busted reports the spec's line, not ours
 end
 
 local function describe_server(backend)
@@ -127,13 +127,13 @@ function M.missing_capabilities(backend, ...)
 end
 
 -- true when the backend has every capability; otherwise marks the running
--- spec pending with the reason (busted then ends the test) and returns false.
+-- spec pending with the reason (busted's pending throws, ending the test;
+-- a runner whose pending returns gets a falsy value).
 --   if not testsuite.requires_capabilities(db, "cte") then return end
 function M.requires_capabilities(backend, ...)
   local missing, reason = M.missing_capabilities(backend, ...)
   if #missing == 0 then return true end
-  M.pending(reason)
-  return false
+  return M.pending(reason) -- never returns inside busted (pending throws)
 end
 
 -- Like requires_capabilities, for the provider's optional operations.
@@ -144,9 +144,8 @@ function M.requires_operations(provider, ...)
     if type(provider[name]) ~= "function" then missing[#missing + 1] = name end
   end
   if #missing == 0 then return true end
-  M.pending(("requires provider operation %s (provider %s lacks it)"):format(
+  return M.pending(("requires provider operation %s (provider %s lacks it)"):format(
     table.concat(missing, ", "), provider.name))
-  return false
 end
 
 -- ------------------------------------------------------- scenarios ------

@@ -2,7 +2,11 @@
 -- plain tables (activerecord.query); this is the one place they become SQL.
 -- Every value becomes a `?` parameter; every identifier goes through the
 -- dialect's validated quoting; raw fragments are the user's explicit text
--- with their own `?` parameters.
+-- with their own `?` parameters. Features the server lacks raise
+-- CapabilityError here, while compiling, so no SQL is ever sent for them.
+--
+-- Parameters are appended in the order their `?` appear in the text, so
+-- every clause is compiled left to right.
 local errors = require("activerecord.errors")
 local core = require("activerecord.backend.mysql.core")
 
@@ -14,9 +18,9 @@ local function query_error(msg)
   errors.raise("QueryError", msg)
 end
 
--- Counts `?` outside quoted strings and identifiers in a raw fragment.
-local function count_placeholders(sql)
-  local n, i, len = 0, 1, #sql
+-- Calls fn(i, c) for each byte of `sql` outside quoted strings/identifiers.
+local function scan_unquoted(sql, fn)
+  local i, len = 1, #sql
   while i <= len do
     local c = sql:sub(i, i)
     if c == "'" or c == '"' or c == "`" then
@@ -32,15 +36,31 @@ local function count_placeholders(sql)
       end
       i = j + 1
     else
-      if c == "?" then n = n + 1 end
+      fn(i, c)
       i = i + 1
     end
   end
+end
+
+-- Counts `?` outside quoted strings and identifiers in a raw fragment.
+local function count_placeholders(sql)
+  local n = 0
+  scan_unquoted(sql, function(_, c) if c == "?" then n = n + 1 end end)
   return n
 end
 M.count_placeholders = count_placeholders
 
--- A compile context: the SQL pieces and the parameters, in order.
+-- True when the fragment uses MySQL's -> / ->> JSON operators.
+local function uses_json_arrow(sql)
+  local found = false
+  scan_unquoted(sql, function(i, c)
+    if c == "-" and sql:sub(i + 1, i + 1) == ">" then found = true end
+  end)
+  return found
+end
+M.uses_json_arrow = uses_json_arrow
+
+-- A compile context: the dialect, the field resolver and the parameters.
 local Ctx = {}
 Ctx.__index = Ctx
 
@@ -55,6 +75,10 @@ function Ctx:param(v)
   return "?"
 end
 
+function Ctx:add_params(list)
+  for i = 1, (list.n or #list) do self:param(list[i]) end
+end
+
 function Ctx:column(name)
   if self.resolve then name = self.resolve(name) end
   return self.d:quote_column_ref(name)
@@ -67,76 +91,264 @@ function Ctx:raw(sql, params)
     query_error(("raw SQL fragment has %d placeholder(s) but %d value(s) were given: %s")
       :format(want, have, sql))
   end
+  if uses_json_arrow(sql) then
+    self.d:require("json_arrow_operators",
+      "the -> / ->> JSON operators (use ar.json_extract / ar.json_value, which work everywhere)")
+  end
   for i = 1, have do self:param(params[i]) end
   return sql
 end
 
-local compile_expr
+local compile_expr, select_statement
 
--- Operands: a column reference table, a raw fragment, a subquery, or a value.
+-- The query as it runs (default scopes applied), for subqueries too.
+local function finalize(q)
+  if q._final then return q:_final() end
+  return q
+end
+
+-- A nested SELECT in the same context, under its own resolver.
+local function subselect(ctx, q)
+  local saved = ctx.resolve
+  q = finalize(q)
+  ctx.resolve = q.resolve
+  local sql = select_statement(ctx, q)
+  ctx.resolve = saved
+  return sql
+end
+
+-- Operands: an expression node, a subquery, or a value (nil -> NULL).
 local function operand(ctx, v)
   if type(v) == "table" and v.__ar_expr then return compile_expr(ctx, v) end
+  if type(v) == "table" and v.__ar_query then return "(" .. subselect(ctx, v) .. ")" end
   if v == nil then return ctx:param(null) end
   return ctx:param(v)
 end
 
+local function operand_list(ctx, list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = operand(ctx, v) end
+  return table.concat(out, ", ")
+end
+
 local comparison = { eq = "=", ne = "<>", gt = ">", ge = ">=", lt = "<", le = "<=" }
 
-compile_expr = function(ctx, e)
-  local k = e.kind
-  if k == "column" then return ctx:column(e.name) end
-  if k == "raw" then return ctx:raw(e.sql, e.params) end
-  if k == "value" then return ctx:param(e.value) end
-  if k == "subquery" then
-    local sql = M.select(ctx.d, e.query, ctx)
-    return "(" .. sql .. ")"
+local function compare(ctx, e)
+  local lhs = compile_expr(ctx, e.left)
+  local sym = comparison[e.kind]
+  if e.right == null or e.right == nil then
+    if e.kind == "eq" then return lhs .. " IS NULL" end
+    if e.kind == "ne" then return lhs .. " IS NOT NULL" end
+    query_error("cannot compare with NULL using " .. sym)
   end
-  if k == "func" then
-    local args = {}
-    for i, a in ipairs(e.args) do args[i] = operand(ctx, a) end
-    if e.distinct then return e.name .. "(DISTINCT " .. table.concat(args, ", ") .. ")" end
-    return e.name .. "(" .. table.concat(args, ", ") .. ")"
+  return lhs .. " " .. sym .. " " .. operand(ctx, e.right)
+end
+
+local function in_list(ctx, e)
+  local lhs = compile_expr(ctx, e.left)
+  local word = e.negate and " NOT IN (" or " IN ("
+  if type(e.values) == "table" and e.values.__ar_query then
+    return lhs .. word .. subselect(ctx, e.values) .. ")"
   end
-  if comparison[k] then
-    local lhs = compile_expr(ctx, e.left)
-    if e.right == null or e.right == nil then
-      if k == "eq" then return lhs .. " IS NULL" end
-      if k == "ne" then return lhs .. " IS NOT NULL" end
-      query_error("cannot compare with NULL using " .. comparison[k])
+  if #e.values == 0 then return e.negate and "1 = 1" or "1 = 0" end -- IN () is a syntax error
+  local ps = {}
+  for i, v in ipairs(e.values) do ps[i] = ctx:param(v) end
+  return lhs .. word .. table.concat(ps, ", ") .. ")"
+end
+
+local function func(ctx, e)
+  if e.capability then ctx.d:require(e.capability, e.name .. "()") end
+  local args = operand_list(ctx, e.args)
+  if e.distinct then args = "DISTINCT " .. args end
+  return e.name .. "(" .. args .. ")"
+end
+
+local function junction(ctx, e)
+  if #e.items == 0 then return e.kind == "and" and "1 = 1" or "1 = 0" end
+  local parts = {}
+  for i, item in ipairs(e.items) do parts[i] = "(" .. compile_expr(ctx, item) .. ")" end
+  return table.concat(parts, e.kind == "and" and " AND " or " OR ")
+end
+
+-- ---- windows -------------------------------------------------------------
+
+local function order_items(ctx, list)
+  local parts = {}
+  for i, o in ipairs(list) do
+    parts[i] = compile_expr(ctx, o.expr) .. (o.dir == "desc" and " DESC" or " ASC")
+  end
+  return table.concat(parts, ", ")
+end
+
+-- The text inside OVER ( ... ) / WINDOW w AS ( ... ).
+local function window_spec(ctx, spec)
+  local parts = {}
+  if spec.base then parts[#parts + 1] = ctx.d:quote_identifier(spec.base) end
+  if #spec.partition > 0 then
+    local p = {}
+    for i, x in ipairs(spec.partition) do p[i] = compile_expr(ctx, x) end
+    parts[#parts + 1] = "PARTITION BY " .. table.concat(p, ", ")
+  end
+  if #spec.order > 0 then parts[#parts + 1] = "ORDER BY " .. order_items(ctx, spec.order) end
+  if spec.frame then parts[#parts + 1] = spec.frame end
+  return "(" .. table.concat(parts, " ") .. ")"
+end
+
+local function over_clause(ctx, e)
+  if e.window_name then return " OVER " .. ctx.d:quote_identifier(e.window_name) end
+  return " OVER " .. window_spec(ctx, e.spec)
+end
+
+-- LAG/LEAD with a default: MySQL takes it as a third argument; MariaDB has
+-- no such argument, so there the default fills in exactly where the
+-- function of a constant finds no row at that offset.
+local function shift_with_default(ctx, e)
+  local f = e.fn
+  if ctx.d.flavor == "mysql" then
+    local args = { f.args[1], f.args[2], f.default }
+    return f.name .. "(" .. operand_list(ctx, args) .. ")" .. over_clause(ctx, e)
+  end
+  local probe = f.name .. "(1, " .. compile_expr(ctx, f.args[2]) .. ")" .. over_clause(ctx, e)
+  local default = operand(ctx, f.default)
+  return "CASE WHEN " .. probe .. " IS NULL THEN " .. default .. " ELSE " .. compile_expr(ctx, f)
+    .. over_clause(ctx, e) .. " END"
+end
+
+local function over(ctx, e)
+  ctx.d:require("window_functions", "window functions (" .. e.fn.name .. " OVER ...)")
+  if e.fn.default ~= nil then return shift_with_default(ctx, e) end
+  return compile_expr(ctx, e.fn) .. over_clause(ctx, e)
+end
+
+-- ---- JSON and full text --------------------------------------------------
+
+local function json_path(ctx, path)
+  ctx.d:validate_json_path(path)
+  return ctx:param(path)
+end
+
+local function add_fragment(ctx, sql, params)
+  ctx:add_params(params)
+  return sql
+end
+
+local JSON = {
+  extract = function(ctx, e, target)
+    return add_fragment(ctx, ctx.d:json_extract(target, e.path))
+  end,
+  value = function(ctx, e, target)
+    return add_fragment(ctx, ctx.d:json_value(target, e.path))
+  end,
+  unquote = function(_, _, target) return "JSON_UNQUOTE(" .. target .. ")" end,
+  length = function(ctx, e, target)
+    if e.path == nil then return "JSON_LENGTH(" .. target .. ")" end
+    return "JSON_LENGTH(" .. target .. ", " .. json_path(ctx, e.path) .. ")"
+  end,
+  contains = function(ctx, e, target)
+    local ok, text = pcall(require("cjson").encode, e.value)
+    if not ok then query_error("json_contains: value cannot be encoded as JSON: " .. tostring(text)) end
+    return add_fragment(ctx, ctx.d:json_contains(target, text, e.path))
+  end,
+  contains_path = function(ctx, e, target)
+    local parts = { target, ctx:param(e.mode) }
+    for _, p in ipairs(e.paths) do parts[#parts + 1] = json_path(ctx, p) end
+    return "JSON_CONTAINS_PATH(" .. table.concat(parts, ", ") .. ")"
+  end,
+  search = function(ctx, e, target)
+    local sql = "JSON_SEARCH(" .. target .. ", " .. ctx:param(e.mode) .. ", " .. ctx:param(e.search)
+    if e.path == nil then return sql .. ")" end
+    return sql .. ", NULL, " .. json_path(ctx, e.path) .. ")"
+  end,
+}
+
+local function json(ctx, e)
+  ctx.d:require("json", "JSON functions")
+  local target = compile_expr(ctx, e.target)
+  return JSON[e.fn](ctx, e, target)
+end
+
+local JT_TYPES = {
+  integer = function() return "INT" end,
+  bigint = function() return "BIGINT" end,
+  double = function() return "DOUBLE" end,
+  json = function() return "JSON" end,
+  string = function(c) return ("VARCHAR(%d)"):format(c.size or 255) end,
+  decimal = function(c) return ("DECIMAL(%d,%d)"):format(c.precision or 10, c.scale or 0) end,
+}
+
+-- JSON_TABLE paths must be literals: validated, then written as a literal
+-- that cannot leave its quotes (no backslashes or control bytes accepted).
+local function path_literal(ctx, path)
+  ctx.d:validate_json_path(path)
+  local lit = ctx.d.string_literal(path, "plain")
+  if not lit then query_error("JSON_TABLE path cannot contain backslashes or control characters") end
+  return lit
+end
+
+local function json_table(ctx, e)
+  ctx.d:require("json_table", "JSON_TABLE")
+  local cols = {}
+  for i, c in ipairs(e.columns) do
+    local name = ctx.d:quote_identifier(c.name)
+    if c.type == "ordinality" then
+      cols[i] = name .. " FOR ORDINALITY"
+    else
+      cols[i] = name .. " " .. JT_TYPES[c.type](c) .. " PATH " .. path_literal(ctx, c.path)
     end
-    return lhs .. " " .. comparison[k] .. " " .. operand(ctx, e.right)
   end
-  if k == "in" then
-    local lhs = compile_expr(ctx, e.left)
-    if type(e.values) == "table" and e.values.__ar_query then
-      return lhs .. (e.negate and " NOT IN (" or " IN (") .. M.select(ctx.d, e.values, ctx) .. ")"
-    end
-    if #e.values == 0 then return e.negate and "1 = 1" or "1 = 0" end -- IN () is a syntax error
-    local ps = {}
-    for i, v in ipairs(e.values) do ps[i] = ctx:param(v) end
-    return lhs .. (e.negate and " NOT IN (" or " IN (") .. table.concat(ps, ", ") .. ")"
-  end
-  if k == "null" then
-    return compile_expr(ctx, e.left) .. (e.negate and " IS NOT NULL" or " IS NULL")
-  end
-  if k == "between" then
+  return "JSON_TABLE(" .. compile_expr(ctx, e.target) .. ", " .. path_literal(ctx, e.path)
+    .. " COLUMNS (" .. table.concat(cols, ", ") .. "))"
+end
+
+local MATCH_MODE = { natural = "", boolean = " IN BOOLEAN MODE", query_expansion = " WITH QUERY EXPANSION" }
+
+local function match(ctx, e)
+  ctx.d:require("full_text", "full-text search (MATCH ... AGAINST)")
+  local cols = {}
+  for i, c in ipairs(e.cols) do cols[i] = compile_expr(ctx, c) end
+  return "MATCH (" .. table.concat(cols, ", ") .. ") AGAINST (" .. ctx:param(e.text) .. MATCH_MODE[e.mode] .. ")"
+end
+
+-- ---- expressions ---------------------------------------------------------
+
+local EXPR = {
+  column = function(ctx, e) return ctx:column(e.name) end,
+  raw = function(ctx, e) return ctx:raw(e.sql, e.params) end,
+  value = function(ctx, e) return operand(ctx, e.value) end,
+  int = function(_, e) return string.format("%d", e.value) end, -- validated integers only
+  subquery = function(ctx, e) return "(" .. subselect(ctx, e.query) .. ")" end,
+  func = func,
+  over = over,
+  json = json,
+  match = match,
+  json_table = json_table,
+  ["in"] = in_list,
+  null = function(ctx, e) return compile_expr(ctx, e.left) .. (e.negate and " IS NOT NULL" or " IS NULL") end,
+  between = function(ctx, e)
     return compile_expr(ctx, e.left) .. (e.negate and " NOT BETWEEN " or " BETWEEN ")
       .. operand(ctx, e.low) .. " AND " .. operand(ctx, e.high)
-  end
-  if k == "like" then
+  end,
+  like = function(ctx, e)
     return compile_expr(ctx, e.left) .. (e.negate and " NOT LIKE " or " LIKE ") .. operand(ctx, e.pattern)
-  end
-  if k == "and" or k == "or" then
-    if #e.items == 0 then return k == "and" and "1 = 1" or "1 = 0" end
-    local parts = {}
-    for i, item in ipairs(e.items) do parts[i] = "(" .. compile_expr(ctx, item) .. ")" end
-    return table.concat(parts, k == "and" and " AND " or " OR ")
-  end
-  if k == "not" then return "NOT (" .. compile_expr(ctx, e.item) .. ")" end
-  if k == "exists" then return (e.negate and "NOT EXISTS (" or "EXISTS (") .. M.select(ctx.d, e.query, ctx) .. ")" end
-  query_error("unknown expression kind: " .. tostring(k))
+  end,
+  binop = function(ctx, e)
+    return "(" .. compile_expr(ctx, e.left) .. " " .. e.op .. " " .. operand(ctx, e.right) .. ")"
+  end,
+  ["and"] = junction,
+  ["or"] = junction,
+  ["not"] = function(ctx, e) return "NOT (" .. compile_expr(ctx, e.item) .. ")" end,
+  exists = function(ctx, e) return (e.negate and "NOT EXISTS (" or "EXISTS (") .. subselect(ctx, e.query) .. ")" end,
+}
+for k in pairs(comparison) do EXPR[k] = compare end
+
+compile_expr = function(ctx, e)
+  local f = EXPR[e.kind]
+  if not f then query_error("unknown expression kind: " .. tostring(e.kind)) end
+  return f(ctx, e)
 end
 M.compile_expr = compile_expr
+
+-- ---- clauses -------------------------------------------------------------
 
 local function where_sql(ctx, q)
   if not q._where or #q._where == 0 then return "" end
@@ -145,23 +357,28 @@ end
 
 local function order_sql(ctx, q)
   if not q._order or #q._order == 0 then return "" end
-  local parts = {}
-  for i, o in ipairs(q._order) do
-    parts[i] = compile_expr(ctx, o.expr) .. (o.dir == "desc" and " DESC" or " ASC")
-  end
-  return " ORDER BY " .. table.concat(parts, ", ")
+  return " ORDER BY " .. order_items(ctx, q._order)
 end
 
 local function limit_sql(ctx, q)
   if q._limit == nil and q._offset == nil then return "" end
   local sql, params = ctx.d:limit_offset(q._limit, q._offset)
-  for _, p in ipairs(params) do ctx:param(p) end
+  ctx:add_params(params)
   return " " .. sql
+end
+
+local function source_name(q)
+  return q.table_alias or q.table
 end
 
 local function select_list(ctx, q)
   if not q._select or #q._select == 0 then
-    return q.table_alias and ctx.d:quote_identifier(q.table_alias) .. ".*" or "*"
+    local name = source_name(q)
+    -- with joins, only this query's own columns (no clashing ids)
+    if name and (q.table_alias or (q._joins and #q._joins > 0)) then
+      return ctx.d:quote_qualified(name) .. ".*"
+    end
+    return "*"
   end
   local parts = {}
   for i, s in ipairs(q._select) do
@@ -172,54 +389,189 @@ local function select_list(ctx, q)
   return table.concat(parts, ", ")
 end
 
--- SELECT ... FROM ...; `outer` is the enclosing context for subqueries, so
--- their parameters land in order in the same list.
-function M.select(dialect, q, outer)
-  local ctx = outer or new_ctx(dialect, q.resolve)
-  local saved = ctx.resolve
-  ctx.resolve = q.resolve
+local compound_sql
+
+local function alias_sql(ctx, alias)
+  return alias and (" AS " .. ctx.d:quote_identifier(alias)) or ""
+end
+
+-- FROM source: a table or CTE name, a derived table, or a compound query.
+local function source_sql(ctx, q)
+  if q._compound then
+    return "(" .. compound_sql(ctx, q) .. ")" .. alias_sql(ctx, q.table_alias or "ar_compound")
+  end
+  if q._from_query then
+    return "(" .. subselect(ctx, q._from_query) .. ")" .. alias_sql(ctx, q.table_alias)
+  end
+  if not q.table then query_error("a query needs a table (from) to select from") end
+  return ctx.d:quote_qualified(q.table) .. alias_sql(ctx, q.table_alias)
+end
+
+local function join_sql(ctx, j)
+  local target
+  if j.query then
+    target = "(" .. subselect(ctx, j.query) .. ")" .. alias_sql(ctx, j.alias)
+  elseif j.source then
+    target = compile_expr(ctx, j.source) .. alias_sql(ctx, j.alias)
+  else
+    target = ctx.d:quote_qualified(j.table) .. alias_sql(ctx, j.alias)
+  end
+  local sql = " " .. j.kind .. " " .. target
+  if j.on then sql = sql .. " ON " .. compile_expr(ctx, j.on) end
+  return sql
+end
+
+local function joins_sql(ctx, q)
+  local parts = {}
+  for i, j in ipairs(q._joins or {}) do parts[i] = join_sql(ctx, j) end
+  return table.concat(parts)
+end
+
+local function group_sql(ctx, q)
+  if not q._group or #q._group == 0 then
+    if q._rollup then query_error("with_rollup needs group_by") end
+    return ""
+  end
+  local g = {}
+  for i, e in ipairs(q._group) do g[i] = compile_expr(ctx, e) end
+  return " GROUP BY " .. table.concat(g, ", ") .. (q._rollup and " WITH ROLLUP" or "")
+end
+
+local function having_sql(ctx, q)
+  if not q._having or #q._having == 0 then return "" end
+  return " HAVING " .. compile_expr(ctx, { kind = "and", items = q._having })
+end
+
+local function windows_sql(ctx, q)
+  if not q._windows or #q._windows == 0 then return "" end
+  ctx.d:require("window_functions", "window functions (WINDOW clause)")
+  local parts = {}
+  for i, w in ipairs(q._windows) do
+    parts[i] = ctx.d:quote_identifier(w.name) .. " AS " .. window_spec(ctx, w.spec)
+  end
+  return " WINDOW " .. table.concat(parts, ", ")
+end
+
+local function lock_sql(ctx, q)
+  if not q._lock then return "" end
+  return " " .. ctx.d:lock_clause(q._lock)
+end
+
+-- WITH [RECURSIVE] name (cols) AS (body), ...
+local function with_sql(ctx, q)
+  if not q._ctes or #q._ctes == 0 then return "" end
+  local recursive = false
+  for _, c in ipairs(q._ctes) do recursive = recursive or c.recursive end
+  if recursive then
+    ctx.d:require("recursive_cte", "WITH RECURSIVE (recursive common table expressions)")
+  else
+    ctx.d:require("cte", "WITH (common table expressions)")
+  end
+  local parts = {}
+  for i, c in ipairs(q._ctes) do
+    local head = ctx.d:quote_identifier(c.name)
+    if c.columns then head = head .. " (" .. ctx.d:quote_list(c.columns, "CTE columns") .. ")" end
+    local body = c.body.__ar_query and subselect(ctx, c.body) or compile_expr(ctx, c.body)
+    parts[i] = head .. " AS (" .. body .. ")"
+  end
+  return (recursive and "WITH RECURSIVE " or "WITH ") .. table.concat(parts, ", ") .. " "
+end
+
+-- A plain compound: no clause of its own but ORDER BY / LIMIT / WITH.
+local function plain_compound(q)
+  return #q._where == 0 and #q._select == 0 and #q._joins == 0 and #q._group == 0
+    and #q._having == 0 and not q._distinct and not q._lock
+end
+
+local SET_CAPABILITY = { INTERSECT = "intersect", EXCEPT = "except" }
+
+-- A member needs parentheses when it has its own ORDER BY/LIMIT/WITH.
+local function member_sql(ctx, q)
+  local f = finalize(q)
+  local sql = subselect(ctx, f)
+  if #f._order > 0 or f._limit or f._offset or #f._ctes > 0 or f._compound then
+    return "(" .. sql .. ")"
+  end
+  return sql
+end
+
+compound_sql = function(ctx, q)
+  local parts = {}
+  for i, part in ipairs(q._compound) do
+    if part.op and SET_CAPABILITY[part.op] then ctx.d:require(SET_CAPABILITY[part.op], part.op) end
+    local sql = member_sql(ctx, part.query)
+    parts[i] = part.op and (" " .. part.op .. " " .. sql) or sql
+  end
+  return table.concat(parts)
+end
+
+local function core_select(ctx, q)
   local parts = { "SELECT " }
   if q._distinct then parts[#parts + 1] = "DISTINCT " end
   parts[#parts + 1] = select_list(ctx, q)
-  parts[#parts + 1] = " FROM " .. dialect:quote_qualified(q.table)
-  if q.table_alias then parts[#parts + 1] = " AS " .. dialect:quote_identifier(q.table_alias) end
+  parts[#parts + 1] = " FROM " .. source_sql(ctx, q)
+  parts[#parts + 1] = joins_sql(ctx, q)
   parts[#parts + 1] = where_sql(ctx, q)
-  if q._group and #q._group > 0 then
-    local g = {}
-    for i, e in ipairs(q._group) do g[i] = compile_expr(ctx, e) end
-    parts[#parts + 1] = " GROUP BY " .. table.concat(g, ", ")
-  end
-  if q._having and #q._having > 0 then
-    parts[#parts + 1] = " HAVING " .. compile_expr(ctx, { kind = "and", items = q._having })
-  end
+  parts[#parts + 1] = group_sql(ctx, q)
+  parts[#parts + 1] = having_sql(ctx, q)
+  parts[#parts + 1] = windows_sql(ctx, q)
   parts[#parts + 1] = order_sql(ctx, q)
   parts[#parts + 1] = limit_sql(ctx, q)
-  if q._lock then parts[#parts + 1] = " " .. dialect:lock_clause(q._lock) end
-  ctx.resolve = saved
-  local sql = table.concat(parts)
-  if outer then return sql end
-  return sql, ctx.params
+  parts[#parts + 1] = lock_sql(ctx, q)
+  return table.concat(parts)
 end
 
--- UPDATE t SET col = ?, ... WHERE ...
-function M.update(dialect, q, assignments)
+select_statement = function(ctx, q)
+  local head = with_sql(ctx, q)
+  if q._compound and plain_compound(q) then
+    return head .. compound_sql(ctx, q) .. order_sql(ctx, q) .. limit_sql(ctx, q)
+  end
+  return head .. core_select(ctx, q)
+end
+
+-- SELECT ... FROM ...; `outer` is the enclosing context for subqueries, so
+-- their parameters land in order in the same list.
+function M.select(dialect, q, outer)
+  if outer then return subselect(outer, q) end
   local ctx = new_ctx(dialect, q.resolve)
+  return select_statement(ctx, q), ctx.params
+end
+
+local function check_dml(q, what)
+  if q._compound or q._from_query or (q._ctes and #q._ctes > 0) or (q._group and #q._group > 0) then
+    query_error(what .. " works on a table query (no set operations, derived tables, CTEs or grouping)")
+  end
+end
+
+-- Multi-table forms (joins) take no ORDER BY / LIMIT in MySQL.
+local function dml_tail(ctx, q)
+  local sql = where_sql(ctx, q)
+  if q._joins and #q._joins > 0 then return sql end
+  sql = sql .. order_sql(ctx, q)
+  if q._limit then sql = sql .. " LIMIT " .. ctx:param(q._limit) end
+  return sql
+end
+
+-- UPDATE t [joins] SET col = ?, ... WHERE ...
+function M.update(dialect, q, assignments)
+  check_dml(q, "update_all")
+  local ctx = new_ctx(dialect, q.resolve)
+  local target = source_sql(ctx, q) .. joins_sql(ctx, q)
   local sets = {}
   for i, a in ipairs(assignments) do
     sets[i] = ctx:column(a.column) .. " = " .. operand(ctx, a.value)
   end
   if #sets == 0 then query_error("update_all needs at least one column to set") end
-  local sql = "UPDATE " .. dialect:quote_qualified(q.table) .. " SET " .. table.concat(sets, ", ")
-    .. where_sql(ctx, q) .. order_sql(ctx, q)
-  if q._limit then sql = sql .. " LIMIT " .. ctx:param(q._limit) end
-  return sql, ctx.params
+  return "UPDATE " .. target .. " SET " .. table.concat(sets, ", ") .. dml_tail(ctx, q), ctx.params
 end
 
--- DELETE FROM t WHERE ... [RETURNING ...]
+-- DELETE FROM t WHERE ... [RETURNING ...]; with joins DELETE t FROM t JOIN ...
 function M.delete(dialect, q, opts)
+  check_dml(q, "delete_all")
   local ctx = new_ctx(dialect, q.resolve)
-  local sql = "DELETE FROM " .. dialect:quote_qualified(q.table) .. where_sql(ctx, q) .. order_sql(ctx, q)
-  if q._limit then sql = sql .. " LIMIT " .. ctx:param(q._limit) end
+  local head = "DELETE FROM "
+  if q._joins and #q._joins > 0 then head = "DELETE " .. dialect:quote_qualified(source_name(q)) .. " FROM " end
+  local sql = head .. source_sql(ctx, q) .. joins_sql(ctx, q) .. dml_tail(ctx, q)
   if opts and opts.returning then
     sql = sql .. dialect:returning_clause(opts.returning, "delete_returning", "DELETE ... RETURNING")
   end

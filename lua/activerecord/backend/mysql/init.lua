@@ -137,9 +137,15 @@ end
 -- db:each(sql, ...): rows streamed from the server. Outside a transaction
 -- the iteration holds its own connection until it ends or the loop breaks.
 function Backend:each(sql, ...)
+  if type(sql) ~= "string" then
+    errors.raise("QueryError", "each expects SQL text with ? placeholders")
+  end
   local t = self.tx[coroutine.running()]
   local conn = t and t.conn or self.pool:checkout()
+  local started = now()
   local ok, f, s, _, cursor = pcall(conn.each, conn, sql, ...)
+  -- logged when the stream opens (rows arrive later, one by one)
+  if self.log then self:_emit(sql, started, select("#", ...), nil, (not ok) and f or nil, ...) end
   if not ok then
     if not t then self.pool:checkin(conn, lost(f)) end
     error(f, 0)
@@ -253,6 +259,9 @@ end
 function Backend:transaction(fn, opts)
   opts = opts or {}
   if type(fn) ~= "function" then errors.raise("TransactionError", "transaction expects a function") end
+  if type(opts) ~= "table" then
+    errors.raise("ConfigError", "transaction options must be a table ({ isolation =, read_only =, retries = })")
+  end
   for k in pairs(opts) do
     if k ~= "isolation" and k ~= "read_only" and k ~= "retries" then
       errors.raise("ConfigError", ("unknown transaction option '%s' (accepted: isolation, read_only, "

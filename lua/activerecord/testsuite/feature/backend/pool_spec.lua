@@ -23,6 +23,8 @@ describe("backend pool", function()
     return db:query("SELECT COUNT(*) AS n FROM accounts WHERE id = ?", id)[1].n
   end
 
+  local holders = {}
+
   -- A coroutine holding a transaction (and so a connection) until resumed.
   local function hold(db, id)
     local co = coroutine.create(function()
@@ -34,6 +36,7 @@ describe("backend pool", function()
     end)
     local ok, session = coroutine.resume(co)
     assert(ok, session)
+    holders[#holders + 1] = co
     return co, session
   end
 
@@ -48,6 +51,14 @@ describe("backend pool", function()
 
   before_each(function()
     provider.backend(scenario):execute("DELETE FROM accounts")
+  end)
+
+  -- a failed spec must not leave a transaction holding row locks
+  after_each(function()
+    for _, co in ipairs(holders) do
+      if coroutine.status(co) == "suspended" then coroutine.resume(co) end
+    end
+    holders = {}
   end)
 
   it("reuses one idle connection for sequential statements", function()

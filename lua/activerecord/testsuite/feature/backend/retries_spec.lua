@@ -50,6 +50,8 @@ describe("backend transaction retries", function()
       if holder then holder:close() end
     end)
 
+    local held = {}
+
     -- Holds the row lock on account `id` in a suspended coroutine.
     local function lock_row(id)
       local co = coroutine.create(function()
@@ -59,8 +61,17 @@ describe("backend transaction retries", function()
         end)
       end)
       assert(coroutine.resume(co))
+      held[#held + 1] = co
       return co
     end
+
+    -- a failed spec must not leave the lock held for the next one
+    after_each(function()
+      for _, co in ipairs(held) do
+        if coroutine.status(co) == "suspended" then coroutine.resume(co) end
+      end
+      held = {}
+    end)
 
     it("re-runs fn and succeeds once the lock is free", function()
       if not testsuite.requires_operations(provider, "lock_wait_options") then return end
