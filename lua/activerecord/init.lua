@@ -53,9 +53,10 @@ require("activerecord.bulk").install()
 -- registered like a user's: ar.register_mixin(name, spec).
 require("activerecord.mixins")
 
--- Expressions for where(): ar.col("age"):gt(18), ar.raw("LOWER(name) = ?", "ann")
-M.col = query.col
-M.raw = query.raw
+-- Expressions for where(): ar.col("age"):gt(18), ar.raw("LOWER(name) = ?", "ann"),
+-- ar.exists(q), ar.fn.sum("x"), ar.row_number():over{...}, ar.json_value(col, path),
+-- and ar.table("name") for queries without a model (see activerecord.query).
+for _, name in ipairs(query.exports) do M[name] = query[name] end
 
 -- Capability matrix for a server we are not connected to (pure function).
 M.capabilities_for = core.capabilities_for

@@ -362,7 +362,19 @@ function ClassMethods:_to_db(name, v)
 end
 
 -- A row (column -> value) from the C core -> an instance.
+-- JSON text needs decoding in Lua only when the server cannot tell the C
+-- core a column is JSON (no native type, no extended metadata). Asked once.
+function ClassMethods:_check_json()
+  local db = self:_backend()
+  local text = not (db:supports("native_json") or db:supports("json_extended_metadata"))
+  for _, f in ipairs(self.field_list) do
+    if f.type == "json" then f.json_text = text end
+  end
+  rawset(self, "_json_checked", true)
+end
+
 function ClassMethods:_load(row)
+  if not rawget(self, "_json_checked") then self:_check_json() end
   local values = {}
   local list = self.field_list
   for i = 1, #list do

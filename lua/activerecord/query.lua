@@ -2,8 +2,11 @@
 -- is never changed), and SQL is produced once, by the backend's compiler,
 -- when a terminal (all, first, count, ...) runs. Values never enter SQL
 -- text; raw fragments are explicit strings with their own `?` parameters.
+-- Identifiers given as strings are checked here, when the query is built,
+-- so a bad one raises QueryError before any SQL exists.
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local registry = require("activerecord.registry")
 
 local M = {}
 
@@ -14,11 +17,64 @@ M.Query = Query
 local null = core.null
 local pack, unpack = table.pack, table.unpack
 
+local function query_error(msg)
+  errors.raise("QueryError", msg)
+end
+
+local function show(v)
+  if type(v) ~= "string" then return tostring(v) end
+  if #v > 60 then v = v:sub(1, 57) .. "..." end
+  return (("%q"):format(v):gsub("\\\n", "\\n"))
+end
+
+local function is_query(v) return type(v) == "table" and v.__ar_query == true end
+local function is_expr(v) return type(v) == "table" and v.__ar_expr == true end
+M.is_query = is_query
+M.is_expr = is_expr
+
+-- ---- identifiers ---------------------------------------------------------
+
+-- One part of a column reference: letters, digits, _, $ and non-ASCII
+-- (the characters MySQL takes unquoted), not all digits.
+local function valid_part(part)
+  return part:match("^[%w_$\128-\255]+$") ~= nil and not part:match("^%d+$")
+end
+
+-- "col", "t.col", "db.t.col", "*", "t.*"; raises QueryError otherwise.
+local function check_column_ref(name, what)
+  if type(name) ~= "string" then
+    query_error((what or "column") .. " must be a name, got " .. type(name))
+  end
+  local parts = {}
+  for part in (name .. "."):gmatch("(.-)%.") do parts[#parts + 1] = part end
+  local ok = #parts <= 3
+  for i, part in ipairs(parts) do
+    if not (valid_part(part) or (part == "*" and i == #parts)) then ok = false end
+  end
+  if not ok then query_error("invalid " .. (what or "column") .. " name " .. show(name)) end
+  return name
+end
+
+-- A table, alias, CTE or window name: one part (or db.table for tables).
+local function check_name(name, what, dotted)
+  if type(name) ~= "string" then query_error(what .. " must be a name, got " .. type(name)) end
+  local ok = true
+  local n = 0
+  for part in (name .. "."):gmatch("(.-)%.") do
+    n = n + 1
+    if not valid_part(part) then ok = false end
+  end
+  if not ok or n > (dotted and 2 or 1) then query_error("invalid " .. what .. " " .. show(name)) end
+  return name
+end
+M.check_name = check_name
+
 -- ---- expressions ---------------------------------------------------------
 
 -- Expression nodes carry __ar_expr so operands tell them from plain values.
 local Expr = {}
 Expr.__index = Expr
+M.Expr = Expr
 
 local function node(t)
   t.__ar_expr = true
@@ -28,29 +84,60 @@ M.node = node
 
 -- ar.col("age"):gt(18), ar.col("users.name"):like("A%"), ...
 function M.col(name)
-  if type(name) ~= "string" then errors.raise("QueryError", "col expects a column name") end
-  return node({ kind = "column", name = name })
+  return node({ kind = "column", name = check_column_ref(name) })
 end
 
 -- ar.raw("LOWER(name) = ?", "ann"): an explicit SQL fragment.
 function M.raw(sql, ...)
-  if type(sql) ~= "string" then errors.raise("QueryError", "raw expects SQL text") end
+  if type(sql) ~= "string" then query_error("raw expects SQL text") end
   return node({ kind = "raw", sql = sql, params = pack(...) })
 end
 
+-- ar.value(x): a bound value where a column name would otherwise be read.
+function M.value(v)
+  return node({ kind = "value", value = v })
+end
+
+-- A query used as an expression: (SELECT ...).
+function M.subquery(q)
+  if not is_query(q) then query_error("subquery expects a query") end
+  return node({ kind = "subquery", query = q })
+end
+
+-- Strings are column names; queries become subqueries.
 local function as_expr(v)
-  if type(v) == "table" and v.__ar_expr then return v end
+  if is_expr(v) then return v end
   if type(v) == "string" then return M.col(v) end
-  errors.raise("QueryError", "expected a column name or an expression, got " .. type(v))
+  if is_query(v) then return M.subquery(v) end
+  query_error("expected a column name or an expression, got " .. type(v))
 end
 M.as_expr = as_expr
 
-for _, op in ipairs({ "eq", "ne", "gt", "ge", "lt", "le" }) do
-  Expr[op] = function(self, value) return node({ kind = op, left = self, right = value }) end
+-- Right-hand sides: expressions and queries stay, anything else is a value.
+local function as_operand(v)
+  if is_expr(v) then return v end
+  if is_query(v) then return M.subquery(v) end
+  return v
 end
-function Expr:in_list(values) return node({ kind = "in", left = self, values = values }) end
-function Expr:not_in(values) return node({ kind = "in", left = self, values = values, negate = true }) end
-function Expr:between(low, high) return node({ kind = "between", left = self, low = low, high = high }) end
+
+for _, op in ipairs({ "eq", "ne", "gt", "ge", "lt", "le" }) do
+  Expr[op] = function(self, value) return node({ kind = op, left = self, right = as_operand(value) }) end
+end
+for op, sym in pairs({ add = "+", sub = "-", mul = "*", div = "/" }) do
+  Expr[op] = function(self, value) return node({ kind = "binop", op = sym, left = self, right = as_operand(value) }) end
+end
+
+local function in_values(values)
+  if is_query(values) then return values end
+  if type(values) ~= "table" or is_expr(values) then query_error("in_list expects a list of values or a query") end
+  return values
+end
+
+function Expr:in_list(values) return node({ kind = "in", left = self, values = in_values(values) }) end
+function Expr:not_in(values) return node({ kind = "in", left = self, values = in_values(values), negate = true }) end
+function Expr:between(low, high)
+  return node({ kind = "between", left = self, low = as_operand(low), high = as_operand(high) })
+end
 function Expr:like(pattern) return node({ kind = "like", left = self, pattern = pattern }) end
 function Expr:not_like(pattern) return node({ kind = "like", left = self, pattern = pattern, negate = true }) end
 function Expr:is_null() return node({ kind = "null", left = self }) end
@@ -59,42 +146,303 @@ function Expr:and_(other) return node({ kind = "and", items = { self, other } })
 function Expr:or_(other) return node({ kind = "or", items = { self, other } }) end
 function Expr:not_() return node({ kind = "not", item = self }) end
 
--- {name = "Ann", age = {1, 2}, deleted_at = ar.null} -> AND of conditions,
--- in a stable (sorted) order so the SQL text, and its cached statement, repeat.
-local function hash_conditions(t)
+-- select(ar.col("name"):as("n")) and order items ar.col("x"):desc().
+function Expr:as(alias)
+  return { __ar_select = true, expr = self, as = check_name(alias, "alias") }
+end
+function Expr:asc() return { __ar_order = true, expr = self, dir = "asc" } end
+function Expr:desc() return { __ar_order = true, expr = self, dir = "desc" } end
+
+-- EXISTS (subquery) / NOT EXISTS (subquery)
+function M.exists(q)
+  if not is_query(q) then query_error("exists expects a query") end
+  return node({ kind = "exists", query = q })
+end
+function M.not_exists(q)
+  if not is_query(q) then query_error("not_exists expects a query") end
+  return node({ kind = "exists", query = q, negate = true })
+end
+
+-- ---- functions -----------------------------------------------------------
+
+local function func_args(...)
+  local args = {}
+  for i = 1, select("#", ...) do
+    local a = select(i, ...)
+    if type(a) == "string" then a = M.col(a) else a = as_operand(a) end
+    args[i] = a
+  end
+  return args
+end
+
+-- ar.func("COALESCE", "nickname", ar.value("?")): string args are columns.
+function M.func(name, ...)
+  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+    query_error("invalid function name " .. show(name))
+  end
+  return node({ kind = "func", name = name:upper(), args = func_args(...) })
+end
+
+-- ar.fn.sum("balance"), ar.fn.count("*"), ar.fn.lower("name"), ...
+M.fn = setmetatable({}, { __index = function(_, name)
+  return function(...) return M.func(name, ...) end
+end })
+
+-- COUNT(DISTINCT col)
+function M.count_distinct(col)
+  return node({ kind = "func", name = "COUNT", args = { as_expr(col) }, distinct = true })
+end
+
+-- GROUPING(col): which rows WITH ROLLUP added (capability grouping_function).
+function M.grouping(col)
+  return node({ kind = "func", name = "GROUPING", args = { as_expr(col) }, capability = "grouping_function" })
+end
+
+-- ---- window functions ----------------------------------------------------
+
+local function window_fn(name, args)
+  return node({ kind = "func", name = name, args = args or {}, window_only = true })
+end
+
+local function literal_int(n, what, min)
+  if math.type(n) ~= "integer" or n < (min or 0) then
+    query_error(what .. " must be an integer >= " .. (min or 0) .. ", got " .. show(n))
+  end
+  return node({ kind = "int", value = n })
+end
+
+function M.row_number() return window_fn("ROW_NUMBER") end
+function M.rank() return window_fn("RANK") end
+function M.dense_rank() return window_fn("DENSE_RANK") end
+function M.percent_rank() return window_fn("PERCENT_RANK") end
+function M.cume_dist() return window_fn("CUME_DIST") end
+function M.ntile(n) return window_fn("NTILE", { literal_int(n, "ntile buckets", 1) }) end
+function M.first_value(col) return window_fn("FIRST_VALUE", { as_expr(col) }) end
+function M.last_value(col) return window_fn("LAST_VALUE", { as_expr(col) }) end
+function M.nth_value(col, n)
+  return window_fn("NTH_VALUE", { as_expr(col), literal_int(n, "nth_value position", 1) })
+end
+
+local function shift_fn(name, col, offset, default)
+  local args = { as_expr(col), literal_int(offset or 1, name:lower() .. " offset") }
+  local f = window_fn(name, args)
+  f.default = as_operand(default)
+  return f
+end
+function M.lag(col, offset, default) return shift_fn("LAG", col, offset, default) end
+function M.lead(col, offset, default) return shift_fn("LEAD", col, offset, default) end
+
+-- Frames: (ROWS|RANGE) (BETWEEN bound AND bound | bound); bound:
+-- UNBOUNDED PRECEDING|FOLLOWING, CURRENT ROW, <n> PRECEDING|FOLLOWING.
+local function frame_bound(tokens, i)
+  local a, b = tokens[i], tokens[i + 1]
+  if a == "UNBOUNDED" and (b == "PRECEDING" or b == "FOLLOWING") then return a .. " " .. b, i + 2 end
+  if a == "CURRENT" and b == "ROW" then return "CURRENT ROW", i + 2 end
+  if a and a:match("^%d+$") and #a <= 9 and (b == "PRECEDING" or b == "FOLLOWING") then
+    return a .. " " .. b, i + 2
+  end
+  return nil, i
+end
+
+local function parse_frame(text)
+  local tokens = {}
+  for w in text:upper():gmatch("%S+") do tokens[#tokens + 1] = w end
+  local unit = tokens[1]
+  if unit ~= "ROWS" and unit ~= "RANGE" then return nil end
+  if tokens[2] == "BETWEEN" then
+    local lo, i = frame_bound(tokens, 3)
+    if not lo or tokens[i] ~= "AND" then return nil end
+    local hi, j = frame_bound(tokens, i + 1)
+    if not hi or j ~= #tokens + 1 then return nil end
+    return unit .. " BETWEEN " .. lo .. " AND " .. hi
+  end
+  local b, i = frame_bound(tokens, 2)
+  if not b or i ~= #tokens + 1 then return nil end
+  return unit .. " " .. b
+end
+
+function M.frame(text)
+  local canonical = type(text) == "string" and parse_frame(text)
+  if not canonical then
+    query_error("invalid window frame " .. show(text) .. " (expected ROWS|RANGE [BETWEEN] "
+      .. "UNBOUNDED PRECEDING|<n> PRECEDING|CURRENT ROW|<n> FOLLOWING|UNBOUNDED FOLLOWING)")
+  end
+  return canonical
+end
+
+local function order_item(item)
+  if type(item) == "table" and item.__ar_order then return item end
+  if type(item) == "table" and not is_expr(item) and not is_query(item) then
+    local dir = item[2] and tostring(item[2]):lower() or "asc"
+    if dir ~= "asc" and dir ~= "desc" then
+      query_error("order direction must be \"asc\" or \"desc\", got " .. show(item[2]))
+    end
+    return { expr = as_expr(item[1]), dir = dir }
+  end
+  return { expr = as_expr(item), dir = "asc" }
+end
+
+local function is_dir(v) return type(v) == "string" and (v:lower() == "asc" or v:lower() == "desc") end
+
+-- One item, or a list of them; { "col", "desc" } is one item.
+local function order_list(v)
+  if v == nil then return {} end
+  if type(v) ~= "table" or is_expr(v) or v.__ar_order or is_dir(v[2]) then return { order_item(v) } end
+  local out = {}
+  for i, item in ipairs(v) do out[i] = order_item(item) end
+  return out
+end
+
+local function expr_list(v)
+  if v == nil then return {} end
+  if type(v) ~= "table" or is_expr(v) or is_query(v) then return { as_expr(v) } end
+  local out = {}
+  for i, item in ipairs(v) do out[i] = as_expr(item) end
+  return out
+end
+
+local SPEC_KEYS = { partition_by = true, order_by = true, frame = true, window = true }
+
+-- { partition_by =, order_by =, frame =, window = "base" } -> checked spec
+function M.window_spec(spec)
+  if type(spec) ~= "table" then query_error("a window is a name or { partition_by =, order_by =, frame = }") end
+  for k in pairs(spec) do
+    if not SPEC_KEYS[k] then query_error("unknown window option " .. show(k)) end
+  end
+  return {
+    base = spec.window and check_name(spec.window, "window name"),
+    partition = expr_list(spec.partition_by),
+    order = order_list(spec.order_by),
+    frame = spec.frame and M.frame(spec.frame),
+  }
+end
+
+-- fn:over{ ... } or fn:over("w") (a window named with Query:window).
+function Expr:over(spec)
+  if self.kind ~= "func" then query_error("over applies to a function call") end
+  if type(spec) == "string" then
+    return node({ kind = "over", fn = self, window_name = check_name(spec, "window name") })
+  end
+  return node({ kind = "over", fn = self, spec = M.window_spec(spec or {}) })
+end
+
+-- ---- JSON and full text --------------------------------------------------
+
+local function json_node(fn, target, fields)
+  fields.kind, fields.fn, fields.target = "json", fn, as_expr(target)
+  return node(fields)
+end
+
+-- Paths are validated by the dialect when the query compiles and always bound.
+function M.json_extract(col, path) return json_node("extract", col, { path = path }) end
+function M.json_value(col, path) return json_node("value", col, { path = path }) end
+function M.json_unquote(expr) return json_node("unquote", expr, {}) end
+function M.json_length(col, path) return json_node("length", col, { path = path }) end
+-- value: any Lua value, sent as its JSON encoding ("python" -> "\"python\"")
+function M.json_contains(col, value, path) return json_node("contains", col, { value = value, path = path }) end
+
+local function one_or_all(v)
+  if v ~= "one" and v ~= "all" then query_error("expected \"one\" or \"all\", got " .. show(v)) end
+  return v
+end
+
+function M.json_contains_path(col, mode, ...)
+  local paths = { ... }
+  if #paths == 0 then query_error("json_contains_path needs at least one path") end
+  return json_node("contains_path", col, { mode = one_or_all(mode), paths = paths })
+end
+
+function M.json_search(col, mode, search, path)
+  if type(search) ~= "string" then query_error("json_search expects a search string") end
+  return json_node("search", col, { mode = one_or_all(mode), search = search, path = path })
+end
+
+local JSON_TABLE_TYPES = { integer = true, bigint = true, string = true, decimal = true, double = true,
+  json = true, ordinality = true }
+
+local function json_table_column(c)
+  if type(c) ~= "table" then query_error("json_table columns are { name =, type =, path = } tables") end
+  check_name(c.name, "json_table column")
+  if not JSON_TABLE_TYPES[c.type] then
+    query_error("json_table column type must be integer, bigint, string, decimal, double, json or "
+      .. "ordinality, got " .. show(c.type))
+  end
+  for _, k in ipairs({ "size", "precision", "scale" }) do
+    if c[k] ~= nil and (math.type(c[k]) ~= "integer" or c[k] < 0 or c[k] > 65535) then
+      query_error("json_table column " .. k .. " must be a small integer")
+    end
+  end
+  if c.type ~= "ordinality" and type(c.path) ~= "string" then query_error("json_table column needs a path") end
+  return { name = c.name, type = c.type, path = c.path, size = c.size, precision = c.precision, scale = c.scale }
+end
+
+-- JSON_TABLE(col, path COLUMNS (...)) as a join source (capability
+-- json_table): joins(ar.json_table("users.profile", "$.tags[*]",
+-- { { name = "tag", type = "string", path = "$" } }), nil, "jt") or cross_joins.
+-- The server takes these paths only as literals: they are validated against
+-- the JSON path grammar and written as safe literals, never spliced raw.
+function M.json_table(col, path, columns)
+  if type(columns) ~= "table" or #columns == 0 then query_error("json_table needs a list of columns") end
+  local cols = {}
+  for i, c in ipairs(columns) do cols[i] = json_table_column(c) end
+  return node({ kind = "json_table", target = as_expr(col), path = path, columns = cols })
+end
+
+local MATCH_MODES = { natural = true, boolean = true, query_expansion = true }
+
+-- MATCH (cols) AGAINST (? [IN BOOLEAN MODE | WITH QUERY EXPANSION])
+function M.match_against(cols, text, mode)
+  mode = mode or "natural"
+  if not MATCH_MODES[mode] then
+    query_error("match mode must be natural, boolean or query_expansion, got " .. show(mode))
+  end
+  if type(text) ~= "string" then query_error("match_against expects search text") end
+  return node({ kind = "match", cols = expr_list(cols), text = text, mode = mode })
+end
+
+-- ---- conditions ----------------------------------------------------------
+
+-- {name = "Ann", age = {1, 2}, deleted_at = ar.null, user_id = subquery}
+-- -> AND of conditions, in a stable (sorted) order so the SQL text, and its
+-- cached statement, repeat.
+local function hash_item(k, v)
+  local left = M.col(k)
+  if v == null then return node({ kind = "null", left = left }) end
+  if is_query(v) then return node({ kind = "in", left = left, values = v }) end
+  if type(v) == "table" and not is_expr(v) then return node({ kind = "in", left = left, values = v }) end
+  return node({ kind = "eq", left = left, right = v })
+end
+
+local function sorted_keys(t, what)
   local keys = {}
   for k in pairs(t) do
-    if type(k) ~= "string" then errors.raise("QueryError", "where{} keys must be column names") end
+    if type(k) ~= "string" then query_error(what .. " keys must be column names") end
     keys[#keys + 1] = k
   end
   table.sort(keys)
+  return keys
+end
+
+local function hash_conditions(t)
   local items = {}
-  for i, k in ipairs(keys) do
-    local v = t[k]
-    local left = M.col(k)
-    if v == null then
-      items[i] = node({ kind = "null", left = left })
-    elseif type(v) == "table" and v.__ar_query then
-      items[i] = node({ kind = "in", left = left, values = v })
-    elseif type(v) == "table" and not v.__ar_expr then
-      items[i] = node({ kind = "in", left = left, values = v })
-    else
-      items[i] = node({ kind = "eq", left = left, right = v })
-    end
-  end
+  for i, k in ipairs(sorted_keys(t, "where{}")) do items[i] = hash_item(k, t[k]) end
   return items
+end
+
+local function all_of(items)
+  if #items == 1 then return items[1] end
+  return node({ kind = "and", items = items })
 end
 
 -- where(...) arguments -> one condition node.
 local function condition(first, ...)
   if type(first) == "string" then return M.raw(first, ...) end
-  if type(first) == "table" and first.__ar_expr then return first end
-  if type(first) == "table" then
-    local items = hash_conditions(first)
-    if #items == 1 then return items[1] end
-    return node({ kind = "and", items = items })
+  if is_expr(first) then return first end
+  if is_query(first) then
+    query_error("where(query): use where{ col = query }, ar.exists(query) or col:in_list(query)")
   end
-  errors.raise("QueryError", "where expects a table of conditions, an expression or SQL text with ?")
+  if type(first) == "table" then return all_of(hash_conditions(first)) end
+  query_error("where expects a table of conditions, an expression or SQL text with ?")
 end
 M.condition = condition
 
@@ -107,16 +455,24 @@ function M.new(opts)
     __ar_query = true,
     table = opts.table, model = opts.model, backend = opts.backend, resolve = opts.resolve,
     _where = {}, _order = {}, _select = {}, _group = {}, _having = {},
+    _joins = {}, _ctes = {}, _windows = {},
   }, Query)
 end
 
-local list_keys = { "_where", "_order", "_select", "_group", "_having" }
+local function default_backend() return registry.default_backend() end
+
+-- ar.table("users"[, db]): a query without a model; rows are plain tables.
+function M.table(name, backend)
+  return M.new{ table = check_name(name, "table name", true), backend = backend or default_backend }
+end
+
+local list_keys = { "_where", "_order", "_select", "_group", "_having", "_joins", "_ctes", "_windows" }
 
 function Query:clone()
   local q = {}
   for k, v in pairs(self) do q[k] = v end
   for _, k in ipairs(list_keys) do
-    local src, dst = self[k], {}
+    local src, dst = self[k] or {}, {}
     for i = 1, #src do dst[i] = src[i] end
     q[k] = dst
   end
@@ -130,68 +486,110 @@ local function with(self, key, value)
   return q
 end
 
-function Query:where(...) return with(self, "_where", condition(...)) end
+local function set(self, key, value)
+  local q = self:clone()
+  q[key] = value
+  return q
+end
+
+-- A model field's value as the column stores it (e.g. a UUID's binary
+-- form); a value the field cannot cast stays as given (it matches nothing).
+local function field_value(model, name, v)
+  local ok, converted = pcall(model._to_db, model, name, v)
+  if ok then return converted end
+  return v
+end
+
+local function convert_value(model, name, v)
+  if v == null or is_expr(v) or is_query(v) then return v end
+  if type(v) ~= "table" then return field_value(model, name, v) end
+  local list = {}
+  for i, x in ipairs(v) do list[i] = field_value(model, name, x) end
+  return list
+end
+
+-- where{ field = value } on a model query: values converted like the fields.
+local function model_hash(model, t)
+  local out = {}
+  for k, v in pairs(t) do
+    local f = type(k) == "string" and model.fields[k]
+    if f and (f.to_db or f.cast) then v = convert_value(model, k, v) end
+    out[k] = v
+  end
+  return out
+end
+
+local function query_condition(self, first, ...)
+  local m = self.model
+  if m and m.fields and type(first) == "table" and not is_expr(first) and not is_query(first) then
+    first = model_hash(m, first)
+  end
+  return condition(first, ...)
+end
+
+function Query:where(...) return with(self, "_where", query_condition(self, ...)) end
 
 function Query:or_where(...)
   local q = self:clone()
   local current = node({ kind = "and", items = q._where })
-  q._where = { node({ kind = "or", items = { current, condition(...) } }) }
+  q._where = { node({ kind = "or", items = { current, query_condition(self, ...) } }) }
   return q
 end
 
-function Query:not_where(...) return with(self, "_where", node({ kind = "not", item = condition(...) })) end
+function Query:not_where(...)
+  return with(self, "_where", node({ kind = "not", item = query_condition(self, ...) }))
+end
 function Query:in_list(col, values) return self:where(as_expr(col):in_list(values)) end
 function Query:not_in(col, values) return self:where(as_expr(col):not_in(values)) end
 function Query:between(col, low, high) return self:where(as_expr(col):between(low, high)) end
 function Query:like(col, pattern) return self:where(as_expr(col):like(pattern)) end
 function Query:is_null(col) return self:where(as_expr(col):is_null()) end
 function Query:is_not_null(col) return self:where(as_expr(col):is_not_null()) end
+function Query:where_exists(q) return self:where(M.exists(q)) end
+function Query:where_not_exists(q) return self:where(M.not_exists(q)) end
 
 function Query:order_by(col, dir)
   dir = dir and tostring(dir):lower() or "asc"
   if dir ~= "asc" and dir ~= "desc" then
-    errors.raise("QueryError", ("order direction must be \"asc\" or \"desc\", got %q"):format(dir))
+    query_error(("order direction must be \"asc\" or \"desc\", got %s"):format(show(dir)))
   end
+  if type(col) == "table" and col.__ar_order then return with(self, "_order", col) end
   return with(self, "_order", { expr = as_expr(col), dir = dir })
+end
+
+-- Drops any ordering (e.g. before re-ordering a scope's query).
+function Query:reorder(col, dir)
+  local q = set(self, "_order", {})
+  if col == nil then return q end
+  return q:order_by(col, dir)
 end
 
 local function count_arg(n, what)
   if math.type(n) ~= "integer" or n < 0 then
-    errors.raise("QueryError", what .. " must be a non-negative integer")
+    query_error(what .. " must be a non-negative integer")
   end
   return n
 end
 
-function Query:limit(n)
-  local q = self:clone()
-  q._limit = count_arg(n, "limit")
-  return q
-end
+function Query:limit(n) return set(self, "_limit", count_arg(n, "limit")) end
+function Query:offset(n) return set(self, "_offset", count_arg(n, "offset")) end
 
-function Query:offset(n)
-  local q = self:clone()
-  q._offset = count_arg(n, "offset")
-  return q
+-- A select item: a column name, an expression, a query (scalar subquery),
+-- col:as("alias") or { expr = ..., as = "alias" }.
+local function select_item(s)
+  if type(s) == "table" and (s.__ar_select or (s.expr ~= nil and not is_expr(s) and not is_query(s))) then
+    return { expr = as_expr(s.expr), as = s.as and check_name(s.as, "alias") }
+  end
+  return { expr = as_expr(s) }
 end
 
 function Query:select(...)
   local q = self:clone()
-  for i = 1, select("#", ...) do
-    local s = select(i, ...)
-    if type(s) == "table" and s.expr then
-      q._select[#q._select + 1] = s
-    else
-      q._select[#q._select + 1] = { expr = as_expr(s) }
-    end
-  end
+  for i = 1, select("#", ...) do q._select[#q._select + 1] = select_item(select(i, ...)) end
   return q
 end
 
-function Query:distinct()
-  local q = self:clone()
-  q._distinct = true
-  return q
-end
+function Query:distinct() return set(self, "_distinct", true) end
 
 function Query:group_by(...)
   local q = self:clone()
@@ -199,19 +597,152 @@ function Query:group_by(...)
   return q
 end
 
+-- GROUP BY ... WITH ROLLUP: super-aggregate rows with NULL group columns.
+function Query:with_rollup() return set(self, "_rollup", true) end
+
 function Query:having(...) return with(self, "_having", condition(...)) end
+
+-- WINDOW `name` AS (spec), referenced by fn:over("name").
+function Query:window(name, spec)
+  return with(self, "_windows", { name = check_name(name, "window name"), spec = M.window_spec(spec) })
+end
+
+-- ---- sources: from, joins, CTEs, set operations --------------------------
+
+-- from("name"[, alias]) reads a table or CTE; from(query, alias) a derived table.
+function Query:from(source, alias)
+  local q = self:clone()
+  if alias ~= nil then check_name(alias, "alias") end
+  if is_query(source) then
+    if not alias then query_error("from(subquery) needs an alias") end
+    q._from_query, q.table = source, nil
+  else
+    q.table, q._from_query = check_name(source, "table name", true), nil
+  end
+  q.table_alias = alias
+  q._compound = nil
+  return q
+end
+Query.from_cte = Query.from
+
+-- Join targets: "table", a query (derived table, alias required) or
+-- { table = "name" | query, as = "alias" }.
+local function join_target(target, alias)
+  if type(target) == "table" and not is_query(target) and not is_expr(target) then
+    target, alias = target.table or target[1], target.as or target[2] or alias
+  end
+  if alias ~= nil then check_name(alias, "alias") end
+  if is_query(target) or (is_expr(target) and target.kind == "json_table") then
+    if not alias then query_error("joining a subquery or JSON_TABLE needs an alias") end
+    return { query = is_query(target) and target or nil, source = is_expr(target) and target or nil, alias = alias }
+  end
+  return { table = check_name(target, "table name", true), alias = alias }
+end
+
+-- ON: raw SQL with ?, an expression, or { ["posts.user_id"] = "users.id" }
+-- (string values are column names; use ar.value(x) for a bound value).
+local function join_on(on, ...)
+  if on == nil then return nil end
+  if type(on) == "string" then return M.raw(on, ...) end
+  if is_expr(on) then return on end
+  if type(on) ~= "table" then query_error("join ON must be SQL text, an expression or a table of columns") end
+  local items = {}
+  for i, k in ipairs(sorted_keys(on, "join ON")) do
+    local v = on[k]
+    local right = type(v) == "string" and M.col(v) or as_operand(v)
+    items[i] = node({ kind = "eq", left = M.col(k), right = right })
+  end
+  return all_of(items)
+end
+
+local JOIN_KINDS = { inner = "INNER JOIN", left = "LEFT JOIN", right = "RIGHT JOIN", cross = "CROSS JOIN" }
+
+local function relation_join(self, kind, name)
+  local rels = self.model and self.model.relations
+  local rel = type(name) == "string" and rels and rels[name]
+  if not rel then return nil end
+  local spec = rel:join_spec(kind)
+  local j = join_target(spec.table, spec.alias)
+  j.on = spec.on
+  return j
+end
+
+-- join(kind, target[, on, ...]): kind is inner, left, right or cross; a
+-- relation name of the model joins through rel:join_spec(kind).
+function Query:join(kind, target, on, ...)
+  if not JOIN_KINDS[kind] then query_error("join kind must be inner, left, right or cross, got " .. show(kind)) end
+  local j = on == nil and relation_join(self, kind, target) or nil
+  if not j then
+    j = join_target(target)
+    j.on = join_on(on, ...)
+  end
+  if kind == "cross" and j.on then query_error("a cross join takes no ON") end
+  if kind ~= "cross" and not j.on then
+    query_error(("join %s needs an ON (SQL text, a table of columns) or a relation name"):format(show(target)))
+  end
+  j.kind = JOIN_KINDS[kind]
+  return with(self, "_joins", j)
+end
+
+function Query:joins(target, on, ...) return self:join("inner", target, on, ...) end
+function Query:inner_joins(target, on, ...) return self:join("inner", target, on, ...) end
+function Query:left_joins(target, on, ...) return self:join("left", target, on, ...) end
+function Query:right_joins(target, on, ...) return self:join("right", target, on, ...) end
+function Query:cross_joins(target, alias)
+  if alias ~= nil then target = { table = target, as = alias } end
+  return self:join("cross", target)
+end
+
+local CTE_KEYS = { columns = true, recursive = true }
+
+-- with_cte(name, query | ar.raw(...) | "SQL", { columns = {...}, recursive = true })
+function Query:with_cte(name, body, opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not CTE_KEYS[k] then query_error("unknown with_cte option " .. show(k)) end
+  end
+  if type(body) == "string" then body = M.raw(body) end
+  if not (is_query(body) or (is_expr(body) and body.kind == "raw")) then
+    query_error("with_cte expects a query, ar.raw(sql, ...) or SQL text")
+  end
+  local cols = opts.columns
+  if cols ~= nil then
+    if type(cols) ~= "table" or #cols == 0 then query_error("with_cte columns must be a non-empty list") end
+    for _, c in ipairs(cols) do check_name(c, "CTE column") end
+  end
+  return with(self, "_ctes", { name = check_name(name, "CTE name"), body = body, columns = cols,
+                               recursive = opts.recursive and true or false })
+end
+
+local SET_OPS = { union = "UNION", union_all = "UNION ALL", intersect = "INTERSECT", except = "EXCEPT" }
+
+-- A compound query keeps the first member's model and backend, so its rows
+-- load like the first's; order_by/limit on it apply to the whole.
+local function set_operation(self, op, other)
+  if not is_query(other) then query_error(op:lower() .. " expects a query") end
+  local plain = self._compound and #self._where == 0 and #self._order == 0 and not self._limit
+    and not self._offset and #self._select == 0 and #self._joins == 0 and #self._ctes == 0
+  local parts = plain and { unpack(self._compound) } or { { query = self } }
+  parts[#parts + 1] = { op = op, query = other }
+  local q = M.new{ model = self.model, backend = self.backend, resolve = self.resolve }
+  q._compound = parts
+  q.after_load = self.after_load
+  return setmetatable(q, getmetatable(self))
+end
+
+for method, op in pairs(SET_OPS) do
+  Query[method] = function(self, other) return set_operation(self, op, other) end
+end
+
+-- ---- locking -------------------------------------------------------------
 
 -- for_update{ nowait = true } / for_share{ skip_locked = true }
 function Query:for_update(opts)
-  local q = self:clone()
-  q._lock = { mode = "update", nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked }
-  return q
+  return set(self, "_lock", { mode = "update", nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked })
 end
 
 function Query:for_share(opts)
-  local q = self:clone()
-  q._lock = { mode = "share", nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked }
-  return q
+  return set(self, "_lock", { mode = "share", nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked })
 end
 
 -- ---- default scopes ------------------------------------------------------
@@ -229,7 +760,10 @@ end
 -- The query as it runs: the model's default scopes applied once, at the end.
 function Query:_final()
   local m = self.model
-  if not m or self._scoped or self.skip_all_scopes or #m._default_scopes == 0 then return self end
+  if not m or self._scoped or self.skip_all_scopes or self._compound
+      or #m._default_scopes == 0 then
+    return self
+  end
   local q = self:clone()
   q._scoped = true
   for _, s in ipairs(m._default_scopes) do
@@ -256,11 +790,13 @@ function Query:to_sql()
   return db.compiler.select(db.dialect, self:_final())
 end
 
-function Query:_rows()
+function Query:_execute()
   local db = self:_backend()
   local sql, params = db.compiler.select(db.dialect, self:_final())
-  return db:execute(sql, unpack(params, 1, params.n)).rows
+  return db:execute(sql, unpack(params, 1, params.n))
 end
+
+function Query:_rows() return self:_execute().rows end
 
 function Query:_wrap(rows)
   if not self.model then return rows end
@@ -276,73 +812,130 @@ function Query:all()
   return rows
 end
 
+-- The primary key as a column reference qualified by this query's source.
+local function pk_ref(q, key)
+  local column = key
+  if not column and q.model then column = q.model.pk_field.column end
+  if not column then return nil end
+  local source = q.table_alias or q.table
+  return M.col(source and (source .. "." .. column) or column), column
+end
+
 function Query:first()
   local q = self
-  if #q._order == 0 and q.model and q.model.primary_key then q = q:order_by(q.model.primary_key) end
+  if #q._order == 0 and not q._compound then
+    local ref = pk_ref(q)
+    if ref then q = q:order_by(ref) end
+  end
   return q:limit(1):all()[1]
 end
 
 -- Exactly one row: nil when none, an error when several.
 function Query:one()
   local rows = self:limit(2):all()
-  if #rows > 1 then errors.raise("QueryError", "one() found more than one row") end
+  if #rows > 1 then query_error("one() found more than one row") end
   return rows[1]
 end
 
-local function aggregate(self, fn, col, distinct)
-  local q = self:clone()
-  q._order, q._limit, q._offset = {}, nil, nil
-  local arg = col and as_expr(col) or node({ kind = "raw", sql = "*", params = { n = 0 } })
+-- SELECT ... FROM (this query) AS alias: for counting grouped, limited,
+-- distinct or compound queries as their rows.
+local function wrapped(self, alias)
+  local inner = self:_final()
+  local q = M.new{ backend = self.backend }
+  q._from_query, q.table_alias, q.skip_all_scopes = inner, alias, true
+  return q
+end
+
+local function needs_wrap(q, grouped)
+  return (grouped and #q._group > 0) or q._limit ~= nil or q._offset ~= nil or q._distinct
+    or q._compound ~= nil
+end
+
+local STAR = node({ kind = "raw", sql = "*", params = { n = 0 } })
+
+local function aggregate_value(self, fn, col, distinct)
+  local q
+  if needs_wrap(self, fn == "COUNT") then
+    q = wrapped(self, "ar_agg")
+  else
+    if #self._group > 0 then query_error(fn:lower() .. "() on a grouped query: use select + aggregate()") end
+    q = self:clone()
+    q._order = {}
+  end
+  local arg = col and as_expr(col) or STAR
   q._select = { { expr = node({ kind = "func", name = fn, args = { arg }, distinct = distinct }), as = "value" } }
   local row = q:_rows()[1]
   return row and row.value
 end
 
-function Query:count(col, distinct) return aggregate(self, "COUNT", col, distinct) or 0 end
-function Query:sum(col) return aggregate(self, "SUM", col) end
-function Query:avg(col) return aggregate(self, "AVG", col) end
-function Query:min(col) return aggregate(self, "MIN", col) end
-function Query:max(col) return aggregate(self, "MAX", col) end
+-- count() counts the rows all() would return; count(col) non-NULL values;
+-- count(col, true) distinct ones.
+function Query:count(col, distinct) return aggregate_value(self, "COUNT", col, distinct) or 0 end
+-- DECIMAL results arrive as exact strings and stay so.
+function Query:sum(col) return aggregate_value(self, "SUM", col) end
+function Query:avg(col) return aggregate_value(self, "AVG", col) end
+function Query:min(col) return aggregate_value(self, "MIN", col) end
+function Query:max(col) return aggregate_value(self, "MAX", col) end
+
+local ONE = node({ kind = "raw", sql = "1", params = { n = 0 } })
 
 function Query:exists()
-  local q = self:clone()
-  q._select = { { expr = node({ kind = "raw", sql = "1", params = { n = 0 } }), as = "one" } }
+  local q = needs_wrap(self, true) and wrapped(self, "ar_exists") or self:clone()
+  q._select = { { expr = ONE, as = "one" } }
   q._order = {}
   return #q:limit(1):_rows() > 0
 end
 
--- Values of one column, converted like the model's field when it has one.
+-- Values of one column (converted like the model's field when it is one).
 function Query:pluck(col)
-  local q = self:select(col)
+  local q = self:clone()
+  q._select = { { expr = as_expr(col), as = "value" } }
   local rows = q:_rows()
-  local name = type(col) == "string" and col:match("([^.]+)$") or "value"
-  local out = {}
-  local field = self.model and self.model.fields[name]
+  local name = type(col) == "string" and col:match("([^.]+)$")
+  local field = self.model and name and self.model.fields[name]
   local conv = field and self.model._from_db[name]
+  local out = {}
   for i, row in ipairs(rows) do
-    local v = row[field and field.column or name]
+    local v = row.value
     if conv and v ~= nil then v = conv(v, field) end
     out[i] = v
   end
   return out
 end
 
--- Grouped rows as plain tables.
+-- Grouped (or any) rows as plain tables, never model instances.
 function Query:aggregate()
   return self:_rows()
 end
 
--- update_all{ col = value } -> affected rows
+-- The server's plan: the decoded FORMAT=JSON document where the server has
+-- it (capability explain_json), else EXPLAIN's rows; second result: the format.
+function Query:explain(opts)
+  local db = self:_backend()
+  local sql, params = db.compiler.select(db.dialect, self:_final())
+  local json = not (opts and opts.format == "traditional") and db.dialect:supports("explain_json")
+  if not json then
+    return db:execute("EXPLAIN " .. sql, unpack(params, 1, params.n)).rows, "traditional"
+  end
+  local res = db:execute("EXPLAIN FORMAT=JSON " .. sql, unpack(params, 1, params.n))
+  local row = res.rows[1]
+  local text = row and row[res.columns[1].name]
+  if type(text) == "string" then text = require("cjson").decode(text) end
+  return text, "json"
+end
+
+-- update_all{ col = value | expression } -> affected rows
 function Query:update_all(values)
-  if type(values) ~= "table" then errors.raise("QueryError", "update_all expects a table of values") end
-  local keys = {}
-  for k in pairs(values) do keys[#keys + 1] = k end
-  table.sort(keys)
+  if type(values) ~= "table" or is_expr(values) then query_error("update_all expects a table of values") end
   local assignments = {}
-  for i, k in ipairs(keys) do
+  for i, k in ipairs(sorted_keys(values, "update_all")) do
     local v = values[k]
-    if self.model then v = self.model:_to_db(k, v) end
-    assignments[i] = { column = k, value = v }
+    if is_expr(v) or is_query(v) then
+      v = as_operand(v)
+    elseif self.model then
+      v = self.model:_to_db(k, v)
+    end
+    assignments[i] = { column = check_column_ref(k), value = v }
   end
   local db = self:_backend()
   local sql, params = db.compiler.update(db.dialect, self:_final(), assignments)
@@ -368,9 +961,76 @@ function Query:each(fn)
   end
 end
 
+local BATCH_KEYS = { batch_size = true, key = true, start = true }
+
+local function batch_options(self, opts)
+  for k in pairs(opts) do
+    if not BATCH_KEYS[k] then query_error("unknown find_each option " .. show(k)) end
+  end
+  local size = opts.batch_size or 1000
+  if math.type(size) ~= "integer" or size < 1 then query_error("batch_size must be a positive integer") end
+  if #self._order > 0 or self._limit or self._offset or self._compound then
+    query_error("find_each orders by the primary key in batches: drop order_by/limit/offset")
+  end
+  local ref, column = pk_ref(self, opts.key and check_name(opts.key, "key"))
+  if not ref then query_error("find_each on a table query needs { key = \"column\" }") end
+  return size, ref, column
+end
+
+-- Keyset batches: WHERE pk > last ORDER BY pk LIMIT n, one batch in memory.
+-- find_batches(opts, fn(batch)); without fn, an iterator over batches.
+function Query:find_batches(opts, fn)
+  if type(opts) == "function" then opts, fn = {}, opts end
+  opts = opts or {}
+  local size, ref, column = batch_options(self, opts)
+  local base = self:reorder(ref):limit(size)
+  local key_name = self.model and self.model.primary_key or column
+  local last = opts.start
+  local done = false
+  local function next_batch()
+    if done then return nil end
+    local q = last == nil and base or base:where(ref:gt(last))
+    local batch = q:all()
+    if #batch < size then done = true end
+    if #batch == 0 then return nil end
+    last = batch[#batch][key_name]
+    return batch
+  end
+  if not fn then return next_batch end
+  for batch in next_batch do fn(batch) end
+end
+
+-- find_each({ batch_size = 1000 }, fn(record)); without fn, an iterator.
+function Query:find_each(opts, fn)
+  if type(opts) == "function" then opts, fn = {}, opts end
+  local batches = self:find_batches(opts or {})
+  local batch, i = nil, 0
+  local function next_record()
+    while true do
+      if batch and i < #batch then
+        i = i + 1
+        return batch[i]
+      end
+      batch, i = batches(), 0
+      if not batch then return nil end
+    end
+  end
+  if not fn then return next_record end
+  for rec in next_record do fn(rec) end
+end
+
 function Query:__tostring()
   local ok, sql = pcall(self.to_sql, self)
-  return "Query(" .. (ok and sql or self.table) .. ")"
+  return "Query(" .. (ok and sql or tostring(self.table)) .. ")"
 end
+
+-- Names activerecord re-exports as ar.<name>.
+M.exports = {
+  "col", "raw", "value", "subquery", "exists", "not_exists", "func", "fn", "count_distinct",
+  "grouping", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile",
+  "first_value", "last_value", "nth_value", "lag", "lead", "frame", "json_extract", "json_value",
+  "json_unquote", "json_length", "json_contains", "json_contains_path", "json_search",
+  "json_table", "match_against", "table",
+}
 
 return M

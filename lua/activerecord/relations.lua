@@ -115,7 +115,10 @@ function Relation:query_for(inst)
     local v = inst[owner_key]
     q = q:where({ [target_key] = v == nil and null or v })
   else
-    q = q:where({ [target_key] = inst[owner_key] })
+    -- an owner without a key (never saved) has no children: `IN ()` matches
+    -- nothing, where `{ fk = nil }` would have been no condition at all
+    local v = inst[owner_key]
+    q = q:where({ [target_key] = v == nil and {} or v })
   end
   if self.opts.order_by then q = q:order_by(self.opts.order_by) end
   return q
@@ -239,6 +242,10 @@ function Relation:preload_through(records, scope)
       .. ") AS t JOIN " .. d:quote_qualified(o.through) .. " AS j ON j." .. d:quote_identifier(dst)
       .. " = t." .. d:quote_identifier(pk_col) .. " WHERE j." .. d:quote_identifier(src)
       .. " IN (" .. placeholders .. ")"
+    -- the derived table loses any order: the relation's order_by goes outside
+    if o.order_by and not o.order_by:find(".", 1, true) then
+      sql = sql .. " ORDER BY " .. d:quote_column_ref("t." .. target.resolve(o.order_by))
+    end
     local params = { n = inner_params.n }
     for i = 1, inner_params.n do params[i] = inner_params[i] end
     for _, k in ipairs(chunk) do
@@ -335,15 +342,14 @@ local function add_dependent(owner, rel)
       if q:exists() then
         errors.raise("IntegrityError", ("cannot delete %s: it still has %s"):format(tostring(inst), rel.name))
       end
+    elseif rel.kind == "has_many_through" then
+      -- delete and nullify both unlink: the join rows go, the targets stay
+      local db = owner:_backend()
+      db:execute("DELETE FROM " .. db.dialect:quote_qualified(rel.opts.through) .. " WHERE "
+        .. db.dialect:quote_identifier(rel.opts.source_key or (snake(owner.name) .. "_id")) .. " = ?",
+        inst[(rel:keys())])
     elseif dep == "delete" then
-      if rel.kind == "has_many_through" then
-        local db = owner:_backend()
-        db:execute("DELETE FROM " .. db.dialect:quote_qualified(rel.opts.through) .. " WHERE "
-          .. db.dialect:quote_identifier(rel.opts.source_key or (snake(owner.name) .. "_id")) .. " = ?",
-          inst[owner.primary_key])
-      else
-        q:delete_all()
-      end
+      q:delete_all()
     else -- nullify
       local _, target_key = rel:keys()
       q:update_all({ [target_key] = null })

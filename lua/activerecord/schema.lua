@@ -262,6 +262,17 @@ function Builder:column(name, type_name, opts)
   end
   local custom = M.types[type_name] == nil
   if custom and not (opts and opts.sql_type) then
+    -- a type registered with ar.register_type: its sql_type (or the neutral
+    -- type it maps to) is what the column becomes
+    local registered = require("activerecord.types").get(type_name)
+    if registered and registered.sql_type then
+      opts = copy(opts or {})
+      opts.sql_type = registered.sql_type
+    elseif registered and registered.schema_type and M.types[registered.schema_type] then
+      return self:column(name, registered.schema_type, opts)
+    end
+  end
+  if custom and not (opts and opts.sql_type) then
     config_error(def.name, name, string.format(
       "unknown type %q (known: %s; pass sql_type for a custom one)",
       type_name, table.concat(sorted_keys(M.types), ", ")))

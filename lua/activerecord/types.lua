@@ -143,7 +143,7 @@ local function normalize_decimal(v, field)
 end
 
 local function check_decimal_size(s, field)
-  local int, frac = s:match("^[+-]?0*(%d-)%.?(%d*)$")
+  local int, frac = s:match("^[+-]?0*(%d*)%.?(%d*)$")
   local precision, scale = field.precision or 10, field.scale or 0
   if #frac > scale and frac:sub(scale + 1):match("[^0]") then
     return false, ("has more than %d decimal places"):format(scale)
@@ -270,10 +270,12 @@ M.register("json", {
     if v == null then return null end
     return cjson.encode(v)
   end,
-  -- the C core decodes JSON columns it recognises; a server without JSON
-  -- metadata (MariaDB < 10.5) hands back text, decoded here
-  from_db = function(v)
-    if type(v) == "string" then return cjson.decode(v) end
+  -- the C core decodes JSON columns it recognises (MySQL's JSON type,
+  -- MariaDB 10.5+ metadata), so a string here is a JSON string value; only a
+  -- server that cannot say a column is JSON hands back text (the model marks
+  -- such fields `json_text`), decoded here
+  from_db = function(v, field)
+    if type(v) == "string" and field.json_text then return cjson.decode(v) end
     return v
   end,
   validate = function(v)

@@ -2,6 +2,7 @@
 -- queries skip deleted rows; with_deleted(), only_deleted(), restore();
 -- destroy()/hard_delete() really delete.
 local core = require("activerecord.backend.mysql.core")
+local errors = require("activerecord.errors")
 local model = require("activerecord.model")
 local now = require("activerecord.mixins.clock")
 
@@ -24,6 +25,11 @@ return {
     -- delete events still run, so dependents and audits behave the same
     delete = function(rec)
       local st = model.state_of(rec)
+      -- like a plain delete: a never-saved record has no row to mark (saving
+      -- it here would INSERT a row born deleted)
+      if not st.persisted then
+        errors.raise("RecordNotFound", st.model.name .. ": cannot delete a record that was never saved")
+      end
       model.run_event(st.model, "before_delete", rec)
       rec.deleted_at = now()
       local affected = rec:save({ validate = false })
