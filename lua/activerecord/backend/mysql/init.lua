@@ -285,6 +285,13 @@ function Backend:transaction(fn, opts)
   end
 end
 
+-- The guide's JSON helper, done safely: table and column are validated
+-- identifiers, the path is validated and bound, the value is bound.
+function Backend:json_path_query(table_name, column, path, value)
+  local query = require("activerecord.query")
+  return query.table(table_name, self):where(query.json_value(column, path):eq(value)):all()
+end
+
 -- ---- server, capabilities, lifetime ---------------------------------
 
 function Backend:server()
