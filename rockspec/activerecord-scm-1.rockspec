@@ -19,10 +19,16 @@ MariaDB Connector/C (libmariadb) or Oracle's libmysqlclient.
 ]],
 }
 
--- lua-cjson is also needed at run time; on Debian it comes from the
--- lua-cjson package, so it is not listed (installs use --deps-mode=none).
+-- Installed here with --deps-mode=none: lua-cjson and busted come from
+-- Debian's packages (lua-cjson, lua-busted). Elsewhere `luarocks install`
+-- resolves them from the rock server.
 dependencies = {
    "lua >= 5.4",
+   "lua-cjson >= 2.1",
+}
+
+test_dependencies = {
+   "busted >= 2.0",
 }
 
 -- No external_dependencies on purpose: luarocks (3.8 at least) only accepts
