@@ -1,4 +1,5 @@
--- bench/common.lua -- shared pieces of the "core" benchmark (Lua side).
+-- bench/common.lua -- shared pieces of the benchmarks (Lua side): the "core"
+-- suite B1-B3 (driver level) and the "orm" suite W1-W7 (design section 7).
 --
 -- Data derivation, LCG, transport rule and sizes must stay identical to
 -- bench/floor.c, so that every implementation does exactly the same work.
@@ -14,6 +15,32 @@ M.SELECT_COLS = table.concat(M.COLS, ",")
 M.B1_SQL = "SELECT " .. M.SELECT_COLS .. " FROM users WHERE id = ?"
 M.B2_SQL = "SELECT " .. M.SELECT_COLS .. " FROM users"
 M.INSERT_COLS = "name,email,age,score,balance,active,profile,created_at"
+
+-- BENCH_SETUP_ONLY=1: workloads do their untimed setup and return before the
+-- clock starts (bench/callgrind.sh subtracts such a run from a full one).
+M.SETUP_ONLY = (os.getenv("BENCH_SETUP_ONLY") or "") ~= ""
+
+-- W-suite sizes (design section 7); must match floor.c.
+M.W1_INSERTS   = 5000
+M.W2_ROWS      = 50000
+M.W2_BATCH     = 1000
+M.W3_LOOKUPS   = 10000
+M.W5_UPDATES   = 5000
+M.W6_USERS     = 1000
+M.W7_LOOKUPS   = 1000
+M.W7_SQL = "SELECT " .. M.SELECT_COLS
+  .. " FROM users WHERE JSON_UNQUOTE(JSON_EXTRACT(profile,'$.key')) = ? LIMIT 1"
+
+-- W5: the i-th updated id (distinct for i < 50,000) and its new score.
+-- BENCH_NONCE (run.sh sets a fresh one per run) keeps every UPDATE a real
+-- change, so no implementation gets the server's "unchanged row" shortcut.
+function M.w5_id(i) return (i * 7919) % M.N_USERS + 1 end
+function M.w5_nonce()
+  local n = math.tointeger(tonumber(os.getenv("BENCH_NONCE") or ""))
+  if not n then n = math.floor((os.time() + os.clock() * 1e6) % 1000) end
+  return (n % 1000) / 1000.0 + 0.0005
+end
+function M.w5_score(i, nonce) return (i % 1000) * 1.5 + nonce end
 
 function M.users_ddl(table_name)
   return "CREATE TABLE " .. table_name .. " ("
@@ -52,6 +79,18 @@ function M.user_values(i)
         (i % 2 == 0) and "dark" or "light", i),
     fmt("2024-%02d-%02d %02d:%02d:%02d.%06d",
         1 + i % 12, 1 + i % 28, i % 24, i % 60, (i // 60) % 60, i % 1000000)
+end
+
+-- User i as ORM attributes (typed Lua values, profile as a Lua table):
+-- what an application hands to User.new / insert_all.
+function M.user_attrs(i)
+  local name, email, age, score, balance, active, _, created_at = M.user_values(i)
+  return {
+    name = name, email = email, age = age, score = score, balance = balance,
+    active = active == 1,
+    profile = { theme = (i % 2 == 0) and "dark" or "light", key = "value_" .. i, tags = { 1, 2, 3 } },
+    created_at = created_at,
+  }
 end
 
 local function env(name)
@@ -93,16 +132,24 @@ function M.monotonic_clock(preferred)
   error("no monotonic clock available (need lua-system or the core module)")
 end
 
--- Run the workloads named on the command line (default: B1 B2 B3), printing
--- "B<n> <seconds>" to stdout and a checksum line to stderr.
+-- Run the workloads named on the command line (default: all of `workloads`),
+-- printing "<name> <seconds>" to stdout and a checksum line to stderr.
+-- A workload returns seconds, checksum; it may do untimed setup first.
 function M.main(args, workloads)
   local names = {}
   for i = 1, #args do names[#names + 1] = args[i] end
-  if #names == 0 then names = { "B1", "B2", "B3" } end
+  if #names == 0 then
+    names = {}
+    for k in pairs(workloads) do names[#names + 1] = k end
+    table.sort(names)
+  end
   for _, name in ipairs(names) do
     local fn = workloads[name]
     if not fn then
-      io.stderr:write("unknown workload '", tostring(name), "' (want B1|B2|B3)\n")
+      local known = {}
+      for k in pairs(workloads) do known[#known + 1] = k end
+      table.sort(known)
+      io.stderr:write("unknown workload '", tostring(name), "' (want ", table.concat(known, "|"), ")\n")
       os.exit(2)
     end
     collectgarbage("collect")

@@ -1,9 +1,14 @@
--- bench/luasql.lua -- the "core" benchmark workloads on LuaSQL (lua-sql-mysql),
--- the peer we compare against.  LuaSQL has no prepared statements, so SQL text
--- is built with conn:escape() for strings and tostring() for numbers.
+-- bench/luasql.lua -- the benchmark workloads on LuaSQL (lua-sql-mysql), the
+-- raw-driver peer we compare against: the core suite B1-B3 and, of the ORM
+-- suite (design section 7), W2, W3, W4 and W7 with hand-built tables in place
+-- of model instances (LuaSQL has no models).  LuaSQL has no prepared
+-- statements, so SQL text is built with conn:escape() for strings and
+-- tostring()/%.17g for numbers.  LuaSQL returns every value as text; the W
+-- workloads convert them to the types a model would hold (integers, floats,
+-- booleans, decoded JSON) by hand.
 --
--- Usage (from the repo root):  lua5.4 bench/luasql.lua [B1] [B2] [B3]
--- Prints "B<n> <seconds>" per workload; checksums go to stderr.
+-- Usage (from the repo root):  lua5.4 bench/luasql.lua [B1] [B2] [B3] [W2] [W3] [W4] [W7]
+-- Prints "<name> <seconds>" per workload; checksums go to stderr.
 --
 -- Socket transport: LuaSQL's connect() takes no socket path; libmariadb then
 -- uses $MYSQL_UNIX_PORT, so export MYSQL_UNIX_PORT=$AR_MYSQL_SOCKET
@@ -14,6 +19,7 @@ package.path = dir .. "/?.lua;" .. package.path
 
 local common = require("common")
 local luasql = require("luasql.mysql")
+local cjson = require("cjson")
 
 local now = common.monotonic_clock()
 local fmt, tostring, tonumber = string.format, tostring, tonumber
@@ -39,6 +45,7 @@ function W.B1()
   local next_id = common.lcg_ids(42)
   local prefix = "SELECT " .. common.SELECT_COLS .. " FROM users WHERE id = "
   local rows, acc = 0, 0
+  if common.SETUP_ONLY then return 0, "setup only" end
   local t0 = now()
   for _ = 1, common.B1_LOOKUPS do
     local cur = assert(conn:execute(prefix .. tostring(next_id())))
@@ -56,6 +63,7 @@ end
 
 -- B2: all users in one query, a new table per row, every value touched.
 function W.B2()
+  if common.SETUP_ONLY then return 0, "setup only" end
   local t0 = now()
   local cur = assert(conn:execute(common.B2_SQL))
   local list, n = {}, 0
@@ -87,6 +95,7 @@ function W.B3()
   local user_values = common.user_values
   local head = "INSERT INTO users_ins_luasql (" .. common.INSERT_COLS .. ") VALUES ("
   local last_id
+  if common.SETUP_ONLY then return 0, "setup only" end
   local t0 = now()
   assert(conn:execute("BEGIN"))
   for i = 1, common.B3_INSERTS do
@@ -102,6 +111,125 @@ function W.B3()
   assert(conn:execute("COMMIT"))
   local t1 = now()
   return t1 - t0, fmt("inserted=%d last_id=%s", common.B3_INSERTS, tostring(last_id))
+end
+
+-- A users row (all text) -> a hand-built table with the types a model holds.
+local decode = cjson.decode
+local math_tointeger = math.tointeger
+local function user_table(row)
+  return {
+    id = math_tointeger(tonumber(row.id)),
+    name = row.name,
+    email = row.email,
+    age = math_tointeger(tonumber(row.age)),
+    score = tonumber(row.score),
+    balance = row.balance,
+    active = row.active ~= "0",
+    profile = decode(row.profile),
+    created_at = row.created_at,
+  }
+end
+
+-- W2: 50,000 users as multi-row INSERTs of 1,000 rows (escaped SQL text),
+-- one transaction, into users_w2_luasql.
+function W.W2()
+  assert(conn:execute("DROP TABLE IF EXISTS users_w2_luasql"))
+  assert(conn:execute(common.users_ddl("users_w2_luasql")))
+  local user_values = common.user_values
+  local head = "INSERT INTO users_w2_luasql (" .. common.INSERT_COLS .. ") VALUES "
+  local esc = function(s) return conn:escape(s) end
+  local affected = 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  assert(conn:execute("BEGIN"))
+  for base = 1, common.W2_ROWS, common.W2_BATCH do
+    local parts = {}
+    for i = base, math.min(base + common.W2_BATCH - 1, common.W2_ROWS) do
+      local name, email, age, score, balance, active, profile, created_at = user_values(i)
+      parts[#parts + 1] = "('" .. esc(name) .. "','" .. esc(email) .. "'," .. age .. ","
+        .. fmt("%.17g", score) .. ",'" .. esc(balance) .. "'," .. active .. ",'" .. esc(profile)
+        .. "','" .. esc(created_at) .. "')"
+    end
+    affected = affected + assert(conn:execute(head .. table.concat(parts, ",")))
+  end
+  assert(conn:execute("COMMIT"))
+  local t1 = now()
+  return t1 - t0, fmt("inserted=%d", affected)
+end
+
+-- W3: 10,000 pk lookups, each row built into a typed table; read name and balance.
+function W.W3()
+  local next_id = common.lcg_ids(42)
+  local prefix = "SELECT " .. common.SELECT_COLS .. " FROM users WHERE id = "
+  local rows, acc = 0, 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  for _ = 1, common.W3_LOOKUPS do
+    local cur = assert(conn:execute(prefix .. tostring(next_id())))
+    local row = cur:fetch({}, "a")
+    cur:close()
+    if row then
+      local u = user_table(row)
+      rows = rows + 1
+      acc = acc + #u.name + #u.balance
+    end
+  end
+  local t1 = now()
+  return t1 - t0, fmt("rows=%d namebal_len=%d", rows, acc)
+end
+
+-- W4: all users into typed tables (JSON decoded), every value touched.
+function W.W4()
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  local cur = assert(conn:execute(common.B2_SQL))
+  local list, n = {}, 0
+  local row = cur:fetch({}, "a")
+  while row do
+    n = n + 1
+    list[n] = user_table(row)
+    row = cur:fetch(row, "a")
+  end
+  cur:close()
+  local nils, acc = 0, 0
+  for r = 1, n do
+    local u = list[r]
+    if u.id == nil then nils = nils + 1 end
+    if u.name == nil then nils = nils + 1 end
+    if u.email == nil then nils = nils + 1 end
+    if u.age == nil then nils = nils + 1 end
+    if u.score == nil then nils = nils + 1 end
+    if u.balance == nil then nils = nils + 1 end
+    if u.active == nil then nils = nils + 1 end
+    if u.created_at == nil then nils = nils + 1 end
+    local pr = u.profile
+    acc = acc + #pr.theme + #pr.key + pr.tags[3]
+  end
+  local t1 = now()
+  local id_sum = 0
+  for r = 1, n do id_sum = id_sum + list[r].id end
+  return t1 - t0, fmt("rows=%d id_sum=%d nils=%d json_acc=%d", n, id_sum, nils, acc)
+end
+
+-- W7: 1,000 JSON lookups (escaped key in the SQL text), each row a typed table.
+function W.W7()
+  local prefix = "SELECT " .. common.SELECT_COLS
+    .. " FROM users WHERE JSON_UNQUOTE(JSON_EXTRACT(profile,'$.key')) = '"
+  local rows, id_sum = 0, 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  for i = 1, common.W7_LOOKUPS do
+    local cur = assert(conn:execute(prefix .. conn:escape("value_" .. i) .. "' LIMIT 1"))
+    local row = cur:fetch({}, "a")
+    cur:close()
+    if row then
+      local u = user_table(row)
+      rows = rows + 1
+      id_sum = id_sum + u.id
+    end
+  end
+  local t1 = now()
+  return t1 - t0, fmt("rows=%d id_sum=%d", rows, id_sum)
 end
 
 common.main(arg or {}, W)

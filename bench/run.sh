@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# bench/run.sh -- the "core" benchmark (driver level, no ORM).
+# bench/run.sh -- the benchmarks against the C floor, in one run:
+#   core suite (issue 2): B1-B3, driver level: floor | core (our C core) | LuaSQL
+#   orm suite  (issue 7): W1-W7 of design section 7: floor | orm | LuaSQL (W2-W4, W7)
 #
 # Builds the C floor (build/bench/floor), fills the schema once
-# (`floor setup`), then for each workload runs floor, core (our C core) and
-# LuaSQL, BENCH_REPS times each (interleaved), keeps the best time, and prints
-#   workload | floor s | core s | ratio | luasql s | ratio
-# plus, for B1 and B3, the client time per call above the floor in µs.
+# (`floor setup`: 50,000 users, 10 posts each for users 1..1,000), then for
+# each workload runs every implementation BENCH_REPS times, alternating
+# (floor, orm, luasql, then the reverse order, ...), each run a fresh process
+# that times only the workload.  Prints, per suite, a table with the MEDIAN
+# seconds of each implementation, its ratio to the floor's median, the ratio
+# of the best runs, the client time per call above the floor in µs (for the
+# one-statement-per-call workloads), and for the ORM suite the issue's target
+# and the reference ratios of the established ORMs and of LuaSQL.
 #
 # Connection: AR_MYSQL_HOST, AR_MYSQL_PORT, AR_MYSQL_SOCKET, AR_MYSQL_USER,
 # AR_MYSQL_PASSWORD, AR_MYSQL_DATABASE.  If neither AR_MYSQL_HOST nor
@@ -14,8 +20,12 @@
 # host:port if AR_MYSQL_PORT is set, else the unix socket AR_MYSQL_SOCKET.
 #
 # Knobs (environment):
-#   BENCH_REPS=3                 repetitions per implementation and workload
-#   BENCH_WORKLOADS="B1 B2 B3"   which workloads
+#   BENCH_SUITE=all              core | orm | all
+#   BENCH_REPS=5                 repetitions per implementation and workload
+#                                (the issue's targets: median of >= 5 runs)
+#   BENCH_WORKLOADS="B1 W3 ..."  which workloads (default: those of the suite)
+#   BENCH_ARRAY=1                also run the floor's W2 with MariaDB array
+#                                binding (W2a) and print it as a note (default 1)
 #   BENCH_TRANSPORT=socket|tcp   force a transport (socket: ignore AR_MYSQL_PORT)
 #   BENCH_SKIP_SETUP=1           reuse existing users/posts data
 #   BENCH_CPU=0                  pin the client processes to this CPU (taskset);
@@ -44,8 +54,16 @@ if [[ -z "${AR_MYSQL_HOST:-}" && -z "${AR_MYSQL_SOCKET:-}" ]]; then
     exec bash scripts/with-test-server.sh bash "$ROOT/bench/run.sh" "$@"
 fi
 
-REPS=${BENCH_REPS:-3}
-WORKLOADS=${BENCH_WORKLOADS:-"B1 B2 B3"}
+REPS=${BENCH_REPS:-5}
+SUITE=${BENCH_SUITE:-all}
+case $SUITE in
+    core) DEFAULT_WL="B1 B2 B3" ;;
+    orm)  DEFAULT_WL="W1 W2 W3 W4 W5 W6 W7" ;;
+    all)  DEFAULT_WL="B1 B2 B3 W1 W2 W3 W4 W5 W6 W7" ;;
+    *)    echo "run.sh: BENCH_SUITE must be core, orm or all" >&2; exit 1 ;;
+esac
+WORKLOADS=${BENCH_WORKLOADS:-$DEFAULT_WL}
+ARRAY=${BENCH_ARRAY:-1}
 LUA=${LUA:-lua5.4}
 CC=${CC:-cc}
 BUILD="$ROOT/build/bench"
@@ -89,66 +107,83 @@ $CC -O2 -std=c11 -Wall -Wextra -Werror $(mariadb_config --cflags) \
 export LUA_CPATH="$ROOT/build/?.so;;"
 export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
 
-IMPLS="floor luasql"
 HAVE_CORE=0
 CORE_NOTE=""
 if [[ -f "$CORE_SO" ]]; then
     if err=$("$LUA" -e 'require("activerecord.backend.mysql.core")' 2>&1); then
         HAVE_CORE=1
-        IMPLS="floor core luasql"
     else
-        CORE_NOTE="core column skipped: $CORE_SO does not load: $err"
+        CORE_NOTE="core and orm columns skipped: $CORE_SO does not load: $err"
     fi
 else
-    CORE_NOTE="core column skipped: $CORE_SO not built (run make)"
+    CORE_NOTE="core and orm columns skipped: $CORE_SO not built (run make)"
 fi
+
+# implementations of a workload, in run order
+impls_for() {
+    local wl=$1 l="floor"
+    case $wl in
+        B*) [[ $HAVE_CORE == 1 ]] && l+=" core"; l+=" luasql" ;;
+        W*) [[ $HAVE_CORE == 1 ]] && l+=" orm"
+            case $wl in W2|W3|W4|W7) l+=" luasql" ;; esac
+            [[ $wl == W2 && $ARRAY == 1 ]] && l+=" floor_array" ;;
+    esac
+    echo "$l"
+}
 
 # ---- setup -------------------------------------------------------------------
 if [[ -z "${BENCH_SKIP_SETUP:-}" ]]; then
-    echo "== setup (drop/create users, posts; 50,000 users)"
+    echo "== setup (drop/create users, posts; 50,000 users, 10,000 posts)"
     "$BUILD/floor" setup
 fi
 
+# W5: every run writes new scores (BENCH_NONCE changes per run; run_impl runs
+# in a subshell, so the counter advances out here)
+NONCE=$(( $(date +%s) % 1000 ))
 run_impl() {  # impl workload -> prints seconds on stdout; checksum line kept in $BUILD/check.<impl>.<wl>
-    local impl=$1 wl=$2 out
+    local impl=$1 wl=$2 out mode=$2
     case $impl in
-        floor)  out=$("${PIN[@]}" "$BUILD/floor" "$wl" 2>"$BUILD/err.$impl.$wl") ;;
-        core)   out=$("${PIN[@]}" "$LUA" bench/core.lua "$wl" 2>"$BUILD/err.$impl.$wl") ;;
-        luasql) out=$("${PIN[@]}" "$LUA" bench/luasql.lua "$wl" 2>"$BUILD/err.$impl.$wl") ;;
+        floor)       out=$("${PIN[@]}" "$BUILD/floor" "$wl" 2>"$BUILD/err.$impl.$wl") ;;
+        floor_array) mode=${wl}a
+                     out=$("${PIN[@]}" "$BUILD/floor" "$mode" 2>"$BUILD/err.$impl.$wl") ;;
+        core)        out=$("${PIN[@]}" "$LUA" bench/core.lua "$wl" 2>"$BUILD/err.$impl.$wl") ;;
+        orm)         out=$("${PIN[@]}" "$LUA" bench/orm.lua "$wl" 2>"$BUILD/err.$impl.$wl") ;;
+        luasql)      out=$("${PIN[@]}" "$LUA" bench/luasql.lua "$wl" 2>"$BUILD/err.$impl.$wl") ;;
     esac || { echo "FAIL"; return 0; }
-    grep -m1 "^# $wl check" "$BUILD/err.$impl.$wl" > "$BUILD/check.$impl.$wl" || true
-    awk -v wl="$wl" '$1 == wl { print $2; found=1 } END { if (!found) print "FAIL" }' <<<"$out"
+    grep -m1 "^# $mode check" "$BUILD/err.$impl.$wl" > "$BUILD/check.$impl.$wl" || true
+    awk -v wl="$mode" '$1 == wl { print $2; found=1 } END { if (!found) print "FAIL" }' <<<"$out"
 }
 
 RAW="$BUILD/raw.tsv"
 printf 'workload\timpl\trep\tseconds\n' > "$RAW"
-echo "== running: workloads [$WORKLOADS], impls [$IMPLS], $REPS reps, transport $TRANSPORT${BENCH_CPU:+, clients pinned to CPU $BENCH_CPU}"
-[[ -n "$CORE_NOTE" ]] && echo "   NOTE: $CORE_NOTE"
+echo "== running: suite $SUITE, workloads [$WORKLOADS], $REPS reps (alternating), transport $TRANSPORT${BENCH_CPU:+, clients pinned to CPU $BENCH_CPU}"
+if [[ -n "$CORE_NOTE" ]]; then echo "   NOTE: $CORE_NOTE"; fi
 
-declare -A BEST
+reverse() { local out="" w; for w in $1; do out="$w $out"; done; echo "$out"; }
+
 for wl in $WORKLOADS; do
+    impls=$(impls_for "$wl")
     for ((rep = 1; rep <= REPS; rep++)); do
-        for impl in $IMPLS; do
+        order=$impls
+        (( rep % 2 == 0 )) && order=$(reverse "$impls")
+        for impl in $order; do
+            NONCE=$(( (NONCE + 1) % 1000 ))
+            export BENCH_NONCE=$NONCE
             t=$(run_impl "$impl" "$wl")
             printf '%s\t%s\t%d\t%s\n' "$wl" "$impl" "$rep" "$t" >> "$RAW"
-            printf '   %s %-6s rep %d: %s\n' "$wl" "$impl" "$rep" "$t"
+            printf '   %s %-11s rep %d: %s\n' "$wl" "$impl" "$rep" "$t"
             if [[ "$t" == FAIL ]]; then
                 echo "   !! $impl $wl failed:" >&2
                 sed 's/^/      /' "$BUILD/err.$impl.$wl" | tail -n 5 >&2
-                continue
-            fi
-            prev=${BEST[$wl.$impl]:-}
-            if [[ -z "$prev" ]] || awk -v a="$t" -v b="$prev" 'BEGIN { exit !(a < b) }'; then
-                BEST[$wl.$impl]=$t
             fi
         done
     done
     # cross-check: same rows / checksums in every implementation
     ref=""
-    for impl in $IMPLS; do
+    for impl in $impls; do
         f="$BUILD/check.$impl.$wl"
         [[ -s "$f" ]] || continue
-        sig=$(grep -oE '(rows|namebal_len|id_sum|inserted|last_id)=[0-9]+' "$f" | tr '\n' ' ')
+        sig=$(grep -oE '(rows|namebal_len|id_sum|inserted|last_id|users|posts|title_len|updated)=[0-9]+' "$f" | tr '\n' ' ')
         if [[ -z "$ref" ]]; then ref=$sig; refimpl=$impl
         elif [[ "$sig" != "$ref" ]]; then
             echo "   !! $wl checksum mismatch: $refimpl [$ref] vs $impl [$sig]" >&2
@@ -160,30 +195,85 @@ for wl in $WORKLOADS; do
 done
 
 # ---- report ------------------------------------------------------------------
-declare -A NAME=([B1]="B1 pk_lookup" [B2]="B2 fetch_all" [B3]="B3 insert_one")
-declare -A CALLS=([B1]=10000 [B3]=5000)
+# median and best per workload/impl, from the raw timings
+SUMMARY="$BUILD/summary.tsv"
+awk -F'\t' 'NR > 1 && $4 ~ /^[0-9.]+$/ { k = $1 "\t" $2; n[k]++; v[k, n[k]] = $4 }
+    END {
+        for (k in n) {
+            m = n[k]
+            for (i = 1; i <= m; i++) a[i] = v[k, i] + 0
+            for (i = 2; i <= m; i++) { x = a[i]; j = i - 1; while (j >= 1 && a[j] > x) { a[j + 1] = a[j]; j-- } a[j + 1] = x }
+            med = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+            printf "%s\t%.6f\t%.6f\t%d\n", k, med, a[1], m
+        }
+    }' "$RAW" | sort > "$SUMMARY"
+
+stat() {  # workload impl median|best -> seconds or "-"
+    awk -F'\t' -v w="$1" -v i="$2" -v s="$3" '$1 == w && $2 == i { print (s == "best" ? $4 : $3); f = 1 }
+        END { if (!f) print "-" }' "$SUMMARY"
+}
+
+declare -A NAME=([B1]="B1 pk_lookup" [B2]="B2 fetch_all" [B3]="B3 insert_one"
+                 [W1]="W1 insert_one" [W2]="W2 insert_bulk" [W3]="W3 pk_lookup" [W4]="W4 fetch_all"
+                 [W5]="W5 update_one" [W6]="W6 eager_load" [W7]="W7 json_where")
+declare -A CALLS=([B1]=10000 [B3]=5000 [W1]=5000 [W3]=10000 [W5]=5000 [W7]=1000)
+declare -A TARGET=([W1]=1.1 [W2]=1.0 [W3]=1.08 [W4]=2.5 [W5]=1.1 [W6]=1.8 [W7]=1.05)
+declare -A REF_ORM=([W1]=2.3 [W2]=5.3 [W3]=1.4 [W4]=10.4 [W5]=1.7 [W6]=2.3 [W7]=1.1)
+declare -A REF_LUASQL=([W1]=1.2 [W2]=2.9 [W3]=1.1 [W4]=4.8 [W5]=1.2 [W6]=2.3 [W7]=1.0)
+
+row() {  # name impl -> one table row (median seconds, ratios, us/call)
+    local wl=$1 impl=$2 f fb c cb l lb
+    f=$(stat "$wl" floor median); fb=$(stat "$wl" floor best)
+    c=$(stat "$wl" "$impl" median); cb=$(stat "$wl" "$impl" best)
+    l=$(stat "$wl" luasql median); lb=$(stat "$wl" luasql best)
+    awk -v name="${NAME[$wl]:-$wl}" -v f="$f" -v fb="$fb" -v c="$c" -v cb="$cb" -v l="$l" -v lb="$lb" \
+        -v n="${CALLS[$wl]:-0}" -v tgt="${TARGET[$wl]:-}" -v ro="${REF_ORM[$wl]:-}" \
+        -v rl="${REF_LUASQL[$wl]:-}" -v suite="${wl:0:1}" '
+        function num(x) { return x ~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ }
+        function secs(x) { return num(x) ? sprintf("%.4f", x) : x }
+        function ratio(x, y) { return (num(x) && num(y) && y > 0) ? sprintf("%.2fx", x / y) : "-" }
+        function over(x) { return (n > 0 && num(x) && num(f)) ? sprintf("%+.1f", (x - f) / n * 1e6) : "-" }
+        BEGIN {
+            line = sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s", name, secs(f), secs(c), ratio(c, f),
+                           ratio(cb, fb), secs(l), ratio(l, f), ratio(lb, fb), over(c), over(l))
+            if (suite == "W") {
+                met = (num(c) && num(f) && tgt != "") ? ((c / f <= tgt + 1e-9) ? "met" : "MISSED") : "-"
+                line = line sprintf("|<= %s %s|%s|%s", tgt, met, ro, rl)
+            }
+            print line
+        }'
+}
+
+have_suite() { local w; for w in $WORKLOADS; do [[ $w == "$1"* ]] && return 0; done; return 1; }
 
 echo
-echo "Core benchmark: best of $REPS, seconds (ratio = impl / floor); transport: $TRANSPORT${BENCH_CPU:+; clients on CPU $BENCH_CPU}"
-[[ -n "$CORE_NOTE" ]] && echo "NOTE: $CORE_NOTE"
-{
-    printf 'workload|floor s|core s|ratio|luasql s|ratio|core us/call over floor|luasql us/call over floor\n'
-    for wl in $WORKLOADS; do
-        f=${BEST[$wl.floor]:-FAIL}
-        if [[ $HAVE_CORE == 1 ]]; then c=${BEST[$wl.core]:-FAIL}; else c=skipped; fi
-        l=${BEST[$wl.luasql]:-FAIL}
-        awk -v name="${NAME[$wl]:-$wl}" -v f="$f" -v c="$c" -v l="$l" -v n="${CALLS[$wl]:-0}" '
-            function num(x) { return x ~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ }
-            function secs(x) { return num(x) ? sprintf("%.4f", x) : x }
-            function ratio(x) { return (num(x) && num(f) && f > 0) ? sprintf("%.2fx", x / f) : "-" }
-            function over(x) { return (n > 0 && num(x) && num(f)) ? sprintf("%+.1f", (x - f) / n * 1e6) : "-" }
-            BEGIN {
-                printf "%s|%s|%s|%s|%s|%s|%s|%s\n", name, secs(f), secs(c), ratio(c),
-                       secs(l), ratio(l), over(c), over(l)
-            }'
-    done
-} | column -t -s '|' -o ' | '
-echo "(B2: core returns typed values and decodes the JSON profile into Lua tables;"
-echo " LuaSQL returns every value as text. Per-call columns: (t_impl - t_floor) / n * 1e6.)"
-echo
-echo "raw timings: $RAW"
+if have_suite B; then
+    echo "Core suite (driver level): median of $REPS alternating runs, seconds; ratio = impl / floor (median), best = ratio of the best runs; transport: $TRANSPORT${BENCH_CPU:+; clients on CPU $BENCH_CPU}"
+    if [[ -n "$CORE_NOTE" ]]; then echo "NOTE: $CORE_NOTE"; fi
+    {
+        printf 'workload|floor s|core s|ratio|best|luasql s|ratio|best|core us/call over floor|luasql us/call over floor\n'
+        for wl in $WORKLOADS; do if [[ $wl == B* ]]; then row "$wl" core; fi; done
+    } | column -t -s '|' -o ' | '
+    echo "(B2: core returns typed values and decodes the JSON profile into Lua tables;"
+    echo " LuaSQL returns every value as text. Per-call columns: (t_impl - t_floor) / n * 1e6, medians.)"
+    echo
+fi
+if have_suite W; then
+    echo "ORM suite (design section 7): median of $REPS alternating runs, seconds; ratio = impl / floor (median), best = ratio of the best runs; transport: $TRANSPORT${BENCH_CPU:+; clients on CPU $BENCH_CPU}"
+    if [[ -n "$CORE_NOTE" ]]; then echo "NOTE: $CORE_NOTE"; fi
+    {
+        printf 'workload|floor s|orm s|ratio|best|luasql s|ratio|best|orm us/call over floor|luasql us/call over floor|target (issue 7)|ref ORMs|ref LuaSQL\n'
+        for wl in $WORKLOADS; do if [[ $wl == W* ]]; then row "$wl" orm; fi; done
+    } | column -t -s '|' -o ' | '
+    echo "(floor: C on libmariadb, prepared statements, plain structs; W2 floor = one prepared 1,000-row"
+    echo " multi-row INSERT executed 50 times. ref ORMs = best of Ruby ActiveRecord 6.1, Sequel 5.63,"
+    echo " SQLAlchemy 1.4, peewee 3.14 (issue 7); ref LuaSQL = the issue's LuaSQL figures; LuaSQL runs"
+    echo " W2-W4 and W7 here, with hand-built typed tables. Per-call columns: (t_impl - t_floor) / n * 1e6.)"
+    if [[ " $WORKLOADS " == *" W2 "* && $ARRAY == 1 ]]; then
+        fa=$(stat W2 floor_array median); f=$(stat W2 floor median)
+        awk -v a="$fa" -v f="$f" 'BEGIN { if (a ~ /^[0-9.]+$/ && f > 0)
+            printf "W2 floor with MariaDB array binding (STMT_ATTR_ARRAY_SIZE = 1,000, floor W2a): %.4f s median = %.2fx the multi-row floor\n", a, a / f }'
+    fi
+    echo
+fi
+echo "raw timings: $RAW; medians/best: $SUMMARY"
