@@ -49,7 +49,12 @@ local function prepare(model, rows, opts)
   local instances = {}
   for i, attrs in ipairs(rows) do
     local inst = attrs
-    if getmetatable(attrs) ~= model._instance_mt then inst = model.new(attrs) end
+    if getmetatable(attrs) ~= model._instance_mt then
+      if type(attrs) ~= "table" then
+        errors.raise("QueryError", ("%s row %d is a %s, not a table of attributes"):format(model.name, i, type(attrs)))
+      end
+      inst = model:_build(attrs)
+    end
     if opts.validate ~= false then
       local ok, errs, collector = inst:valid()
       if not ok then

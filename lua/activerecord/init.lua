@@ -1,11 +1,16 @@
--- activerecord: an ActiveRecord runtime for Lua 5.4 with a C MySQL core.
+--- activerecord: an ActiveRecord runtime for Lua 5.4 with a C MySQL core.
 --
 -- This module is the public face; the layers below it are
 --   activerecord.backend.mysql           the backend: pool, transactions, retries, logging
 --   activerecord.backend.mysql.dialect   SQL text generation (quoting, DDL, locking, JSON paths)
 --   activerecord.schema                  the schema DSL
---   activerecord.errors                  error objects (design §4)
+--   activerecord.errors                  error objects (design section 4)
 --   activerecord.backend.mysql.core      the C core (connections, statements, types)
+--
+-- It also re-exports the expression constructors of `activerecord.query`
+-- (`ar.col`, `ar.raw`, `ar.json_value`, `ar.table`, ...), `ar.null` (writes
+-- SQL NULL; equal to cjson.null), `ar.errors`, `ar.core` and `ar.schema`.
+-- @module activerecord
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 
@@ -17,8 +22,20 @@ local M = {
   core = core,
 }
 
--- ar.connect{ host=, port=, user=, password=, database=, ..., url=,
---             pool = { size =, checkout_timeout =, ... }, log = fn } -> backend
+--- Connects to a MySQL or MariaDB server and returns a backend with a pool.
+-- Bad credentials fail here: one connection is opened at once, and the
+-- server's flavor and version fix the dialect and the capabilities.
+-- @tparam table opts connection options: `host`, `port`, `socket`, `user`,
+--   `password`, `database`, `url`, `charset`, `connect_timeout`,
+--   `read_timeout`, `write_timeout`, `ssl`, `init_command`, `sql_mode`,
+--   `time_zone`, `statement_cache_size`, `decimal`, `pool`, `log`,
+--   `log_params`, `slow_query_seconds`, `reconnect_retries` (see README.md)
+-- @treturn activerecord.backend.mysql.Backend the backend (`db`)
+-- @raise `ConfigError` for an unknown option or a wrong type (naming it and
+--   listing the accepted ones); `ConnectionError` when the server cannot be
+--   reached, refuses the login or the TLS handshake fails
+-- @usage local db <close> = ar.connect{ host = "127.0.0.1", user = "app", database = "shop",
+--                                  pool = { size = 10 } }
 function M.connect(opts)
   return require("activerecord.backend.mysql").new(opts)
 end
@@ -30,20 +47,71 @@ local model = require("activerecord.model")
 local query = require("activerecord.query")
 local types = require("activerecord.types")
 
--- ar.Model{ table =, fields =, ... } -> model class
+--- Defines a model class (see `activerecord.model.define`).
+-- @tparam table def `name`, `table`, `backend`, `fields`, `primary_key`,
+--   `relations`, `mixins`, `events`, `validate`, `scopes`, `methods`
+-- @treturn table the model class (its methods: `activerecord.model.ClassMethods`)
+-- @raise `ConfigError` for a definition mistake, naming the model and field
 function M.Model(def) return model.define(def) end
 
+--- Sets the backend models use when their definition names none.
+-- @function set_default_backend
+-- @tparam activerecord.backend.mysql.Backend db the backend (or nil to clear it)
 M.set_default_backend = registry.set_default_backend
+--- The backend set by `set_default_backend`, or nil.
+-- @function default_backend
+-- @treturn ?activerecord.backend.mysql.Backend the default backend
 M.default_backend = registry.default_backend
+--- A model class by name (its `name`, or its table when the two differ).
+-- @function model
+-- @tparam string name the model's name
+-- @treturn ?table the model class, or nil when none has that name
 M.model = registry.model
+--- Registers a field type (see `activerecord.types.register`).
+-- @function register_type
+-- @tparam string name the type's name, used as `fields = { x = "name" }`
+-- @tparam table spec `to_db`, `from_db`, `validate`, `cast`, `sql_type`, `schema_type`, `options`
+-- @treturn table the registered type
+-- @raise `ConfigError` for a bad name or spec
 M.register_type = types.register
+--- Registers a mixin under a name, for `mixins = { "name" }` in model definitions.
+-- A mixin is a table with any of `fields`, `events`, `scopes`,
+-- `default_scopes`, `methods`, `class_methods`, `write_guards`, `setup`,
+-- `options`, or a function(options) returning one.
+-- @function register_mixin
+-- @tparam string name the mixin's name
+-- @tparam table|function spec the mixin
 M.register_mixin = registry.register_mixin
 
 -- Relations: relations = { posts = ar.has_many("Post", { foreign_key = "user_id" }) }
 local relations = require("activerecord.relations")
+--- A belongs-to relation (see `activerecord.relations.belongs_to`).
+-- @function belongs_to
+-- @tparam string|table target the target model or its name
+-- @tparam[opt] table opts `foreign_key`, `primary_key`, ...
+-- @treturn table a relation spec for a model's `relations`
+-- @raise `ConfigError` for an unknown or mistyped option
 M.belongs_to = relations.belongs_to
+--- A has-one relation (see `activerecord.relations.has_one`).
+-- @function has_one
+-- @tparam string|table target the target model or its name
+-- @tparam[opt] table opts `foreign_key`, `primary_key`, `dependent`, ...
+-- @treturn table a relation spec
+-- @raise `ConfigError` for an unknown or mistyped option
 M.has_one = relations.has_one
+--- A has-many relation (see `activerecord.relations.has_many`).
+-- @function has_many
+-- @tparam string|table target the target model or its name
+-- @tparam[opt] table opts `foreign_key`, `primary_key`, `inverse_of`, `dependent`, `order_by`
+-- @treturn table a relation spec
+-- @raise `ConfigError` for an unknown or mistyped option
 M.has_many = relations.has_many
+--- A many-to-many relation through a join table (see `activerecord.relations.has_many_through`).
+-- @function has_many_through
+-- @tparam string|table target the target model or its name
+-- @tparam table opts `through` (required), `source_key`, `target_key`, `order_by`, ...
+-- @treturn table a relation spec
+-- @raise `ConfigError` without `through`, or for an unknown option
 M.has_many_through = relations.has_many_through
 
 -- insert_all / upsert_all / save{ upsert = true }
@@ -58,7 +126,12 @@ require("activerecord.mixins")
 -- and ar.table("name") for queries without a model (see activerecord.query).
 for _, name in ipairs(query.exports) do M[name] = query[name] end
 
--- Capability matrix for a server we are not connected to (pure function).
+--- The capability matrix of a server you are not connected to (a pure function).
+-- @function capabilities_for
+-- @tparam string flavor `"mysql"` or `"mariadb"`
+-- @tparam string|table version `"8.0.36"` or `{ 8, 0, 36 }`
+-- @treturn table capability name -> boolean (flat)
+-- @raise an error for an unknown flavor or a malformed version
 M.capabilities_for = core.capabilities_for
 
 -- The schema DSL, usable on any backend: ar.schema.create_table(db, name, fn, opts).

@@ -1,7 +1,8 @@
--- Models as Lua tables: `ar.Model{ table = ..., fields = {...}, ... }`
+--- Models as Lua tables: `ar.Model{ table = ..., fields = {...}, ... }`
 -- returns a class; instances keep their values in a private state so that
--- every assignment goes through __newindex (type casts, dirty tracking,
+-- every assignment goes through `__newindex` (type casts, dirty tracking,
 -- unknown names refused, nil marks a field dirty and writes NULL).
+-- @module activerecord.model
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local types = require("activerecord.types")
@@ -18,6 +19,8 @@ local STATE = setmetatable({}, { __tostring = function() return "<record state>"
 -- loaded row); assign() swaps in a real table on the first change.
 local NO_CHANGES = setmetatable({}, { __newindex = function() error("internal: NO_CHANGES is read-only") end })
 M.NO_CHANGES = NO_CHANGES
+-- The change record of a field that had no value (shared: never written).
+local NIL_OLD = setmetatable({}, { __newindex = function() error("internal: NIL_OLD is read-only") end })
 
 M.EVENTS = {
   "before_validate", "after_validate", "before_save", "after_save", "before_create",
@@ -176,6 +179,18 @@ local function make_instance_mt(model)
   return mt
 end
 
+--- Defines a model class (what `ar.Model` calls).
+-- @tparam table def `name` (for relations and messages), `table` (required),
+--   `backend`, `fields` (name -> type name or `{ type =, column =, default =,
+--   required =, nullable =, readonly =, min =, max =, length =, format =,
+--   one_of =, validate =, size =, precision =, scale =, values =, binary = }`),
+--   `primary_key`, `relations`, `mixins`, `events` (name -> function or list),
+--   `validate` (function(record, errors)), `scopes` (name -> function(q, ...)),
+--   `methods` (instance methods)
+-- @treturn table the model class: `ClassMethods`, scopes and query methods
+--   (`User:where{...}` is `User:query():where{...}`)
+-- @raise `ConfigError` naming the model and the field: unknown option, wrong
+--   type, unknown field type or mixin or event, two primary keys
 function M.define(def)
   if type(def) ~= "table" then errors.raise("ConfigError", "ar.Model expects a table") end
   local model_name = def.name or def.table or "Model"
@@ -283,7 +298,10 @@ function M.define(def)
   return model
 end
 
--- Relations are attached by activerecord.relations when it is loaded.
+--- Attaches relations to a model (used by `define`; loads `activerecord.relations`).
+-- @tparam table model the model class
+-- @tparam table relations name -> relation spec
+-- @raise `ConfigError` for a malformed relation
 function M.define_relations(model, relations)
   if relations and next(relations) then
     local rel = require("activerecord.relations")
@@ -319,19 +337,33 @@ function ClassMethods:_backend()
   return b
 end
 
+--- Class methods of every model (`User:find(1)`, `User:query()`, ...).
+-- @type ClassMethods
+
+--- A new query on the model's table, with its default scopes applied when it runs.
+-- @treturn activerecord.query.Query the query
+-- @usage User:query():where{ active = true }:order_by("id", "desc"):limit(10):all()
 function ClassMethods:query()
   local q = query.new{ table = self.table, model = self, resolve = self.resolve,
                        backend = function() return self:_backend() end }
   return setmetatable(q, self._query_mt)
 end
 
--- A query without the default scopes (e.g. soft_delete's filter).
+--- A query without the default scopes (e.g. soft_delete's filter).
+-- @treturn activerecord.query.Query the query
 function ClassMethods:unscoped()
   local q = self:query()
   q.skip_all_scopes = true
   return q
 end
 
+--- Adds an event handler.
+-- @tparam string event `before_validate`, `after_validate`, `before_save`,
+--   `after_save`, `before_create`, `after_create`, `before_update`,
+--   `after_update`, `before_delete` or `after_delete`
+-- @tparam function fn called with the record (after-events also get the affected rows)
+-- @treturn function `fn`, for `off`
+-- @raise `ConfigError` for an unknown event or a non-function
 function ClassMethods:on(event, fn)
   if not EVENT_SET[event] then config_error(self.name, nil, "unknown event '" .. tostring(event) .. "'") end
   if type(fn) ~= "function" then config_error(self.name, nil, "event handlers must be functions") end
@@ -340,6 +372,10 @@ function ClassMethods:on(event, fn)
   return fn
 end
 
+--- Removes an event handler added with `on`.
+-- @tparam string event the event
+-- @tparam function fn the handler
+-- @treturn boolean whether it was found
 function ClassMethods:off(event, fn)
   local list = self._events[event] or {}
   for i = #list, 1, -1 do
@@ -348,6 +384,11 @@ function ClassMethods:off(event, fn)
   return false
 end
 
+--- Runs `fn` in a transaction on the model's backend (`Backend:transaction`).
+-- @tparam function fn the work
+-- @tparam[opt] table opts `isolation`, `read_only`, `retries`
+-- @return `fn`'s results
+-- @raise what `Backend:transaction` raises; `ConfigError` without a backend
 function ClassMethods:transaction(fn, opts)
   return self:_backend():transaction(fn, opts)
 end
@@ -387,6 +428,12 @@ function ClassMethods:_load(row)
     self._instance_mt)
 end
 
+--- A new, unsaved record with defaults applied (`User.new{...}` or `User:new{...}`).
+-- @tparam table cls the model class
+-- @tparam[opt] table attrs field -> value
+-- @return the record
+-- @raise `ConfigError` for an unknown field or non-table attributes;
+--   `ValidationError` for a read-only field
 function ClassMethods.new(cls, attrs)
   if attrs ~= nil and type(attrs) ~= "table" then
     errors.raise("ConfigError", cls.name .. ".new expects a table of attributes")
@@ -405,6 +452,39 @@ function ClassMethods.new(cls, attrs)
   return inst
 end
 
+-- A new instance from attributes without change tracking: for bulk
+-- inserts, where every record is written whole and comes back clean.
+function ClassMethods:_build(attrs)
+  local fields = self.fields
+  for k in pairs(attrs) do
+    if not fields[k] then errors.raise("ConfigError", ("%s has no field '%s'"):format(self.name, tostring(k))) end
+  end
+  local values = {}
+  for _, f in ipairs(self.field_list) do
+    local v = attrs[f.name]
+    if v == nil and f.default ~= nil then
+      v = f.default
+      if type(v) == "function" then v = v() end
+    end
+    if v == null then
+      v = nil
+    elseif v ~= nil and f.cast then
+      v = f.cast(v, f)
+    end
+    values[f.name] = v
+  end
+  return setmetatable({ [STATE] = { model = self, values = values, changes = NO_CHANGES, persisted = false } },
+    self._instance_mt)
+end
+
+--- Builds and saves a record (`new` then `InstanceMethods:save`).
+-- @tparam table attrs field -> value
+-- @tparam[opt] table opts the options of `save`
+-- @return the saved record
+-- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
+--   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
+--   `DataError`, `StaleObjectError` (optimistic_lock), any error a
+--   before-event raised, and the backend's statement errors
 function ClassMethods:create(attrs, opts)
   local inst = self:new(attrs)
   inst:save(opts)
@@ -430,6 +510,10 @@ function ClassMethods:_find_template()
   return t
 end
 
+--- The record with this primary key, or nil (default scopes apply).
+-- @param id the primary key value
+-- @return the record or nil
+-- @raise the backend's statement errors; `ConfigError` without a backend
 function ClassMethods:find(id)
   if id == nil then return nil end
   local t = self:_find_template()
@@ -447,6 +531,10 @@ function ClassMethods:find(id)
   return row and self:_load(row) or nil
 end
 
+--- Like `find`, raising when the record is absent.
+-- @param id the primary key value
+-- @return the record
+-- @raise `RecordNotFound` (with `model` and `id`); the errors of `find`
 function ClassMethods:find_or_fail(id)
   local rec = self:find(id)
   if not rec then
@@ -456,10 +544,17 @@ function ClassMethods:find_or_fail(id)
   return rec
 end
 
+--- The first record (by primary key) matching `where(conditions)`, or nil.
+-- @tparam table conditions field -> value (see `activerecord.query.Query:where`)
+-- @return the record or nil
+-- @raise `QueryError` for a bad column name; the backend's statement errors
 function ClassMethods:find_by(conditions)
   return self:query():where(conditions):first()
 end
 
+--- Every record of the model (default scopes apply).
+-- @treturn table an array of records
+-- @raise the backend's statement errors
 function ClassMethods:all()
   return self:query():all()
 end
@@ -497,7 +592,7 @@ function M.assign(inst, name, v)
   local change = changes[name]
   if change == nil then
     if old == v and type(v) ~= "table" and st.persisted then return end
-    changes[name] = { old = old }
+    changes[name] = old == nil and NIL_OLD or { old = old }
   elseif change.old == v and type(v) ~= "table" and st.persisted then
     changes[name] = nil -- back to the stored value
   end
@@ -510,9 +605,19 @@ local function run_event(model, name, inst, ...)
 end
 M.run_event = run_event
 
+--- Methods of every record (`rec:save()`, ...); a model's own `methods`
+-- and relation accessors (`post:comments()`) come with them.
+-- @type InstanceMethods
+
+--- Whether the record was never saved (or was deleted).
+-- @treturn boolean
 function InstanceMethods:is_new() return not state_of(self).persisted end
+--- Whether some field changed since the record was loaded or saved.
+-- @treturn boolean
 function InstanceMethods:is_dirty() return next(state_of(self).changes) ~= nil end
 
+--- The names of the changed fields, in field order.
+-- @treturn {string,...}
 function InstanceMethods:dirty_fields()
   local st = state_of(self)
   local out = {}
@@ -522,6 +627,10 @@ function InstanceMethods:dirty_fields()
   return out
 end
 
+--- A field's value as loaded or last saved (its current value when unchanged).
+-- @tparam string name the field
+-- @return the old value
+-- @raise `ConfigError` for an unknown field
 function InstanceMethods:old_value(name)
   local st = state_of(self)
   if not st.model.fields[name] then
@@ -532,6 +641,8 @@ function InstanceMethods:old_value(name)
   return st.values[name]
 end
 
+--- The field values as a plain table.
+-- @treturn table field -> value
 function InstanceMethods:to_table()
   local st = state_of(self)
   local out = {}
@@ -539,8 +650,12 @@ function InstanceMethods:to_table()
   return out
 end
 
+--- The record's model class.
+-- @treturn table
 function InstanceMethods:model() return state_of(self).model end
 
+--- A one-line description, as `tostring(record)` shows it.
+-- @treturn string e.g. `User(id=1, name="Ann")`
 function InstanceMethods:inspect()
   local st = state_of(self)
   local parts = {}
@@ -554,15 +669,22 @@ function InstanceMethods:inspect()
   return ("%s(%s)%s"):format(st.model.name, table.concat(parts, ", "), st.persisted and "" or " [new]")
 end
 
--- true, or false plus { field = { messages } }; never touches the database.
-function InstanceMethods:valid()
+--- Runs the validations (and the validate events); never touches the database.
+-- @tparam[opt] boolean changed_only check only the fields that changed (what
+--   `save` does for a stored record: the others hold what the database accepted)
+-- @treturn boolean true when valid
+-- @treturn table `{ field = { messages } }` when not
+function InstanceMethods:valid(changed_only)
   local st = state_of(self)
   local model = st.model
   run_event(model, "before_validate", self)
   local errs = validation.new_errors()
+  local changes = st.changes
   for _, f in ipairs(model.field_list) do
     local v = st.values[f.name]
-    if not (f.auto and v == nil) then validation.check_field(self, f, v, errs) end
+    if not (f.auto and v == nil) and not (changed_only and changes[f.name] == nil) then
+      validation.check_field(self, f, v, errs)
+    end
   end
   if model._validate then model._validate(self, errs) end
   run_event(model, "after_validate", self, errs)
@@ -651,16 +773,24 @@ local function update_row(model, st, inst)
   return res.affected_rows
 end
 
--- Validates, runs the events, writes (INSERT for a new record, UPDATE of
--- the changed columns otherwise) and returns the affected-row count.
--- Nothing changed on a stored record: no SQL, returns 0.
+--- Validates, runs the events and writes: an INSERT for a new record, an
+-- UPDATE of the changed columns only for a stored one (no SQL when nothing
+-- changed).
+-- @tparam[opt] table opts `validate = false` skips validation; `upsert = true`
+--   writes with INSERT ... ON DUPLICATE KEY UPDATE and returns the affected
+--   rows and `"inserted"`, `"updated"` or `"unchanged"` (see `activerecord.bulk`)
+-- @treturn integer the affected rows (0 when nothing changed)
+-- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
+--   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
+--   `DataError`, `StaleObjectError` (optimistic_lock), any error a
+--   before-event raised, and the backend's statement errors
 function InstanceMethods:save(opts)
   local st = state_of(self)
   local model = st.model
   local creating = not st.persisted
   if not creating and next(st.changes) == nil then return 0 end
   if not (opts and opts.validate == false) then
-    local ok, errs, collector = self:valid()
+    local ok, errs, collector = self:valid(not creating)
     if not ok then
       errors.raise("ValidationError", ("%s is invalid: %s"):format(model.name, collector:summary()),
         { errors = errs, model = model.name })
@@ -684,11 +814,25 @@ function InstanceMethods:save(opts)
   return affected
 end
 
+--- Assigns `attrs` and saves.
+-- @tparam table attrs field -> value
+-- @tparam[opt] table opts the options of `save`
+-- @treturn integer the affected rows
+-- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
+--   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
+--   `DataError`, `StaleObjectError` (optimistic_lock), any error a
+--   before-event raised, and the backend's statement errors; `ConfigError` for an unknown field
 function InstanceMethods:update(attrs, opts)
   for k, v in pairs(attrs or {}) do M.assign(self, k, v) end
   return self:save(opts)
 end
 
+--- Deletes the record's row (soft_delete replaces this with setting `deleted_at`).
+-- The record is new again afterwards: saving it writes every value.
+-- @treturn integer the affected rows
+-- @raise `RecordNotFound` for a record never saved; `StaleObjectError`
+--   (optimistic_lock); `IntegrityError` (a foreign key, or a `dependent =
+--   "restrict"` relation that still has rows); errors of the delete events
 function InstanceMethods:delete()
   local st = state_of(self)
   local model = st.model
@@ -720,6 +864,10 @@ function InstanceMethods:delete()
   return res.affected_rows
 end
 
+--- Reads the record again from the database (ignoring default scopes) and
+-- drops cached relations.
+-- @return the record itself
+-- @raise `RecordNotFound` when its row is gone
 function InstanceMethods:reload()
   local st = state_of(self)
   local model = st.model

@@ -242,11 +242,15 @@ M.register("date", {
   end,
 })
 
+-- What cast() produces: checked without parsing again.
+local CANONICAL = "^%d%d%d%d%-[01]%d%-[0-3]%d [0-2]%d:[0-5]%d:[0-5]%d%.?%d?%d?%d?%d?%d?%d?$"
+
 for _, name in ipairs({ "datetime", "timestamp" }) do
   M.register(name, {
     schema_type = name,
     cast = function(v) return normalize_datetime(v, true) or v end,
     validate = function(v)
+      if type(v) == "string" and v:find(CANONICAL) then return true end
       local s, msg = normalize_datetime(v, true)
       if not s then return false, msg end
       return true
@@ -280,9 +284,14 @@ M.register("json", {
   end,
   validate = function(v)
     local t = type(v)
-    if t == "table" or t == "string" or t == "number" or t == "boolean" or v == null then
-      local ok = pcall(cjson.encode, v)
-      if not ok then return false, "cannot be encoded as JSON" end
+    if t == "string" or t == "boolean" or v == null then return true end
+    if t == "number" then
+      if v ~= v or v == math.huge or v == -math.huge then return false, "must be a finite number" end
+      return true
+    end
+    if t == "table" then
+      -- a function inside, a sparse array...: refused here, before any SQL
+      if not pcall(cjson.encode, v) then return false, "cannot be encoded as JSON" end
       return true
     end
     return false, "must be a table, string, number or boolean"

@@ -19,44 +19,60 @@ local function query_error(msg)
 end
 
 -- Calls fn(i, c) for each byte of `sql` outside quoted strings/identifiers.
-local function scan_unquoted(sql, fn)
+-- One pass over a raw fragment, outside quoted strings and identifiers:
+-- how many `?` it has and whether it uses MySQL's -> / ->> operators. The
+-- same fragment text recurs on every call of a query, so results are
+-- memoised; the memo is emptied when it grows past 1,000 texts, so
+-- fragments built with ever-changing text cannot make it grow without end.
+local scan_cache, scan_cached = {}, 0
+
+local function scan(sql)
+  local hit = scan_cache[sql]
+  if hit then return hit end
+  local count, arrow = 0, false
   local i, len = 1, #sql
   while i <= len do
-    local c = sql:sub(i, i)
-    if c == "'" or c == '"' or c == "`" then
-      local j = i + 1
-      while j <= len do
-        local d = sql:sub(j, j)
-        if d == "\\" and c ~= "`" then
-          j = j + 1
-        elseif d == c then
-          if sql:sub(j + 1, j + 1) == c then j = j + 1 else break end
-        end
-        j = j + 1
-      end
+    -- jump to the next character that matters
+    local j = sql:find("['\"`?%-]", i)
+    if not j then break end
+    local c = sql:sub(j, j)
+    if c == "?" then
+      count = count + 1
+      i = j + 1
+    elseif c == "-" then
+      if sql:sub(j + 1, j + 1) == ">" then arrow = true end
       i = j + 1
     else
-      fn(i, c)
-      i = i + 1
+      -- skip the quoted part: doubled quotes and (outside backticks) backslash escapes
+      local k = j + 1
+      while k <= len do
+        local d = sql:sub(k, k)
+        if d == "\\" and c ~= "`" then
+          k = k + 1
+        elseif d == c then
+          if sql:sub(k + 1, k + 1) == c then k = k + 1 else break end
+        end
+        k = k + 1
+      end
+      i = k + 1
     end
   end
+  hit = { count = count, arrow = arrow }
+  if scan_cached >= 1000 then scan_cache, scan_cached = {}, 0 end
+  scan_cache[sql] = hit
+  scan_cached = scan_cached + 1
+  return hit
 end
 
 -- Counts `?` outside quoted strings and identifiers in a raw fragment.
 local function count_placeholders(sql)
-  local n = 0
-  scan_unquoted(sql, function(_, c) if c == "?" then n = n + 1 end end)
-  return n
+  return scan(sql).count
 end
 M.count_placeholders = count_placeholders
 
 -- True when the fragment uses MySQL's -> / ->> JSON operators.
 local function uses_json_arrow(sql)
-  local found = false
-  scan_unquoted(sql, function(i, c)
-    if c == "-" and sql:sub(i + 1, i + 1) == ">" then found = true end
-  end)
-  return found
+  return scan(sql).arrow
 end
 M.uses_json_arrow = uses_json_arrow
 

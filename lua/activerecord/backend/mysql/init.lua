@@ -1,10 +1,11 @@
--- The MySQL/MariaDB backend: the interface of activerecord.backend.base on
+--- The MySQL/MariaDB backend: the interface of `activerecord.backend.base` on
 -- top of the C core, with a pool, transactions that nest by savepoints,
 -- retries, reconnects, statement logging and capability checks.
 --
 -- Connection affinity: a transaction pins one connection to the coroutine
 -- that runs it; every statement that coroutine issues inside the
 -- transaction uses it, and no other coroutine ever gets it.
+-- @module activerecord.backend.mysql
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local config = require("activerecord.backend.mysql.config")
@@ -32,6 +33,11 @@ local function is_read_only(sql)
     or word == "EXPLAIN"
 end
 
+--- Creates a backend (what `ar.connect` calls).
+-- @tparam table user_opts the options of `activerecord.connect`
+-- @treturn Backend the backend, with one connection already opened
+-- @raise `ConfigError` for a bad option; `ConnectionError` when the first
+--   connection fails
 function M.new(user_opts)
   local connect_opts, opts = config.normalize(user_opts)
   local self = setmetatable({
@@ -94,9 +100,22 @@ local function lost(err)
   return errors.is(err, "ConnectionLost")
 end
 
--- db:execute(sql, ...) -> result. Outside a transaction a lost connection
--- is replaced and the statement re-run once (reconnect_retries) when that is
--- safe: a read, or a write the server never received.
+--- A connected backend: a pool of connections to one server.
+-- Fields: `dialect` (SQL generation for this server), `compiler`.
+-- @type Backend
+
+--- Runs one statement with `?` placeholders; the values are bound, never
+-- spliced. Inside a transaction it runs on the transaction's connection.
+-- Outside one, a lost connection is replaced and the statement re-run once
+-- (`reconnect_retries`) when that is safe: a read, or a write the server
+-- never received.
+-- @tparam string sql the statement
+-- @param ... the values (integers, floats, strings, booleans, nil/`ar.null`)
+-- @treturn table `{ rows, columns, affected_rows, insert_id, warning_count }`
+-- @raise `QueryError` (syntax, unknown table or column, non-string sql),
+--   `IntegrityError`, `DataError`, `DeadlockError`, `LockTimeoutError`,
+--   `QueryTimeout`, `ConnectionLost`, `ConnectionError` (pool exhausted),
+--   `TransactionError` (the transaction's connection was lost earlier)
 function Backend:execute(sql, ...)
   if type(sql) ~= "string" then
     errors.raise("QueryError", "execute expects SQL text with ? placeholders")
@@ -130,12 +149,23 @@ function Backend:execute(sql, ...)
   end
 end
 
+--- Like `execute`, returning only the rows.
+-- @tparam string sql the statement
+-- @param ... the values
+-- @treturn {table,...} the rows (column name -> typed value)
+-- @raise the errors of `execute`
 function Backend:query(sql, ...)
   return self:execute(sql, ...).rows
 end
 
--- db:each(sql, ...): rows streamed from the server. Outside a transaction
--- the iteration holds its own connection until it ends or the loop breaks.
+--- Streams the rows of a statement in constant memory. Outside a
+-- transaction the iteration holds its own connection until it ends or the
+-- loop breaks (the fourth value is a to-be-closed guard).
+-- @tparam string sql the statement
+-- @param ... the values
+-- @return an iterator for a generic `for`
+-- @raise the errors of `execute`, when the stream opens or while it reads
+-- @usage for row in db:each("SELECT id FROM users WHERE age > ?", 18) do ... end
 function Backend:each(sql, ...)
   if type(sql) ~= "string" then
     errors.raise("QueryError", "each expects SQL text with ? placeholders")
@@ -183,6 +213,8 @@ local function retryable(err)
   return errors.is(err, "DeadlockError") or errors.is(err, "LockTimeoutError")
 end
 
+--- Whether the running coroutine is inside `transaction`.
+-- @treturn boolean
 function Backend:in_transaction()
   return self.tx[coroutine.running()] ~= nil
 end
@@ -254,8 +286,25 @@ function Backend:_attempt(co, fn, opts)
   return false, err2
 end
 
--- db:transaction(fn, { isolation =, read_only =, retries = }) -> fn's results.
--- fn receives the backend; statements it runs use the transaction.
+--- Runs `fn` in a transaction: commits when it returns, rolls back and
+-- re-raises when it raises. Every statement the running coroutine issues
+-- inside uses the transaction's connection. A nested call is a savepoint:
+-- an inner failure undoes only the inner part. A failed COMMIT is an
+-- error, never a success.
+-- @tparam function fn called with the backend; its results are returned
+-- @tparam[opt] table opts `isolation` (`"READ COMMITTED"`, ...; outermost
+--   only), `read_only` (outermost only), `retries` (re-run the whole
+--   function on `DeadlockError`/`LockTimeoutError`, with exponential backoff
+--   and jitter; outermost only)
+-- @return the results of `fn`
+-- @raise whatever `fn` raised (after the rollback); `TransactionError` for
+--   isolation, read-only or retries on a nested call, or a non-function;
+--   `ConfigError` for an unknown option or a bad `retries`;
+--   `DeadlockError`/`LockTimeoutError` once the retries are used up
+-- @usage db:transaction(function()
+--   ann:update{ age = 33 }
+--   pcall(db.transaction, db, function() error("undo only this part") end)
+-- end, { retries = 3 })
 function Backend:transaction(fn, opts)
   opts = opts or {}
   if type(fn) ~= "function" then errors.raise("TransactionError", "transaction expects a function") end
@@ -285,8 +334,17 @@ function Backend:transaction(fn, opts)
   end
 end
 
--- The guide's JSON helper, done safely: table and column are validated
--- identifiers, the path is validated and bound, the value is bound.
+--- The rows of a table whose JSON column has `value` at `path` (the
+-- original guide's helper, done safely): table and column are validated
+-- identifiers, the path is checked against the JSON path grammar and bound,
+-- the value is bound.
+-- @tparam string table_name the table
+-- @tparam string column the JSON column
+-- @tparam string path a JSON path such as `"$.editor"`
+-- @param value the value to compare the unquoted JSON value with
+-- @treturn {table,...} the rows
+-- @raise `QueryError` for a bad identifier or JSON path (before any SQL is
+--   sent); `CapabilityError` on a server without JSON functions
 function Backend:json_path_query(table_name, column, path, value)
   local query = require("activerecord.query")
   return query.table(table_name, self):where(query.json_value(column, path):eq(value)):all()
@@ -294,26 +352,44 @@ end
 
 -- ---- server, capabilities, lifetime ---------------------------------
 
+--- The server this backend talks to.
+-- @treturn table `{ flavor = "mariadb"|"mysql", version = { 10, 11, 19 }, version_string }`
 function Backend:server()
   return self._server
 end
 
+--- The server's capabilities grouped by category.
+-- @treturn table category -> { capability -> boolean }
 function Backend:capabilities()
   return caps.group(self._capabilities)
 end
 
+--- Whether the server has a capability, or a category's main capability.
+-- @tparam string name a capability (`"json_table"`) or a category (`"json"`)
+-- @treturn boolean
+-- @raise `ConfigError` for a name that is neither
 function Backend:supports(name)
   return caps.supports(self._capabilities, name)
 end
 
+--- Raises unless the server has a capability; nothing is sent.
+-- @tparam string name the capability
+-- @tparam[opt] string feature what needs it, for the message
+-- @treturn boolean true
+-- @raise `CapabilityError` naming the feature, the server's flavor and
+--   version; `ConfigError` for an unknown capability name
 function Backend:require_capability(name, feature)
   return caps.require(self._capabilities, name, feature, self._server)
 end
 
+--- Counters of the connection pool.
+-- @treturn table `{ size, open, in_use, idle, waits, timeouts, created, closed, replaced, errors }`
 function Backend:pool_stats()
   return self.pool:stats()
 end
 
+--- Closes the pool: idle connections now, in-use ones when returned. Also
+-- runs at the end of a `local db <close> = ar.connect{...}` scope.
 function Backend:close()
   self.pool:close()
 end

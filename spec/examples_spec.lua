@@ -1,0 +1,146 @@
+-- Every example in examples/ runs as its own process (as a user would run
+-- it) against the server the specs use, and its printed output is checked
+-- for the lines that prove it worked. An example that breaks fails `make test`.
+local LUA = os.getenv("AR_LUA") or "lua5.4"
+
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Runs examples/<name>.lua with this process's module paths; returns its
+-- combined output and whether it exited with status 0.
+local function run(name)
+  local cmd = ("LUA_PATH=%s LUA_CPATH=%s %s examples/%s.lua 2>&1"):format(shell_quote(package.path),
+    shell_quote(package.cpath), LUA, name)
+  local pipe = assert(io.popen(cmd, "r"))
+  local output = pipe:read("a")
+  local ok, how, code = pipe:close()
+  return output, ok == true and how == "exit" and code == 0
+end
+
+-- Asserts that `output` has a line matching each Lua pattern, in order.
+local function expect_lines(output, patterns)
+  local pos = 1
+  for _, pattern in ipairs(patterns) do
+    local s, e = output:find(pattern, pos)
+    assert(s, ("no line matching %q after position %d in:\n%s"):format(pattern, pos, output))
+    pos = e + 1
+  end
+end
+
+local EXPECTED = {
+  quickstart = {
+    "connected to %a+ %d+%.%d+%.%d+",
+    "inserted Ann with id %d+",
+    "#%d+ Ann  balance=1250%.75 %(string%)",
+    "after the transaction Bo has 96%.90, and 2 users remain",
+    "duplicate insert refused: true / kind=IntegrityError code=1062",
+    "streamed 100000 rows, sum = 5000050000",
+  },
+  json_features = {
+    "Ann's profile decoded: editor=vim, first language=lua, years=9 %(integer%)",
+    "editor = vim: Ann, Cy",
+    "SQL: SELECT %* FROM `example_developers` WHERE %(JSON_UNQUOTE%(JSON_EXTRACT%(`profile`, %?%)%) >= %?%)",
+    "parameters: 2 %(%$%.level%.years, 5%)",
+    "level%.years >= 5: Ann, Cy",
+    "languages contains \"lua\": Ann, Cy",
+    "languages contains %[\"lua\", \"python\"%]: Cy",
+    "json_path_query%(editor = emacs%): 1 row, name=Bo",
+    "injection through the path refused: true, kind=QueryError, statements sent=0",
+    "message: invalid JSON path",
+    "injection through the value matches 0 rows",
+    "bad table name refused: true, kind=QueryError",
+    "cleaned up",
+  },
+  transactions = {
+    "committed transfer: 1=90%.00 2=110%.00 %(total 200%.00%)",
+    "failed transaction rolled back %(card declined%): 1=90%.00 2=110%.00",
+    "inner transaction failed %(inner failure%), in_transaction=true",
+    "inner undone: 1=80%.00 2=120%.00 %(total 200%.00%)",
+    "levels ran: outer > middle > inner %(fails%); account 1 = 101%.00",
+    "attempt 1: DeadlockError %(code 1213%)",
+    "deadlock retried: committed on attempt 2",
+    "other session: helper committed",
+    "after both transfers: 1=95%.00 2=105%.00 %(total 200%.00%)",
+    "without retries: raised DeadlockError after 1 attempt; only the other transfer applied: "
+      .. "1=105%.00 2=95%.00 %(total 200%.00%)",
+    "cleaned up",
+  },
+  relations = {
+    "ann:posts%(%) twice: 2 posts, 1 statement",
+    "inverse_of: post:author%(%) is the same object, no query: true",
+    "ann:posts_query%(%) is chainable: 1 post",
+    "lazy loading: 6 lines with 16 statements %(N%+1%)",
+    "eager loading: 6 lines with 5 statements",
+    "same result both ways: true",
+    "scoped eager load: first post has 1 of its 2 comments",
+    "  2 statements",
+    "posts joined to their author named Bo: 2",
+    "posts per tag: lua=6, mysql=3, orm=3",
+    "deleting a post deleted its comments: 10 comments left of 12",
+    "cleaned up",
+  },
+  bulk_and_upsert = {
+    "insert_all: 2500 rows, affected_rows=2500, 3 INSERT statements, 2500 after_create events",
+    "generated ids: first=%d+ last=%d+ %(consecutive: true%)",
+    "invalid row refused: true %(ValidationError, row 2%); rows still 2500, 0 written",
+    "insert_all{ ignore = true }: 1 of 2 rows inserted",
+    "upsert_all: affected_rows=3 ",
+    "p0002 now scores 99",
+    "save{ upsert = true }: 1 inserted",
+    "save{ upsert = true }: 2 updated",
+    "save{ upsert = true }: 0 unchanged",
+    "update_all bumped 251 rows; delete_all removed 2 rows; 2501 players remain",
+    "cleaned up",
+  },
+  pool_and_logging = {
+    "after connect: size=2 open=1 in_use=0",
+    "after 5 coroutines: size=2 open=2 in_use=0 idle=2 waits=3 timeouts=0 created=2",
+    "at most 2 connections in use at once; 10 rows written by 5 transactions",
+    "exhausted pool: ConnectionError after 0%.%d s: connection pool exhausted",
+    "small pool: size=1 open=1 in_use=0 idle=1 waits=1 timeouts=1",
+    "the connection is back: SELECT 1 = 1",
+    "%[error%] QueryError 1054",
+    "4 statements logged, 1 slow:",
+    "%[slow%] 0%.%d%d s  SELECT SLEEP%(%?%) AS slept  %(1 parameter%)",
+    "%[debug%] SELECT COUNT%(%*%) AS n FROM example_jobs WHERE worker = %?  values: w3",
+    "statement with a failing log hook still returns: 42",
+    "cleaned up",
+  },
+  capabilities = {
+    "server: %a+ %d+%.%d+%.%d+",
+    "  json +yes: json",
+    "%d+ capabilities supported, %d+ not",
+    "require_capability%(\"[%w_]+\"%): CapabilityError: ",
+    "for_share%(%) compiles to: ",
+    "mysql 5%.7%.40: cte=false window_functions=false json_table=false returning=false %-> CTE %+ window query: "
+      .. "CapabilityError %(WITH %(common table expressions%) needs MySQL 8%.0%.1%+",
+    "mysql 8%.0%.36: cte=true window_functions=true json_table=true returning=false %-> CTE %+ window query: "
+      .. "compiles",
+    "mariadb 10%.4%.30: cte=true window_functions=true json_table=false",
+    "cleaned up",
+  },
+}
+
+describe("examples", function()
+  local names = {}
+  for name in pairs(EXPECTED) do names[#names + 1] = name end
+  table.sort(names)
+
+  for _, name in ipairs(names) do
+    it(name .. ".lua runs and prints what it shows", function()
+      local output, ok = run(name)
+      assert(ok, ("examples/%s.lua failed:\n%s"):format(name, output))
+      expect_lines(output, EXPECTED[name])
+    end)
+  end
+
+  it("covers every file in examples/", function()
+    local pipe = assert(io.popen("ls examples"))
+    for file in pipe:lines() do
+      local name = file:match("^(.-)%.lua$")
+      if name then assert(EXPECTED[name], "examples/" .. file .. " has no expected output in this spec") end
+    end
+    pipe:close()
+  end)
+end)
