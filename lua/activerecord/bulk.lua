@@ -1,8 +1,9 @@
--- Bulk writes for models: insert_all, upsert_all and save{ upsert = true }.
+--- Bulk writes for models: insert_all, upsert_all and save{ upsert = true }.
 -- Rows go out as multi-row INSERTs sized to stay under the server's
 -- max_allowed_packet and the 65,535-placeholder limit of a prepared
 -- statement; several batches run in one transaction (a savepoint when one
 -- is already open), so a failure half-way leaves nothing written.
+-- @module activerecord.bulk
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local model_mod = require("activerecord.model")
@@ -21,6 +22,11 @@ local OPTIONS = {
 }
 
 local function check_opts(name, opts)
+  if type(opts) ~= "table" then errors.raise("ConfigError", name .. " expects an options table") end
+  local bs = opts.batch_size
+  if bs ~= nil and (math.type(bs) ~= "integer" or bs < 1) then
+    errors.raise("ConfigError", name .. ": batch_size must be a positive integer")
+  end
   for k, v in pairs(opts) do
     local want = OPTIONS[k]
     if not want then errors.raise("ConfigError", ("%s: unknown option '%s'"):format(name, tostring(k))) end
@@ -180,8 +186,19 @@ local function run_batches(model, instances, opts, sql_opts)
   return result
 end
 
--- Model:insert_all(rows, { batch_size, ignore, validate, events, returning })
--- -> { affected_rows, rows (RETURNING rows), records (the instances) }
+--- `Model:insert_all(rows, opts)`: multi-row INSERTs; several batches run in
+-- one transaction (a savepoint inside one), so a failure leaves nothing.
+-- Validation and the create/save events run per row unless turned off.
+-- @tparam table model the model class
+-- @tparam table rows an array of attribute tables (or unsaved records)
+-- @tparam[opt] table opts `batch_size` (default 1000), `ignore` (INSERT
+--   IGNORE), `validate = false`, `events = false`, `returning = { columns }`
+--   (capability `returning`)
+-- @treturn table `{ affected_rows, rows (RETURNING rows), records (the instances, ids set) }`
+-- @raise `ValidationError` (with `row`; nothing written), `ConfigError`
+--   (unknown option), `QueryError` (not an array, no values),
+--   `CapabilityError` (`returning` without the capability), `IntegrityError`
+--   and the backend's statement errors
 function M.insert_all(model, rows, opts)
   opts = opts or {}
   check_opts("insert_all", opts)
@@ -193,8 +210,18 @@ function M.insert_all(model, rows, opts)
   return res
 end
 
--- Model:upsert_all(rows, { unique_by = "email" | {...}, update = { "name", "score" } })
--- -> { affected_rows (1 per insert, 2 per update, 0 unchanged), records }
+--- `Model:upsert_all(rows, opts)`: INSERT ... ON DUPLICATE KEY UPDATE (the
+-- `VALUES(col)` or row-alias form by server).
+-- @tparam table model the model class
+-- @tparam table rows an array of attribute tables
+-- @tparam[opt] table opts `unique_by` (field or fields identifying a row;
+--   only used to pick the default `update`), `update` (the fields to
+--   overwrite; default every written field but the keys), `batch_size`,
+--   `validate`, `events`
+-- @treturn table `{ affected_rows, records }`; affected rows count 1 per
+--   inserted row, 2 per updated row, 0 per unchanged row
+-- @raise as `insert_all`; `ConfigError` for an unknown field in `update`,
+--   `QueryError` when there is nothing to update
 function M.upsert_all(model, rows, opts)
   opts = opts or {}
   check_opts("upsert_all", opts)
@@ -206,6 +233,12 @@ function M.upsert_all(model, rows, opts)
     -- default: every written column except the key(s) that identify the row
     local skip = {}
     local unique = type(opts.unique_by) == "table" and opts.unique_by or { opts.unique_by or model.primary_key }
+    for _, name in ipairs(unique) do
+      if not model.fields[name] then
+        errors.raise("ConfigError", ("upsert_all: unique_by names no field of %s: '%s'"):format(model.name,
+          tostring(name)))
+      end
+    end
     for _, name in ipairs(unique) do skip[name] = true end
     update = {}
     for _, f in ipairs(columns_of(model, instances)) do
@@ -224,8 +257,11 @@ function M.upsert_all(model, rows, opts)
   return res
 end
 
--- rec:save{ upsert = true }: INSERT ... ON DUPLICATE KEY UPDATE of this
--- record; returns the affected rows and "inserted" | "updated" | "unchanged".
+--- `rec:save{ upsert = true }`: writes one record with INSERT ... ON DUPLICATE KEY UPDATE.
+-- @param inst the record
+-- @treturn integer the affected rows
+-- @treturn string `"inserted"`, `"updated"` or `"unchanged"`
+-- @raise as `upsert_all`
 function M.save_upsert(inst)
   local st = model_mod.state_of(inst)
   local model = st.model
@@ -234,6 +270,8 @@ function M.save_upsert(inst)
   return n, (n == 1 and "inserted") or (n == 2 and "updated") or "unchanged"
 end
 
+--- Installs `insert_all`, `upsert_all` and `save{ upsert = true }` on every
+-- model (`activerecord` calls it once).
 function M.install()
   local C, I = model_mod.ClassMethods, model_mod.InstanceMethods
   C.insert_all = M.insert_all

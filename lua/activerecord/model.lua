@@ -84,6 +84,9 @@ local function parse_field(model_name, name, spec)
   end
   f.type_spec = t
   f.column = f.column or name
+  if f.column == "" or #f.column > 64 or f.column:find("%z") then
+    config_error(model_name, name, "column must be a name of 1 to 64 characters")
+  end
   f.to_db, f.from_db, f.cast = t.to_db, t.from_db, t.cast
   return f
 end
@@ -95,6 +98,9 @@ local function add_events(model, events, source)
         tostring(name), table.concat(M.EVENTS, ", ")))
     end
     if type(handlers) == "function" then handlers = { handlers } end
+    if type(handlers) ~= "table" then
+      config_error(model.name, nil, ("event '%s': a handler is a function or a list of functions"):format(name))
+    end
     for _, fn in ipairs(handlers) do
       if type(fn) ~= "function" then config_error(model.name, nil, "event handlers must be functions") end
       local list = model._events[name]
@@ -202,6 +208,9 @@ function M.define(def)
     if type(v) ~= want then config_error(model_name, nil, ("option '%s' must be a %s"):format(k, want)) end
   end
   if not def.table then config_error(model_name, nil, "a model needs a table name") end
+  if def.table == "" or #def.table > 64 or def.table:find("%z") then
+    config_error(model_name, nil, "table must be a name of 1 to 64 characters")
+  end
   local model = {
     name = model_name, table = def.table, backend = def.backend, fields = {},
     relations = {}, _events = {}, _scopes = {}, _default_scopes = {}, _methods = {},
@@ -549,6 +558,10 @@ end
 -- @return the record or nil
 -- @raise `QueryError` for a bad column name; the backend's statement errors
 function ClassMethods:find_by(conditions)
+  -- a table only: a string here would be raw SQL, too easy to pass user input into
+  if type(conditions) ~= "table" then
+    errors.raise("QueryError", self.name .. ".find_by expects a table of conditions ({ name = ... })")
+  end
   return self:query():where(conditions):first()
 end
 
@@ -773,6 +786,8 @@ local function update_row(model, st, inst)
   return res.affected_rows
 end
 
+local SAVE_OPTIONS = { validate = true, upsert = true }
+
 --- Validates, runs the events and writes: an INSERT for a new record, an
 -- UPDATE of the changed columns only for a stored one (no SQL when nothing
 -- changed).
@@ -783,9 +798,18 @@ end
 -- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
 --   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
 --   `DataError`, `StaleObjectError` (optimistic_lock), any error a
---   before-event raised, and the backend's statement errors
+--   before-event raised, and the backend's statement errors; `ConfigError`
+--   for unknown options
 function InstanceMethods:save(opts)
   local st = state_of(self)
+  if opts ~= nil then
+    if type(opts) ~= "table" then errors.raise("ConfigError", "save expects an options table") end
+    for k in pairs(opts) do
+      if not SAVE_OPTIONS[k] then
+        errors.raise("ConfigError", ("save: unknown option '%s' (accepted: upsert, validate)"):format(tostring(k)))
+      end
+    end
+  end
   local model = st.model
   local creating = not st.persisted
   if not creating and next(st.changes) == nil then return 0 end
@@ -823,6 +847,9 @@ end
 --   `DataError`, `StaleObjectError` (optimistic_lock), any error a
 --   before-event raised, and the backend's statement errors; `ConfigError` for an unknown field
 function InstanceMethods:update(attrs, opts)
+  if attrs ~= nil and type(attrs) ~= "table" then
+    errors.raise("ConfigError", "update expects a table of attributes, got " .. type(attrs))
+  end
   for k, v in pairs(attrs or {}) do M.assign(self, k, v) end
   return self:save(opts)
 end

@@ -1,9 +1,13 @@
--- Queries are values: every builder call returns a new query (the original
--- is never changed), and SQL is produced once, by the backend's compiler,
--- when a terminal (all, first, count, ...) runs. Values never enter SQL
--- text; raw fragments are explicit strings with their own `?` parameters.
--- Identifiers given as strings are checked here, when the query is built,
--- so a bad one raises QueryError before any SQL exists.
+--- Queries and expressions. Queries are values: every builder call returns
+-- a new query (the original is never changed), and SQL is produced once, by
+-- the backend's compiler, when a terminal (all, first, count, ...) runs.
+-- Values never enter SQL text; raw fragments are explicit strings with their
+-- own `?` parameters. Identifiers given as strings are checked here, when
+-- the query is built, so a bad one raises `QueryError` before any SQL exists.
+--
+-- The expression constructors below are re-exported as `ar.col`, `ar.raw`,
+-- `ar.json_value`, ... by `activerecord`.
+-- @module activerecord.query
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local registry = require("activerecord.registry")
@@ -82,23 +86,35 @@ local function node(t)
 end
 M.node = node
 
--- ar.col("age"):gt(18), ar.col("users.name"):like("A%"), ...
+--- A column reference: `ar.col("age"):gt(18)`, `ar.col("users.name")`.
+-- @tparam string name `"col"`, `"table.col"`, `"db.table.col"`, `"*"` or `"t.*"`
+-- @treturn Expr the column
+-- @raise `QueryError` for an invalid name
 function M.col(name)
   return node({ kind = "column", name = check_column_ref(name) })
 end
 
--- ar.raw("LOWER(name) = ?", "ann"): an explicit SQL fragment.
+--- An explicit SQL fragment with its own `?` parameters: `ar.raw("LOWER(name) = ?", "ann")`.
+-- @tparam string sql the fragment
+-- @param ... values for its placeholders (bound)
+-- @treturn Expr the fragment
+-- @raise `QueryError` when `sql` is not a string
 function M.raw(sql, ...)
   if type(sql) ~= "string" then query_error("raw expects SQL text") end
   return node({ kind = "raw", sql = sql, params = pack(...) })
 end
 
--- ar.value(x): a bound value where a column name would otherwise be read.
+--- A bound value where a column name would otherwise be read.
+-- @param v the value
+-- @treturn Expr the value
 function M.value(v)
   return node({ kind = "value", value = v })
 end
 
--- A query used as an expression: (SELECT ...).
+--- A query used as an expression: `(SELECT ...)`.
+-- @tparam Query q the query
+-- @treturn Expr the subquery
+-- @raise `QueryError` when `q` is not a query
 function M.subquery(q)
   if not is_query(q) then query_error("subquery expects a query") end
   return node({ kind = "subquery", query = q })
@@ -120,6 +136,66 @@ local function as_operand(v)
   return v
 end
 
+--- `left = right`: compares with a value (bound), a column (`ar.col`), an expression or a query.
+-- @function Expr:eq
+-- @param value the right-hand side
+-- @treturn Expr the condition
+-- @within Expressions
+
+--- `left <> right`: compares with a value (bound), a column (`ar.col`), an expression or a query.
+-- @function Expr:ne
+-- @param value the right-hand side
+-- @treturn Expr the condition
+-- @within Expressions
+
+--- `left > right`: compares with a value (bound), a column (`ar.col`), an expression or a query.
+-- @function Expr:gt
+-- @param value the right-hand side
+-- @treturn Expr the condition
+-- @within Expressions
+
+--- `left >= right`: compares with a value (bound), a column (`ar.col`), an expression or a query.
+-- @function Expr:ge
+-- @param value the right-hand side
+-- @treturn Expr the condition
+-- @within Expressions
+
+--- `left < right`: compares with a value (bound), a column (`ar.col`), an expression or a query.
+-- @function Expr:lt
+-- @param value the right-hand side
+-- @treturn Expr the condition
+-- @within Expressions
+
+--- `left <= right`: compares with a value (bound), a column (`ar.col`), an expression or a query.
+-- @function Expr:le
+-- @param value the right-hand side
+-- @treturn Expr the condition
+-- @within Expressions
+
+--- `left + right`: arithmetic with a value (bound), a column (`ar.col`) or an expression.
+-- @function Expr:add
+-- @param value the right-hand side
+-- @treturn Expr the expression
+-- @within Expressions
+
+--- `left - right`: arithmetic with a value (bound), a column (`ar.col`) or an expression.
+-- @function Expr:sub
+-- @param value the right-hand side
+-- @treturn Expr the expression
+-- @within Expressions
+
+--- `left * right`: arithmetic with a value (bound), a column (`ar.col`) or an expression.
+-- @function Expr:mul
+-- @param value the right-hand side
+-- @treturn Expr the expression
+-- @within Expressions
+
+--- `left / right`: arithmetic with a value (bound), a column (`ar.col`) or an expression.
+-- @function Expr:div
+-- @param value the right-hand side
+-- @treturn Expr the expression
+-- @within Expressions
+
 for _, op in ipairs({ "eq", "ne", "gt", "ge", "lt", "le" }) do
   Expr[op] = function(self, value) return node({ kind = op, left = self, right = as_operand(value) }) end
 end
@@ -133,31 +209,89 @@ local function in_values(values)
   return values
 end
 
+--- `left IN (...)`.
+-- @tparam table|Query values a list of values (bound) or a query
+-- @treturn Expr the condition
+-- @raise `QueryError` for anything else
+-- @within Expressions
 function Expr:in_list(values) return node({ kind = "in", left = self, values = in_values(values) }) end
+--- `left NOT IN (...)`.
+-- @tparam table|Query values a list of values or a query
+-- @treturn Expr the condition
+-- @raise `QueryError` for anything else
+-- @within Expressions
 function Expr:not_in(values) return node({ kind = "in", left = self, values = in_values(values), negate = true }) end
+--- `left BETWEEN low AND high`.
+-- @param low the lower bound (value or expression)
+-- @param high the upper bound
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:between(low, high)
+  if low == nil or high == nil then query_error("between needs a low and a high bound") end
   return node({ kind = "between", left = self, low = as_operand(low), high = as_operand(high) })
 end
+--- `left LIKE ?`.
+-- @tparam string pattern the pattern (bound)
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:like(pattern) return node({ kind = "like", left = self, pattern = pattern }) end
+--- `left NOT LIKE ?`.
+-- @tparam string pattern the pattern (bound)
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:not_like(pattern) return node({ kind = "like", left = self, pattern = pattern, negate = true }) end
+--- `left IS NULL`.
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:is_null() return node({ kind = "null", left = self }) end
+--- `left IS NOT NULL`.
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:is_not_null() return node({ kind = "null", left = self, negate = true }) end
+--- `(left AND other)`.
+-- @tparam Expr other the other condition
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:and_(other) return node({ kind = "and", items = { self, other } }) end
+--- `(left OR other)`.
+-- @tparam Expr other the other condition
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:or_(other) return node({ kind = "or", items = { self, other } }) end
+--- `NOT (left)`.
+-- @treturn Expr the condition
+-- @within Expressions
 function Expr:not_() return node({ kind = "not", item = self }) end
 
--- select(ar.col("name"):as("n")) and order items ar.col("x"):desc().
+--- A select item with an alias: `q:select(ar.col("name"):as("n"))`.
+-- @tparam string alias the alias
+-- @treturn table a select item
+-- @raise `QueryError` for an invalid alias
+-- @within Expressions
 function Expr:as(alias)
   return { __ar_select = true, expr = self, as = check_name(alias, "alias") }
 end
+--- An ascending order item: `q:order_by(ar.col("x"):asc())`.
+-- @treturn table an order item
+-- @within Expressions
 function Expr:asc() return { __ar_order = true, expr = self, dir = "asc" } end
+--- A descending order item.
+-- @treturn table an order item
+-- @within Expressions
 function Expr:desc() return { __ar_order = true, expr = self, dir = "desc" } end
 
--- EXISTS (subquery) / NOT EXISTS (subquery)
+--- `EXISTS (subquery)`.
+-- @tparam Query q the subquery
+-- @treturn Expr the condition
+-- @raise `QueryError` when `q` is not a query
 function M.exists(q)
   if not is_query(q) then query_error("exists expects a query") end
   return node({ kind = "exists", query = q })
 end
+--- `NOT EXISTS (subquery)`.
+-- @tparam Query q the subquery
+-- @treturn Expr the condition
+-- @raise `QueryError` when `q` is not a query
 function M.not_exists(q)
   if not is_query(q) then query_error("not_exists expects a query") end
   return node({ kind = "exists", query = q, negate = true })
@@ -175,7 +309,12 @@ local function func_args(...)
   return args
 end
 
--- ar.func("COALESCE", "nickname", ar.value("?")): string args are columns.
+--- A function call: `ar.func("COALESCE", "nickname", ar.value("?"))`; string
+-- arguments are columns, other values are bound.
+-- @tparam string name the SQL function (an identifier)
+-- @param ... the arguments
+-- @treturn Expr the call
+-- @raise `QueryError` for an invalid function name
 function M.func(name, ...)
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
     query_error("invalid function name " .. show(name))
@@ -183,17 +322,22 @@ function M.func(name, ...)
   return node({ kind = "func", name = name:upper(), args = func_args(...) })
 end
 
--- ar.fn.sum("balance"), ar.fn.count("*"), ar.fn.lower("name"), ...
+--- Shorthand for `func`: `ar.fn.sum("balance")`, `ar.fn.count("*")`, `ar.fn.lower("name")`.
+-- @table fn
 M.fn = setmetatable({}, { __index = function(_, name)
   return function(...) return M.func(name, ...) end
 end })
 
--- COUNT(DISTINCT col)
+--- `COUNT(DISTINCT col)`.
+-- @tparam string|Expr col the column
+-- @treturn Expr the aggregate
 function M.count_distinct(col)
   return node({ kind = "func", name = "COUNT", args = { as_expr(col) }, distinct = true })
 end
 
--- GROUPING(col): which rows WITH ROLLUP added (capability grouping_function).
+--- `GROUPING(col)`: which rows WITH ROLLUP added (capability `grouping_function`).
+-- @tparam string|Expr col the column
+-- @treturn Expr the call; compiling it raises `CapabilityError` on servers without it
 function M.grouping(col)
   return node({ kind = "func", name = "GROUPING", args = { as_expr(col) }, capability = "grouping_function" })
 end
@@ -211,14 +355,39 @@ local function literal_int(n, what, min)
   return node({ kind = "int", value = n })
 end
 
+--- `ROW_NUMBER()`, for `:over{...}` (capability `window_functions`).
+-- @treturn Expr the window function
 function M.row_number() return window_fn("ROW_NUMBER") end
+--- `RANK()`, for `:over{...}`.
+-- @treturn Expr the window function
 function M.rank() return window_fn("RANK") end
+--- `DENSE_RANK()`, for `:over{...}`.
+-- @treturn Expr the window function
 function M.dense_rank() return window_fn("DENSE_RANK") end
+--- `PERCENT_RANK()`, for `:over{...}`.
+-- @treturn Expr the window function
 function M.percent_rank() return window_fn("PERCENT_RANK") end
+--- `CUME_DIST()`, for `:over{...}`.
+-- @treturn Expr the window function
 function M.cume_dist() return window_fn("CUME_DIST") end
+--- `NTILE(n)`, for `:over{...}`.
+-- @tparam integer n the number of buckets (>= 1)
+-- @treturn Expr the window function
+-- @raise `QueryError` for a bad `n`
 function M.ntile(n) return window_fn("NTILE", { literal_int(n, "ntile buckets", 1) }) end
+--- `FIRST_VALUE(col)`, for `:over{...}`.
+-- @tparam string|Expr col the column
+-- @treturn Expr the window function
 function M.first_value(col) return window_fn("FIRST_VALUE", { as_expr(col) }) end
+--- `LAST_VALUE(col)`, for `:over{...}`.
+-- @tparam string|Expr col the column
+-- @treturn Expr the window function
 function M.last_value(col) return window_fn("LAST_VALUE", { as_expr(col) }) end
+--- `NTH_VALUE(col, n)`, for `:over{...}`.
+-- @tparam string|Expr col the column
+-- @tparam integer n the position (>= 1)
+-- @treturn Expr the window function
+-- @raise `QueryError` for a bad `n`
 function M.nth_value(col, n)
   return window_fn("NTH_VALUE", { as_expr(col), literal_int(n, "nth_value position", 1) })
 end
@@ -229,7 +398,19 @@ local function shift_fn(name, col, offset, default)
   f.default = as_operand(default)
   return f
 end
+--- `LAG(col, offset[, default])`, for `:over{...}`.
+-- @tparam string|Expr col the column
+-- @tparam[opt=1] integer offset rows back
+-- @param[opt] default the value when there is no such row
+-- @treturn Expr the window function
+-- @raise `QueryError` for a bad offset
 function M.lag(col, offset, default) return shift_fn("LAG", col, offset, default) end
+--- `LEAD(col, offset[, default])`, for `:over{...}`.
+-- @tparam string|Expr col the column
+-- @tparam[opt=1] integer offset rows ahead
+-- @param[opt] default the value when there is no such row
+-- @treturn Expr the window function
+-- @raise `QueryError` for a bad offset
 function M.lead(col, offset, default) return shift_fn("LEAD", col, offset, default) end
 
 -- Frames: (ROWS|RANGE) (BETWEEN bound AND bound | bound); bound:
@@ -261,6 +442,12 @@ local function parse_frame(text)
   return unit .. " " .. b
 end
 
+--- Checks and canonicalises a window frame: `ROWS|RANGE [BETWEEN] bound [AND bound]`
+-- with bounds `UNBOUNDED PRECEDING`, `<n> PRECEDING`, `CURRENT ROW`,
+-- `<n> FOLLOWING`, `UNBOUNDED FOLLOWING`.
+-- @tparam string text the frame
+-- @treturn string the canonical frame
+-- @raise `QueryError` for anything else
 function M.frame(text)
   local canonical = type(text) == "string" and parse_frame(text)
   if not canonical then
@@ -303,7 +490,10 @@ end
 
 local SPEC_KEYS = { partition_by = true, order_by = true, frame = true, window = true }
 
--- { partition_by =, order_by =, frame =, window = "base" } -> checked spec
+--- Checks a window specification (what `Expr:over` and `Query:window` take).
+-- @tparam table spec `{ partition_by =, order_by =, frame =, window = "base" }`
+-- @treturn table the checked specification
+-- @raise `QueryError` for an unknown key, a bad name, order or frame
 function M.window_spec(spec)
   if type(spec) ~= "table" then query_error("a window is a name or { partition_by =, order_by =, frame = }") end
   for k in pairs(spec) do
@@ -317,7 +507,12 @@ function M.window_spec(spec)
   }
 end
 
--- fn:over{ ... } or fn:over("w") (a window named with Query:window).
+--- `fn OVER (...)` for a window or aggregate function.
+-- @tparam string|table spec a window named with `Query:window`, or
+--   `{ partition_by =, order_by =, frame =, window = }`
+-- @treturn Expr the windowed call (capability `window_functions`)
+-- @raise `QueryError` when not applied to a function call, or for a bad spec
+-- @within Expressions
 function Expr:over(spec)
   if self.kind ~= "func" then query_error("over applies to a function call") end
   if type(spec) == "string" then
@@ -333,12 +528,35 @@ local function json_node(fn, target, fields)
   return node(fields)
 end
 
--- Paths are validated by the dialect when the query compiles and always bound.
+--- `JSON_EXTRACT(col, ?)`: the path is validated against the JSON path
+-- grammar when the query compiles and always bound.
+-- @tparam string|Expr col the JSON column
+-- @tparam string path e.g. `"$.tags[0]"`
+-- @treturn Expr the expression; compiling raises `QueryError` for a bad
+--   path and `CapabilityError` without JSON functions
 function M.json_extract(col, path) return json_node("extract", col, { path = path }) end
+--- The unquoted scalar at `path`: `JSON_UNQUOTE(JSON_EXTRACT(col, ?))`.
+-- @tparam string|Expr col the JSON column
+-- @tparam string path the JSON path (validated, bound)
+-- @treturn Expr the expression; compiling raises `QueryError` for a bad path
+-- @usage User:where(ar.json_value("profile", "$.theme"):eq("dark")):all()
 function M.json_value(col, path) return json_node("value", col, { path = path }) end
+--- `JSON_UNQUOTE(expr)`.
+-- @tparam string|Expr expr a column or expression
+-- @treturn Expr the expression
 function M.json_unquote(expr) return json_node("unquote", expr, {}) end
+--- `JSON_LENGTH(col[, ?])`.
+-- @tparam string|Expr col the JSON column
+-- @tparam[opt] string path the JSON path (validated, bound)
+-- @treturn Expr the expression
 function M.json_length(col, path) return json_node("length", col, { path = path }) end
--- value: any Lua value, sent as its JSON encoding ("python" -> "\"python\"")
+--- `JSON_CONTAINS(col, ?[, ?])`: whether the document (at `path`) contains
+-- `value`, sent as its JSON encoding (`"python"` is `"\"python\""`), bound.
+-- @tparam string|Expr col the JSON column
+-- @param value any Lua value that encodes as JSON
+-- @tparam[opt] string path the JSON path (validated, bound)
+-- @treturn Expr the condition; compiling raises `QueryError` for a bad path
+--   or a value that cannot be encoded
 function M.json_contains(col, value, path) return json_node("contains", col, { value = value, path = path }) end
 
 local function one_or_all(v)
@@ -346,12 +564,25 @@ local function one_or_all(v)
   return v
 end
 
+--- `JSON_CONTAINS_PATH(col, one|all, ?, ...)`.
+-- @tparam string|Expr col the JSON column
+-- @tparam string mode `"one"` or `"all"`
+-- @param ... the JSON paths (validated, bound)
+-- @treturn Expr the condition
+-- @raise `QueryError` for a bad mode or no path
 function M.json_contains_path(col, mode, ...)
   local paths = { ... }
   if #paths == 0 then query_error("json_contains_path needs at least one path") end
   return json_node("contains_path", col, { mode = one_or_all(mode), paths = paths })
 end
 
+--- `JSON_SEARCH(col, one|all, ?[, NULL, ?])`: the path of a string in the document.
+-- @tparam string|Expr col the JSON column
+-- @tparam string mode `"one"` or `"all"`
+-- @tparam string search the string to look for (bound)
+-- @tparam[opt] string path where to look
+-- @treturn Expr the expression
+-- @raise `QueryError` for a bad mode or search
 function M.json_search(col, mode, search, path)
   if type(search) ~= "string" then query_error("json_search expects a search string") end
   return json_node("search", col, { mode = one_or_all(mode), search = search, path = path })
@@ -376,11 +607,16 @@ local function json_table_column(c)
   return { name = c.name, type = c.type, path = c.path, size = c.size, precision = c.precision, scale = c.scale }
 end
 
--- JSON_TABLE(col, path COLUMNS (...)) as a join source (capability
--- json_table): joins(ar.json_table("users.profile", "$.tags[*]",
--- { { name = "tag", type = "string", path = "$" } }), nil, "jt") or cross_joins.
--- The server takes these paths only as literals: they are validated against
--- the JSON path grammar and written as safe literals, never spliced raw.
+--- `JSON_TABLE(col, path COLUMNS (...))` as a join source (capability
+-- `json_table`): `q:cross_joins(ar.json_table("users.profile", "$.tags[*]",
+-- { { name = "tag", type = "string", path = "$" } }), "jt")`. The server takes
+-- these paths only as literals: they are validated and written as safe
+-- literals, never spliced raw.
+-- @tparam string|Expr col the JSON column
+-- @tparam string path the row path
+-- @tparam table columns `{ name =, type = integer|bigint|string|decimal|double|json|ordinality, path =, size =, precision =, scale = }`
+-- @treturn Expr the source
+-- @raise `QueryError` for a bad column list
 function M.json_table(col, path, columns)
   if type(columns) ~= "table" or #columns == 0 then query_error("json_table needs a list of columns") end
   local cols = {}
@@ -390,7 +626,12 @@ end
 
 local MATCH_MODES = { natural = true, boolean = true, query_expansion = true }
 
--- MATCH (cols) AGAINST (? [IN BOOLEAN MODE | WITH QUERY EXPANSION])
+--- `MATCH (cols) AGAINST (? [IN BOOLEAN MODE | WITH QUERY EXPANSION])` (capability `full_text`).
+-- @tparam string|table cols the column(s) of a FULLTEXT index
+-- @tparam string text the search text (bound)
+-- @tparam[opt="natural"] string mode `"natural"`, `"boolean"` or `"query_expansion"`
+-- @treturn Expr the condition
+-- @raise `QueryError` for a bad mode or text
 function M.match_against(cols, text, mode)
   mode = mode or "natural"
   if not MATCH_MODES[mode] then
@@ -448,8 +689,10 @@ M.condition = condition
 
 -- ---- building ------------------------------------------------------------
 
--- opts: table (required), model, backend (or a function returning one),
--- resolve (field name -> column name).
+--- A new query (models use `Model:query()`; plain tables `table`).
+-- @tparam table opts `table` (required), `model`, `backend` (or a function
+--   returning one), `resolve` (field name -> column name)
+-- @treturn Query the query
 function M.new(opts)
   return setmetatable({
     __ar_query = true,
@@ -461,13 +704,24 @@ end
 
 local function default_backend() return registry.default_backend() end
 
--- ar.table("users"[, db]): a query without a model; rows are plain tables.
+--- A query without a model: `ar.table("users"):where{ id = 1 }:all()` gives plain rows.
+-- @tparam string name the table (`"t"` or `"db.t"`)
+-- @tparam[opt] activerecord.backend.mysql.Backend backend defaults to the default backend
+-- @treturn Query the query
+-- @raise `QueryError` for an invalid table name
 function M.table(name, backend)
   return M.new{ table = check_name(name, "table name", true), backend = backend or default_backend }
 end
 
 local list_keys = { "_where", "_order", "_select", "_group", "_having", "_joins", "_ctes", "_windows" }
 
+--- A query is a value: every builder method returns a new query and never
+-- changes the one it was called on; SQL is compiled once, when a terminal
+-- method (`all`, `first`, `count`, ...) runs, with every value bound.
+-- @type Query
+
+--- A copy of the query.
+-- @treturn Query the copy
 function Query:clone()
   local q = {}
   for k, v in pairs(self) do q[k] = v end
@@ -527,8 +781,19 @@ local function query_condition(self, first, ...)
   return condition(first, ...)
 end
 
+--- Adds a condition (AND).
+-- @param ... a table `{ col = value }` (`=`; a list is `IN`; `ar.null` is
+--   `IS NULL`; a query is `IN (subquery)`; on a model, values convert like the
+--   fields), an expression (`ar.col("age"):gt(18)`), or SQL text with `?`
+--   followed by its values
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column name or argument
 function Query:where(...) return with(self, "_where", query_condition(self, ...)) end
 
+--- `(everything so far) OR (this condition)`; arguments as for `where`.
+-- @param ... the condition
+-- @treturn Query the new query
+-- @raise `QueryError` as for `where`
 function Query:or_where(...)
   local q = self:clone()
   local current = node({ kind = "and", items = q._where })
@@ -536,18 +801,58 @@ function Query:or_where(...)
   return q
 end
 
+--- Adds `NOT (condition)`; arguments as for `where`.
+-- @param ... the condition
+-- @treturn Query the new query
+-- @raise `QueryError` as for `where`
 function Query:not_where(...)
   return with(self, "_where", node({ kind = "not", item = query_condition(self, ...) }))
 end
+--- Adds `col IN (...)`.
+-- @tparam string|Expr col the column
+-- @tparam table|Query values the values or a subquery
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column or list
 function Query:in_list(col, values) return self:where(as_expr(col):in_list(values)) end
+--- Adds `col NOT IN (...)`.
+-- @tparam string|Expr col the column
+-- @tparam table|Query values the values or a subquery
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column or list
 function Query:not_in(col, values) return self:where(as_expr(col):not_in(values)) end
+--- Adds `col BETWEEN low AND high`.
+-- @tparam string|Expr col the column
+-- @param low the lower bound
+-- @param high the upper bound
+-- @treturn Query the new query
 function Query:between(col, low, high) return self:where(as_expr(col):between(low, high)) end
+--- Adds `col LIKE ?`.
+-- @tparam string|Expr col the column
+-- @tparam string pattern the pattern
+-- @treturn Query the new query
 function Query:like(col, pattern) return self:where(as_expr(col):like(pattern)) end
+--- Adds `col IS NULL`.
+-- @tparam string|Expr col the column
+-- @treturn Query the new query
 function Query:is_null(col) return self:where(as_expr(col):is_null()) end
+--- Adds `col IS NOT NULL`.
+-- @tparam string|Expr col the column
+-- @treturn Query the new query
 function Query:is_not_null(col) return self:where(as_expr(col):is_not_null()) end
+--- Adds `EXISTS (q)`.
+-- @tparam Query q the subquery
+-- @treturn Query the new query
 function Query:where_exists(q) return self:where(M.exists(q)) end
+--- Adds `NOT EXISTS (q)`.
+-- @tparam Query q the subquery
+-- @treturn Query the new query
 function Query:where_not_exists(q) return self:where(M.not_exists(q)) end
 
+--- Adds an ORDER BY item.
+-- @tparam string|Expr|table col a column, an expression, or `ar.col(x):desc()`
+-- @tparam[opt="asc"] string dir `"asc"` or `"desc"` (nothing else is accepted)
+-- @treturn Query the new query
+-- @raise `QueryError` for another direction or a bad column
 function Query:order_by(col, dir)
   dir = dir and tostring(dir):lower() or "asc"
   if dir ~= "asc" and dir ~= "desc" then
@@ -557,7 +862,10 @@ function Query:order_by(col, dir)
   return with(self, "_order", { expr = as_expr(col), dir = dir })
 end
 
--- Drops any ordering (e.g. before re-ordering a scope's query).
+--- Drops any ordering, then (optionally) orders by `col`.
+-- @tparam[opt] string|Expr col the column
+-- @tparam[opt] string dir `"asc"` or `"desc"`
+-- @treturn Query the new query
 function Query:reorder(col, dir)
   local q = set(self, "_order", {})
   if col == nil then return q end
@@ -571,7 +879,15 @@ local function count_arg(n, what)
   return n
 end
 
+--- `LIMIT n`.
+-- @tparam integer n a non-negative integer
+-- @treturn Query the new query
+-- @raise `QueryError` for anything else
 function Query:limit(n) return set(self, "_limit", count_arg(n, "limit")) end
+--- `OFFSET n`.
+-- @tparam integer n a non-negative integer
+-- @treturn Query the new query
+-- @raise `QueryError` for anything else
 function Query:offset(n) return set(self, "_offset", count_arg(n, "offset")) end
 
 -- A select item: a column name, an expression, a query (scalar subquery),
@@ -583,33 +899,57 @@ local function select_item(s)
   return { expr = as_expr(s) }
 end
 
+--- Sets the select list (added to any earlier `select`).
+-- @param ... column names, expressions, queries (scalar subqueries),
+--   `expr:as("alias")` or `{ expr = ..., as = "alias" }`
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad name or alias
 function Query:select(...)
   local q = self:clone()
   for i = 1, select("#", ...) do q._select[#q._select + 1] = select_item(select(i, ...)) end
   return q
 end
 
+--- `SELECT DISTINCT`.
+-- @treturn Query the new query
 function Query:distinct() return set(self, "_distinct", true) end
 
+--- `GROUP BY` columns or expressions.
+-- @param ... the columns
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column
 function Query:group_by(...)
   local q = self:clone()
   for i = 1, select("#", ...) do q._group[#q._group + 1] = as_expr(select(i, ...)) end
   return q
 end
 
--- GROUP BY ... WITH ROLLUP: super-aggregate rows with NULL group columns.
+--- `GROUP BY ... WITH ROLLUP`: super-aggregate rows with NULL group columns.
+-- @treturn Query the new query
 function Query:with_rollup() return set(self, "_rollup", true) end
 
+--- Adds a HAVING condition; arguments as for `where`.
+-- @param ... the condition
+-- @treturn Query the new query
 function Query:having(...) return with(self, "_having", condition(...)) end
 
--- WINDOW `name` AS (spec), referenced by fn:over("name").
+--- `WINDOW name AS (spec)`, referenced by `fn:over("name")`.
+-- @tparam string name the window's name
+-- @tparam table spec as for `Expr:over`
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad name or spec
 function Query:window(name, spec)
   return with(self, "_windows", { name = check_name(name, "window name"), spec = M.window_spec(spec) })
 end
 
 -- ---- sources: from, joins, CTEs, set operations --------------------------
 
--- from("name"[, alias]) reads a table or CTE; from(query, alias) a derived table.
+--- Reads from another table or CTE (`from("name"[, alias])`) or a derived
+-- table (`from(query, alias)`). `from_cte` is the same method.
+-- @tparam string|Query source the source
+-- @tparam[opt] string alias required for a query
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad name or a subquery without an alias
 function Query:from(source, alias)
   local q = self:clone()
   if alias ~= nil then check_name(alias, "alias") end
@@ -667,8 +1007,18 @@ local function relation_join(self, kind, name)
   return j
 end
 
--- join(kind, target[, on, ...]): kind is inner, left, right or cross; a
--- relation name of the model joins through rel:join_spec(kind).
+--- Adds a join. With `on` omitted, `target` may name a relation of the
+-- model (`Post:query():join("inner", "author")`).
+-- @tparam string kind `"inner"`, `"left"`, `"right"` or `"cross"`
+-- @tparam string|Query|table target a table, a query (alias required),
+--   `ar.json_table(...)`, or `{ table =, as = }`
+-- @param[opt] on SQL text with `?` (values follow), an expression, or
+--   `{ ["posts.user_id"] = "users.id" }` (string values are columns; use
+--   `ar.value(x)` for a bound value)
+-- @param ... values for the placeholders of a text `on`
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad kind, target or ON, a missing ON, an ON on a
+--   cross join, or a has_many_through relation
 function Query:join(kind, target, on, ...)
   if not JOIN_KINDS[kind] then query_error("join kind must be inner, left, right or cross, got " .. show(kind)) end
   local j = on == nil and relation_join(self, kind, target) or nil
@@ -684,10 +1034,34 @@ function Query:join(kind, target, on, ...)
   return with(self, "_joins", j)
 end
 
+--- `join("inner", ...)`.
+-- @param target the target (see `join`)
+-- @param[opt] on the ON
+-- @param ... values for the ON
+-- @treturn Query the new query
 function Query:joins(target, on, ...) return self:join("inner", target, on, ...) end
+--- `join("inner", ...)`.
+-- @param target the target (see `join`)
+-- @param[opt] on the ON
+-- @param ... values for the ON
+-- @treturn Query the new query
 function Query:inner_joins(target, on, ...) return self:join("inner", target, on, ...) end
+--- `join("left", ...)`.
+-- @param target the target (see `join`)
+-- @param[opt] on the ON
+-- @param ... values for the ON
+-- @treturn Query the new query
 function Query:left_joins(target, on, ...) return self:join("left", target, on, ...) end
+--- `join("right", ...)`.
+-- @param target the target (see `join`)
+-- @param[opt] on the ON
+-- @param ... values for the ON
+-- @treturn Query the new query
 function Query:right_joins(target, on, ...) return self:join("right", target, on, ...) end
+--- `join("cross", ...)`.
+-- @param target the target (see `join`)
+-- @tparam[opt] string alias its alias
+-- @treturn Query the new query
 function Query:cross_joins(target, alias)
   if alias ~= nil then target = { table = target, as = alias } end
   return self:join("cross", target)
@@ -695,7 +1069,13 @@ end
 
 local CTE_KEYS = { columns = true, recursive = true }
 
--- with_cte(name, query | ar.raw(...) | "SQL", { columns = {...}, recursive = true })
+--- Adds a common table expression: `WITH name [(columns)] AS (body)`.
+-- @tparam string name the CTE's name
+-- @tparam Query|Expr|string body a query, `ar.raw(sql, ...)` or SQL text
+-- @tparam[opt] table opts `columns` (a list of names), `recursive = true`
+-- @treturn Query the new query; compiling raises `CapabilityError` on a
+--   server without (recursive) CTEs
+-- @raise `QueryError` for a bad name, body or option
 function Query:with_cte(name, body, opts)
   opts = opts or {}
   for k in pairs(opts) do
@@ -730,6 +1110,38 @@ local function set_operation(self, op, other)
   return setmetatable(q, getmetatable(self))
 end
 
+--- `UNION` with another query (the first query's model and backend are kept;
+-- `order_by`/`limit` on the result apply to the whole).
+-- @function Query:union
+-- @tparam Query other the other query
+-- @treturn Query the compound query
+-- @raise `QueryError` when `other` is not a query; `CapabilityError` (when it
+--   runs) for INTERSECT/EXCEPT on a server without them
+
+--- `UNION ALL` with another query (the first query's model and backend are kept;
+-- `order_by`/`limit` on the result apply to the whole).
+-- @function Query:union_all
+-- @tparam Query other the other query
+-- @treturn Query the compound query
+-- @raise `QueryError` when `other` is not a query; `CapabilityError` (when it
+--   runs) for INTERSECT/EXCEPT on a server without them
+
+--- `INTERSECT` with another query (the first query's model and backend are kept;
+-- `order_by`/`limit` on the result apply to the whole).
+-- @function Query:intersect
+-- @tparam Query other the other query
+-- @treturn Query the compound query
+-- @raise `QueryError` when `other` is not a query; `CapabilityError` (when it
+--   runs) for INTERSECT/EXCEPT on a server without them
+
+--- `EXCEPT` with another query (the first query's model and backend are kept;
+-- `order_by`/`limit` on the result apply to the whole).
+-- @function Query:except
+-- @tparam Query other the other query
+-- @treturn Query the compound query
+-- @raise `QueryError` when `other` is not a query; `CapabilityError` (when it
+--   runs) for INTERSECT/EXCEPT on a server without them
+
 for method, op in pairs(SET_OPS) do
   Query[method] = function(self, other) return set_operation(self, op, other) end
 end
@@ -737,18 +1149,53 @@ end
 -- ---- locking -------------------------------------------------------------
 
 -- for_update{ nowait = true } / for_share{ skip_locked = true }
-function Query:for_update(opts)
-  return set(self, "_lock", { mode = "update", nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked })
+local function lock_opts(mode, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    query_error("for_" .. mode .. " expects { nowait =, skip_locked = }")
+  end
+  for k, v in pairs(opts or {}) do
+    if k ~= "nowait" and k ~= "skip_locked" then
+      query_error(("for_%s: unknown option '%s' (accepted: nowait, skip_locked)"):format(mode, tostring(k)))
+    end
+    if type(v) ~= "boolean" then query_error(("for_%s: option '%s' must be a boolean"):format(mode, k)) end
+  end
+  return { mode = mode, nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked }
 end
 
-function Query:for_share(opts)
-  return set(self, "_lock", { mode = "share", nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked })
+--- `FOR UPDATE`: locks the rows read until the transaction ends.
+-- @tparam[opt] table opts `nowait = true` or `skip_locked = true` (capabilities `nowait`, `skip_locked`)
+-- @treturn Query the new query
+function Query:for_update(opts) return set(self, "_lock", lock_opts("update", opts)) end
+--- `FOR SHARE` (or `LOCK IN SHARE MODE` where the server lacks `for_share`).
+-- @tparam[opt] table opts `nowait = true` or `skip_locked = true`
+-- @treturn Query the new query
+function Query:for_share(opts) return set(self, "_lock", lock_opts("share", opts)) end
+
+-- A server-side time limit for this statement (seconds): MariaDB's
+-- max_statement_time, MySQL's MAX_EXECUTION_TIME hint. Exceeding it raises
+-- QueryTimeout; a server without the feature raises CapabilityError.
+function Query:timeout(seconds)
+  -- NaN fails every comparison, so test for the valid range
+  if type(seconds) ~= "number" or not (seconds > 0 and seconds <= 86400) then
+    query_error("timeout expects a positive number of seconds")
+  end
+  return set(self, "_timeout", seconds)
 end
 
 -- ---- default scopes ------------------------------------------------------
 
--- Drops one named default scope (e.g. soft_delete's) from this query.
+--- Drops one named default scope (e.g. soft_delete's `"soft_delete"`) from this query.
+-- @tparam string name the default scope's name
+-- @treturn Query the new query
 function Query:unscope(name)
+  local m = self.model
+  local known = false
+  for _, s in ipairs(m and m._default_scopes or {}) do
+    if s.name == name then known = true end
+  end
+  if not known then
+    query_error(("unscope: %s has no default scope '%s'"):format(m and m.name or "this query", tostring(name)))
+  end
   local q = self:clone()
   local skip = {}
   for k, v in pairs(self.skip_scopes or {}) do skip[k] = v end
@@ -784,7 +1231,10 @@ function Query:_backend()
   return b
 end
 
--- -> sql, params (params.n holds the count, so NULLs survive)
+--- The SQL text and its parameters, without running anything.
+-- @treturn string the SQL
+-- @treturn table the parameters (`params.n` is their count, so NULLs survive)
+-- @raise `QueryError`, `CapabilityError`, `ConfigError` (no backend)
 function Query:to_sql()
   local db = self:_backend()
   return db.compiler.select(db.dialect, self:_final())
@@ -805,7 +1255,12 @@ function Query:_wrap(rows)
   return rows
 end
 
--- -> array of model instances (or plain rows for a table query)
+--- Runs the query.
+-- @treturn table an array of model instances (plain rows for a table query),
+--   with `with(...)` relations loaded
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:all()
   local rows = self:_wrap(self:_rows())
   if self.after_load then self.after_load(self, rows) end
@@ -821,6 +1276,11 @@ local function pk_ref(q, key)
   return M.col(source and (source .. "." .. column) or column), column
 end
 
+--- The first row (by primary key unless ordered), or nil.
+-- @return a record, a row or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:first()
   local q = self
   if #q._order == 0 and not q._compound then
@@ -830,7 +1290,9 @@ function Query:first()
   return q:limit(1):all()[1]
 end
 
--- Exactly one row: nil when none, an error when several.
+--- Exactly one row: nil when none.
+-- @return a record, a row or nil
+-- @raise `QueryError` when there are several; the errors of `all`
 function Query:one()
   local rows = self:limit(2):all()
   if #rows > 1 then query_error("one() found more than one row") end
@@ -868,17 +1330,52 @@ local function aggregate_value(self, fn, col, distinct)
   return row and row.value
 end
 
--- count() counts the rows all() would return; count(col) non-NULL values;
--- count(col, true) distinct ones.
+--- `count()` counts the rows `all` would return (grouped, limited, distinct
+-- or compound queries are counted as their rows); `count(col)` non-NULL
+-- values; `count(col, true)` distinct ones.
+-- @tparam[opt] string|Expr col the column
+-- @tparam[opt] boolean distinct count distinct values
+-- @treturn integer the count
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:count(col, distinct) return aggregate_value(self, "COUNT", col, distinct) or 0 end
--- DECIMAL results arrive as exact strings and stay so.
+--- `SUM(col)`; DECIMAL results are exact strings.
+-- @tparam string|Expr col the column
+-- @return the sum, or nil when no row matches
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:sum(col) return aggregate_value(self, "SUM", col) end
+--- `AVG(col)`.
+-- @tparam string|Expr col the column
+-- @return the average, or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:avg(col) return aggregate_value(self, "AVG", col) end
+--- `MIN(col)`.
+-- @tparam string|Expr col the column
+-- @return the minimum, or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:min(col) return aggregate_value(self, "MIN", col) end
+--- `MAX(col)`.
+-- @tparam string|Expr col the column
+-- @return the maximum, or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:max(col) return aggregate_value(self, "MAX", col) end
 
 local ONE = node({ kind = "raw", sql = "1", params = { n = 0 } })
 
+--- Whether any row matches (`SELECT 1 ... LIMIT 1`).
+-- @treturn boolean
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:exists()
   local q = needs_wrap(self, true) and wrapped(self, "ar_exists") or self:clone()
   q._select = { { expr = ONE, as = "one" } }
@@ -886,7 +1383,12 @@ function Query:exists()
   return #q:limit(1):_rows() > 0
 end
 
--- Values of one column (converted like the model's field when it is one).
+--- The values of one column (converted like the model's field when it is one).
+-- @tparam string|Expr col the column
+-- @treturn table the values
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:pluck(col)
   local q = self:clone()
   q._select = { { expr = as_expr(col), as = "value" } }
@@ -903,13 +1405,24 @@ function Query:pluck(col)
   return out
 end
 
--- Grouped (or any) rows as plain tables, never model instances.
+--- Runs the query and returns plain rows, never model instances (for
+-- grouped or computed selects).
+-- @treturn table the rows
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:aggregate()
   return self:_rows()
 end
 
--- The server's plan: the decoded FORMAT=JSON document where the server has
--- it (capability explain_json), else EXPLAIN's rows; second result: the format.
+--- The server's plan for this query.
+-- @tparam[opt] table opts `format = "traditional"` forces EXPLAIN's rows
+-- @return the decoded FORMAT=JSON document where the server has it
+--   (capability `explain_json`), else EXPLAIN's rows
+-- @treturn string `"json"` or `"traditional"`
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:explain(opts)
   local db = self:_backend()
   local sql, params = db.compiler.select(db.dialect, self:_final())
@@ -924,7 +1437,14 @@ function Query:explain(opts)
   return text, "json"
 end
 
--- update_all{ col = value | expression } -> affected rows
+--- `UPDATE ... SET ... WHERE <this query's conditions>` in one statement (no
+-- events, no validation).
+-- @tparam table values column -> value (bound) or expression
+--   (`{ score = ar.col("score"):add(1) }`)
+-- @treturn integer the affected rows
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:update_all(values)
   if type(values) ~= "table" or is_expr(values) then query_error("update_all expects a table of values") end
   local assignments = {}
@@ -942,6 +1462,13 @@ function Query:update_all(values)
   return db:execute(sql, unpack(params, 1, params.n)).affected_rows
 end
 
+--- `DELETE ... WHERE <this query's conditions>` in one statement (no events).
+-- @tparam[opt] table opts `returning = { columns }` (capability `delete_returning`)
+-- @treturn integer the affected rows
+-- @treturn[opt] table the returned rows, with `returning`
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:delete_all(opts)
   local db = self:_backend()
   local sql, params = db.compiler.delete(db.dialect, self:_final(), opts)
@@ -950,7 +1477,11 @@ function Query:delete_all(opts)
   return res.affected_rows
 end
 
--- Streams matching rows (as instances) through fn, without buffering them.
+--- Streams the matching rows (as instances for a model) through `fn`, without buffering them.
+-- @tparam function fn called with each record or row
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
 function Query:each(fn)
   local db = self:_backend()
   local sql, params = db.compiler.select(db.dialect, self:_final())
@@ -977,8 +1508,12 @@ local function batch_options(self, opts)
   return size, ref, column
 end
 
--- Keyset batches: WHERE pk > last ORDER BY pk LIMIT n, one batch in memory.
--- find_batches(opts, fn(batch)); without fn, an iterator over batches.
+--- Keyset batches: `WHERE pk > last ORDER BY pk LIMIT n`, one batch in memory.
+-- @tparam[opt] table opts `batch_size` (default 1000), `key` (required for a
+--   table query), `start` (the key to start after)
+-- @tparam[opt] function fn called with each batch; without it, an iterator over batches
+-- @return the iterator, when `fn` is omitted
+-- @raise `QueryError` for a bad option or an ordered/limited query; the errors of `all`
 function Query:find_batches(opts, fn)
   if type(opts) == "function" then opts, fn = {}, opts end
   opts = opts or {}
@@ -1000,7 +1535,11 @@ function Query:find_batches(opts, fn)
   for batch in next_batch do fn(batch) end
 end
 
--- find_each({ batch_size = 1000 }, fn(record)); without fn, an iterator.
+--- Like `find_batches`, one record at a time.
+-- @tparam[opt] table opts as for `find_batches`
+-- @tparam[opt] function fn called with each record; without it, an iterator
+-- @return the iterator, when `fn` is omitted
+-- @raise as `find_batches`
 function Query:find_each(opts, fn)
   if type(opts) == "function" then opts, fn = {}, opts end
   local batches = self:find_batches(opts or {})
@@ -1024,7 +1563,8 @@ function Query:__tostring()
   return "Query(" .. (ok and sql or tostring(self.table)) .. ")"
 end
 
--- Names activerecord re-exports as ar.<name>.
+--- Names `activerecord` re-exports as `ar.<name>`.
+-- @table exports
 M.exports = {
   "col", "raw", "value", "subquery", "exists", "not_exists", "func", "fn", "count_distinct",
   "grouping", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile",

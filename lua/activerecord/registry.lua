@@ -36,6 +36,11 @@ function M.resolve_model(ref, context)
 end
 
 function M.register_mixin(name, spec)
+  if type(name) ~= "string" or name == "" then errors.raise("ConfigError", "a mixin needs a name") end
+  if type(spec) ~= "table" and type(spec) ~= "function" then
+    errors.raise("ConfigError", ("mixin '%s' must be a table (fields, events, scopes, ...) or a "
+      .. "function(options) returning one"):format(name))
+  end
   mixins[name] = spec
 end
 

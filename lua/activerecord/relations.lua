@@ -1,9 +1,10 @@
--- Relations: belongs_to, has_one, has_many, has_many_through. Each gives
+--- Relations: belongs_to, has_one, has_many, has_many_through. Each gives
 -- instances an accessor that loads once and caches (`post:author()`,
 -- `user:posts{ reload = true }`), a query accessor (`user:posts_query()`),
 -- eager loading for queries (`User:query():with("posts", "posts.comments")`:
 -- one statement per relation level, `WHERE key IN (...)` in chunks) and a
 -- join description for `joins("author")`.
+-- @module activerecord.relations
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local registry = require("activerecord.registry")
@@ -47,9 +48,37 @@ local function relation_spec(kind, target, opts)
   return { __ar_relation = true, kind = kind, target_ref = target, opts = opts }
 end
 
+--- This model holds the key of one `target` (`post:author()`).
+-- @tparam string|table target the target model or its name
+-- @tparam[opt] table opts `foreign_key` (this model's column; default
+--   `<target>_id`), `primary_key` (the target's; default its key)
+-- @treturn table a relation spec for `relations = { ... }`
+-- @raise `ConfigError` for an unknown or mistyped option
 function M.belongs_to(target, opts) return relation_spec("belongs_to", target, opts) end
+--- One `target` holds this model's key (`user:profile()`).
+-- @tparam string|table target the target model or its name
+-- @tparam[opt] table opts `foreign_key` (the target's column; default
+--   `<owner>_id`), `primary_key`, `inverse_of`, `dependent` (`"delete"`,
+--   `"nullify"` or `"restrict"`), `order_by`
+-- @treturn table a relation spec
+-- @raise `ConfigError` for an unknown or mistyped option
 function M.has_one(target, opts) return relation_spec("has_one", target, opts) end
+--- Many `target`s hold this model's key (`user:posts()`, `user:posts_query()`).
+-- @tparam string|table target the target model or its name
+-- @tparam[opt] table opts `foreign_key`, `primary_key`, `inverse_of` (the
+--   target's belongs_to, filled without a query), `dependent`, `order_by`
+-- @treturn table a relation spec
+-- @raise `ConfigError` for an unknown or mistyped option
 function M.has_many(target, opts) return relation_spec("has_many", target, opts) end
+--- Many-to-many through a join table (`post:tags()`).
+-- @tparam string|table target the target model or its name
+-- @tparam table opts `through` (the join table, required), `source_key`
+--   (its column holding this model's key; default `<owner>_id`), `target_key`
+--   (its column holding the target's key; default `<target>_id`),
+--   `primary_key`, `order_by`, `dependent` (both `"delete"` and `"nullify"`
+--   remove the join rows)
+-- @treturn table a relation spec
+-- @raise `ConfigError` without `through`, or for an unknown or mistyped option
 function M.has_many_through(target, opts) return relation_spec("has_many_through", target, opts) end
 
 -- "User" -> "user", "BlogPost" -> "blog_post"
@@ -303,6 +332,12 @@ local function parse_includes(specs)
   return tree
 end
 
+--- Eager-loads relations for records already loaded (what `Query:with` runs
+-- after a query): one statement per relation level (chunked `WHERE key IN (...)`).
+-- @tparam table model the records' model
+-- @tparam table records the records
+-- @tparam table tree relation name -> `{ scope =, children = { ... } }`
+-- @raise `ConfigError` for an unknown relation; the errors of `Query:all`
 function M.preload(model, records, tree)
   if #records == 0 then return end
   for name, node in pairs(tree) do
@@ -358,6 +393,14 @@ local function add_dependent(owner, rel)
   end)
 end
 
+--- Attaches relations to a model (`activerecord.model` calls it): the
+-- accessors (`rec:name(opts)`, loading once and caching; `{ reload = true }`
+-- reloads), `rec:name_query()`, the `dependent` hooks, and `with` on the
+-- model's queries: `Post:query():with("comments", "comments.author",
+-- { "tags", function(q) return q:where{...} end })`.
+-- @tparam table model the model class
+-- @tparam table relations name -> relation spec
+-- @raise `ConfigError` for a malformed relation or a name shared with a field
 function M.define(model, relations)
   for name, spec in pairs(relations) do
     if type(spec) ~= "table" or not spec.__ar_relation or not KINDS[spec.kind] then

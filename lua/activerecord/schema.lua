@@ -1,4 +1,4 @@
--- Schema DSL: neutral table definitions (plain tables) that each backend's
+--- Schema DSL: neutral table definitions (plain tables) that each backend's
 -- dialect compiles to its own DDL, and helpers that run that DDL on a
 -- backend (`db:execute(sql, ...)` plus `db.dialect`).
 --
@@ -9,10 +9,11 @@
 --     t:timestamps()
 --   end, { engine = "InnoDB" })
 --
--- A definition is { name, columns = { {name=, type=, <options>}... },
--- indexes, foreign_keys, checks, primary_key = {...} | nil, options }.
+-- A definition is `{ name, columns = { {name=, type=, <options>}... },
+-- indexes, foreign_keys, checks, primary_key = {...} | nil, options }`.
 -- Column-level `unique`, `index`, `references` and `check` stay on the
 -- column; the dialect expands them (one place decides their names).
+-- @module activerecord.schema
 local errors = require("activerecord.errors")
 
 local M = {}
@@ -41,7 +42,12 @@ local raw_mt = {
 -- fragment is an expression, never a second statement.
 local FORBIDDEN_IN_RAW = { ";", "--", "#", "/*", "*/", "\0" }
 
--- Checks an SQL fragment the caller vouches for; returns it unchanged.
+--- Checks an SQL fragment the caller vouches for: no statement separator or
+-- comment that could end the statement or hide the rest of it.
+-- @tparam string sql the fragment
+-- @tparam[opt] string what what it is, for the message
+-- @treturn string the fragment, unchanged
+-- @raise `ConfigError` for a non-string or a forbidden token
 function M.check_fragment(sql, what)
   what = what or "raw SQL fragment"
   if type(sql) ~= "string" or not sql:find("%S") then
@@ -56,7 +62,11 @@ function M.check_fragment(sql, what)
   return sql
 end
 
--- Marks `sql` as an explicit raw fragment (e.g. CURRENT_TIMESTAMP(6)).
+--- Marks `sql` as an explicit raw fragment (e.g. `schema.raw("CURRENT_TIMESTAMP(6)")`)
+-- for defaults, checks and `on_update`.
+-- @tparam string sql the fragment
+-- @treturn table the fragment (cannot be forged or changed afterwards)
+-- @raise `ConfigError` as `check_fragment`
 function M.raw(sql)
   M.check_fragment(sql)
   local r = setmetatable({}, raw_mt)
@@ -64,11 +74,16 @@ function M.raw(sql)
   return r
 end
 
+--- Whether `x` was made by `raw`.
+-- @param x any value
+-- @treturn boolean
 function M.is_raw(x)
   return type(x) == "table" and raw_sql[x] ~= nil
 end
 
--- The SQL text of a raw fragment (nil for anything else).
+--- The SQL text of a raw fragment.
+-- @param x a value
+-- @treturn ?string the text, or nil for anything but a raw fragment
 function M.raw_text(x)
   if type(x) ~= "table" then return nil end
   return raw_sql[x]
@@ -115,7 +130,9 @@ for name in pairs(TYPE_OPTIONS) do M.types[name] = true end
 local FK_ACTIONS = { cascade = true, ["set null"] = true, restrict = true, ["no action"] = true }
 M.fk_actions = FK_ACTIONS
 
--- "set_null" / "SET NULL" -> "set null"; nil when not an action we know.
+--- Normalises a foreign key action: `"set_null"` / `"SET NULL"` -> `"set null"`.
+-- @tparam string value the action
+-- @treturn ?string `"cascade"`, `"set null"`, `"restrict"`, `"no action"`, or nil
 function M.fk_action(value)
   if type(value) ~= "string" then return nil end
   local norm = value:lower():gsub("_", " ")
@@ -247,7 +264,22 @@ local function normalise_nullable(col, table_name)
   end
 end
 
--- t:column(name, type, opts): every typed helper ends here.
+--- Adds a column; every typed helper ends here. The typed helpers are
+-- `t:integer`, `t:bigint`, `t:smallint`, `t:tinyint`, `t:float`, `t:double`,
+-- `t:decimal`, `t:string`, `t:text`, `t:binary`, `t:blob`, `t:boolean`,
+-- `t:date`, `t:datetime`, `t:time`, `t:timestamp`, `t:json`, `t:enum`,
+-- `t:set` and `t:uuid`, each `(name, opts)`.
+-- @tparam string name the column
+-- @tparam string type_name a neutral type, or a custom one with `sql_type`
+-- @tparam[opt] table opts `primary_key`, `nullable`, `default`, `unique`,
+--   `index`, `comment`, `references = { table =, column =, on_delete =,
+--   on_update = }`, `check`, `sql_type`, and the type's own (`size`,
+--   `precision`, `scale`, `unsigned`, `auto_increment`, `values`, `charset`,
+--   `collate`, `on_update`, `binary`, `fixed`)
+-- @return the builder
+-- @raise `ConfigError` naming the table and column: duplicate, unknown
+--   option or type, wrong option type
+-- @within Builder
 function Builder:column(name, type_name, opts)
   local def = self.def
   if type(name) ~= "string" or name == "" then
@@ -294,7 +326,10 @@ for type_name in pairs(TYPE_OPTIONS) do
   end
 end
 
--- created_at / updated_at, maintained by the server (DATETIME(6)).
+--- `created_at` / `updated_at` columns, DATETIME(6), maintained by the server.
+-- @tparam[opt] table opts column options applied to both
+-- @return the builder
+-- @within Builder
 function Builder:timestamps(opts)
   opts = opts or {}
   check_keys({ precision = "integer" }, opts, self.def.name, nil, "timestamps option")
@@ -315,7 +350,11 @@ local function column_list(columns, table_name, what)
   return copy(columns)
 end
 
--- Composite (or single) primary key declared at table level.
+--- A composite (or single) primary key declared at table level.
+-- @tparam string|table columns the column(s)
+-- @return the builder
+-- @raise `ConfigError` for a bad list or a second primary key
+-- @within Builder
 function Builder:primary_key(columns)
   local def = self.def
   if def.primary_key then config_error(def.name, nil, "two primary keys") end
@@ -323,6 +362,12 @@ function Builder:primary_key(columns)
   return self
 end
 
+--- An index.
+-- @tparam string|table columns the column(s)
+-- @tparam[opt] table opts `unique`, `name`, ...
+-- @return the builder
+-- @raise `ConfigError` for a bad list or option
+-- @within Builder
 function Builder:index(columns, opts)
   local def = self.def
   opts = opts or {}
@@ -334,7 +379,12 @@ function Builder:index(columns, opts)
   return self
 end
 
--- t:foreign_key("user_id", { table = "users", column = "id", on_delete = "cascade" })
+--- A foreign key: `t:foreign_key("user_id", { table = "users", column = "id", on_delete = "cascade" })`.
+-- @tparam string|table columns the referencing column(s)
+-- @tparam table ref `table`, `column`/`columns`, `on_delete`, `on_update`, `name`
+-- @return the builder
+-- @raise `ConfigError` for a bad reference or action
+-- @within Builder
 function Builder:foreign_key(columns, ref)
   local def = self.def
   columns = column_list(columns, def.name, "foreign_key")
@@ -351,7 +401,12 @@ function Builder:foreign_key(columns, ref)
   return self
 end
 
--- t:check("age_positive", schema.raw("age >= 0")); the name may be omitted.
+--- A CHECK constraint: `t:check("age_positive", schema.raw("age >= 0"))`; the name may be omitted.
+-- @tparam[opt] string name the constraint's name
+-- @tparam table expr a `raw` fragment
+-- @return the builder
+-- @raise `ConfigError` for a non-raw expression or a bad name
+-- @within Builder
 function Builder:check(name, expr)
   local def = self.def
   if expr == nil and M.is_raw(name) then name, expr = nil, name end
@@ -409,7 +464,12 @@ end
 
 -- ------------------------------------------------------------- public ----
 
--- Builds a neutral table definition; definition errors raise ConfigError.
+--- Builds a neutral table definition (no SQL): a backend's dialect compiles it.
+-- @tparam string name the table
+-- @tparam function fn called with the builder `t` (see the Builder section)
+-- @tparam[opt] table opts table options: `engine`, `charset`, `collate`, `comment`, `if_not_exists`
+-- @treturn table `{ name, columns, indexes, foreign_keys, checks, primary_key, options }`
+-- @raise `ConfigError` for any definition mistake, naming the table and column
 function M.define(name, fn, opts)
   if type(name) ~= "string" or name == "" then
     errors.raise("ConfigError", "table name must be a non-empty string, got " .. type(name))
@@ -436,7 +496,25 @@ end
 
 -- schema.create_table(db, name, fn, opts) or schema.create_table(db, def, opts).
 -- opts.force = true drops an existing table first. Returns the definition.
+-- The I/O helpers take a backend first: a clear error, not a nil index.
+local function check_backend(db, fn)
+  if type(db) ~= "table" or type(db.execute) ~= "function" or db.dialect == nil then
+    errors.raise("ConfigError", ("schema.%s expects a backend (from ar.connect) as its first argument")
+      :format(fn))
+  end
+end
+
+--- Creates a table on a backend: `schema.create_table(db, name, fn, opts)`
+-- or `schema.create_table(db, def, opts)`.
+-- @tparam activerecord.backend.mysql.Backend db the backend
+-- @tparam string|table name the table, or a definition from `define`
+-- @tparam[opt] function|table fn the builder function (or, with a definition, the options)
+-- @tparam[opt] table opts the options of `define`, plus `force = true` to drop an existing table first
+-- @treturn table the definition
+-- @raise `ConfigError` (definition mistakes, no backend), `CapabilityError`
+--   (a column feature the server lacks), and the backend's statement errors
 function M.create_table(db, name, fn, opts)
+  check_backend(db, "create_table")
   local def, force
   if type(name) == "table" then
     def, force = name, type(fn) == "table" and fn.force
@@ -450,16 +528,34 @@ function M.create_table(db, name, fn, opts)
   return def
 end
 
+--- Drops a table.
+-- @tparam activerecord.backend.mysql.Backend db the backend
+-- @tparam string name the table
+-- @tparam[opt] table opts `if_exists = true`
+-- @raise `ConfigError` (no backend), `QueryError` (bad name) and the backend's statement errors
 function M.drop_table(db, name, opts)
+  check_backend(db, "drop_table")
   db:execute(db.dialect:drop_table_sql(name, opts))
 end
 
+--- Adds an index to an existing table.
+-- @tparam activerecord.backend.mysql.Backend db the backend
+-- @tparam string table_name the table
+-- @tparam string|table columns the column(s)
+-- @tparam[opt] table opts `unique`, `name`, ...
+-- @raise `ConfigError` (no backend, bad option) and the backend's statement errors
 function M.add_index(db, table_name, columns, opts)
+  check_backend(db, "add_index")
   db:execute(db.dialect:add_index_sql(table_name, columns, opts))
 end
 
--- True when `name` ("t" or "db.t") exists; the current database otherwise.
+--- Whether a table exists (`"t"` in the current database, or `"db.t"`).
+-- @tparam activerecord.backend.mysql.Backend db the backend
+-- @tparam string name the table
+-- @treturn boolean
+-- @raise `ConfigError` (no backend), `QueryError` (bad name)
 function M.table_exists(db, name)
+  check_backend(db, "table_exists")
   db.dialect:quote_qualified(name) -- validates, even though the name is bound
   local schema_name, table_name = name:match("^([^.]+)%.([^.]+)$")
   local sql, params

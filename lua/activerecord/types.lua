@@ -1,8 +1,9 @@
--- Field types: the type-conversion extension point. A type converts Lua
+--- Field types: the type-conversion extension point. A type converts Lua
 -- values to what the backend binds (`to_db`), back from what the C core
 -- returns (`from_db`), checks values (`validate`), and names its column type
 -- for the schema DSL (`schema_type` / `sql_type`). The built-in types are
 -- registered through the same `register` a user calls (`ar.register_type`).
+-- @module activerecord.types
 local cjson = require("cjson")
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
@@ -17,8 +18,19 @@ local spec_keys = {
   sql_type = "string", schema_type = "string", options = "table",
 }
 
--- ar.register_type(name, { to_db, from_db, validate, cast, sql_type,
--- schema_type, options }) -- every key optional except a way to store it.
+--- Registers a field type: the type-conversion extension point (`ar.register_type`).
+-- @tparam string name an identifier, used as `fields = { price = "money" }`
+-- @tparam table spec `to_db(v, field)` (Lua value -> what is bound),
+--   `from_db(v, field)` (what the C core returned -> Lua value),
+--   `validate(v, field)` (-> true, or false and a message), `cast(v, field)`
+--   (applied on assignment), `sql_type` or `schema_type` (one is required:
+--   the column type for the schema DSL), `options` (field option -> Lua type
+--   the type requires)
+-- @treturn table the registered type
+-- @raise `ConfigError` for a bad name, an unknown key, a wrong key type, or neither sql_type nor schema_type
+-- @usage ar.register_type("money", { sql_type = "DECIMAL(12,2)",
+--   to_db = function(v) return ("%.2f"):format(v / 100) end,
+--   from_db = function(s) return math.tointeger(tonumber(s) * 100 // 1) end })
 function M.register(name, spec)
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
     errors.raise("ConfigError", "a type name must be an identifier, got " .. tostring(name))
@@ -44,6 +56,9 @@ function M.register(name, spec)
   return t
 end
 
+--- A registered type by name.
+-- @tparam string name the type
+-- @treturn ?table the type, or nil
 function M.get(name)
   return registry[name]
 end
@@ -169,10 +184,22 @@ M.register("integer", {
   validate = function(v) if not is_int(v) then return false, "must be an integer" end return true end,
 })
 
+-- BIGINT UNSIGNED values above 2^63-1 travel as exact decimal strings
+-- (that is how the C core reads them back).
+local UNSIGNED_MAX = "18446744073709551615"
+
 M.register("bigint", {
   schema_type = "bigint",
   cast = registry.integer.cast,
-  validate = registry.integer.validate,
+  validate = function(v)
+    if is_int(v) then return true end
+    if type(v) == "string" and v:match("^%d+$") then
+      local digits = v:gsub("^0+(%d)", "%1")
+      if #digits < #UNSIGNED_MAX or (#digits == #UNSIGNED_MAX and digits <= UNSIGNED_MAX) then return true end
+      return false, "is larger than BIGINT UNSIGNED allows"
+    end
+    return false, "must be an integer (or a decimal string for BIGINT UNSIGNED)"
+  end,
 })
 
 M.register("float", {
@@ -206,6 +233,7 @@ M.register("string", {
   schema_type = "string",
   validate = function(v, field)
     if type(v) ~= "string" then return false, "must be a string" end
+    if not utf8.len(v) then return false, "is not valid UTF-8 (use a binary field for bytes)" end
     local size = field.size or 255
     if utf8_length(v) > size then return false, ("is longer than %d characters"):format(size) end
     return true
@@ -214,7 +242,11 @@ M.register("string", {
 
 M.register("text", {
   schema_type = "text",
-  validate = function(v) if type(v) ~= "string" then return false, "must be a string" end return true end,
+  validate = function(v)
+    if type(v) ~= "string" then return false, "must be a string" end
+    if not utf8.len(v) then return false, "is not valid UTF-8 (use a binary field for bytes)" end
+    return true
+  end,
 })
 
 M.register("binary", {

@@ -1,4 +1,4 @@
--- The shared, backend-agnostic test suite: busted specs under
+--- The shared, backend-agnostic test suite: busted specs under
 -- activerecord/testsuite/feature/<group>/ that get everything backend-
 -- specific from a *provider*. A backend ships a provider; the specs never
 -- name a server or write its dialect's SQL.
@@ -33,13 +33,17 @@
 --                                        `steps` ({ sql = "..." } | { signal = true } |
 --                                        { sleep = s }) in a transaction, with
 --                                        :wait_signal() and :finish() -> ok, detail
+-- @module activerecord.testsuite
 local M = {}
 
 M.REQUIRED = { "scenarios", "backend", "new_backend", "setup", "teardown", "capabilities" }
 
 local current
 
--- Validates a provider; raises naming what is missing.
+--- Validates a provider.
+-- @tparam table p the provider
+-- @treturn table `p`
+-- @raise an error naming what is missing (`name` and the required operations)
 function M.check(p)
   if type(p) ~= "table" then error("test provider must be a table, got " .. type(p), 2) end
   local missing = {}
@@ -53,13 +57,18 @@ function M.check(p)
   return p
 end
 
--- Sets the provider explicitly (a backend's own runner may do this).
+--- Sets the provider explicitly (a backend's own runner may do this).
+-- @tparam table p the provider
+-- @treturn table `p`
+-- @raise as `check`
 function M.use(p)
   current = M.check(p)
   return current
 end
 
--- The provider: set by use(), or the module named by AR_TESTSUITE_PROVIDER.
+--- The provider: the one set by `use`, or the module named by `AR_TESTSUITE_PROVIDER`.
+-- @treturn table the provider
+-- @raise an error when neither is set, or as `check`
 function M.provider()
   if current then return current end
   local name = os.getenv("AR_TESTSUITE_PROVIDER")
@@ -71,7 +80,8 @@ function M.provider()
   return current
 end
 
--- The scenario a spec runs in when it does not iterate over all of them.
+--- The scenario a spec runs in when it does not iterate over all of them (the provider's first).
+-- @treturn string the scenario's name
 function M.default_scenario()
   return M.provider().scenarios()[1]
 end
@@ -99,7 +109,9 @@ local function busted_pending()
   return nil
 end
 
--- Marks the running spec pending; raises if not inside a busted test.
+--- Marks the running spec pending (busted's pending throws, ending the test).
+-- @tparam string reason why
+-- @raise an error when not inside a running busted test
 function M.pending(reason)
   local p = busted_pending()
   if not p then error("testsuite.pending: not inside a running busted test (" .. reason .. ")", 2) end
@@ -113,7 +125,11 @@ local function describe_server(backend)
   return tostring(s.flavor or "server") .. " " .. v
 end
 
--- The capabilities `backend` lacks among `...`, and the reason text.
+--- The capabilities `backend` lacks among `...`.
+-- @param backend the backend
+-- @param ... capability names
+-- @treturn table the missing names
+-- @treturn ?string the reason text, when some are missing
 function M.missing_capabilities(backend, ...)
   local missing = {}
   for i = 1, select("#", ...) do
@@ -126,17 +142,22 @@ function M.missing_capabilities(backend, ...)
     describe_server(backend))
 end
 
--- true when the backend has every capability; otherwise marks the running
--- spec pending with the reason (busted's pending throws, ending the test;
--- a runner whose pending returns gets a falsy value).
---   if not testsuite.requires_capabilities(db, "cte") then return end
+--- True when the backend has every capability; otherwise marks the running
+-- spec pending with the reason.
+-- @param backend the backend
+-- @param ... capability names
+-- @treturn boolean true (inside busted, a missing one never returns)
+-- @usage if not testsuite.requires_capabilities(db, "cte") then return end
 function M.requires_capabilities(backend, ...)
   local missing, reason = M.missing_capabilities(backend, ...)
   if #missing == 0 then return true end
   return M.pending(reason) -- never returns inside busted (pending throws)
 end
 
--- Like requires_capabilities, for the provider's optional operations.
+--- Like `requires_capabilities`, for the provider's optional operations.
+-- @tparam table provider the provider
+-- @param ... operation names (`"concurrent_session"`, ...)
+-- @treturn boolean true (inside busted, a missing one never returns)
 function M.requires_operations(provider, ...)
   local missing = {}
   for i = 1, select("#", ...) do
@@ -150,8 +171,10 @@ end
 
 -- ------------------------------------------------------- scenarios ------
 
--- Runs fn(scenario) inside a describe block per scenario of the provider.
--- AR_TESTSUITE_SCENARIOS (comma-separated) narrows the list.
+--- Runs `fn(scenario)` inside a describe block per scenario of the provider;
+-- `AR_TESTSUITE_SCENARIOS` (comma-separated) narrows the list.
+-- @tparam function fn the spec body
+-- @raise an error when not called while busted loads a spec file
 function M.each_scenario(fn)
   local p = M.provider()
   local only = os.getenv("AR_TESTSUITE_SCENARIOS")
@@ -189,13 +212,16 @@ end
 
 -- ------------------------------------------------------- time ------
 
--- Wall-clock seconds (provider's clock, else busted's).
+--- Wall-clock seconds (the provider's clock, else busted's).
+-- @treturn number seconds
 function M.now()
   local p = M.provider()
   if p.now then return p.now() end
   return require("busted").monotime()
 end
 
+--- Sleeps (the provider's sleep, else busted's).
+-- @tparam number seconds how long
 function M.sleep(seconds)
   local p = M.provider()
   if p.sleep then return p.sleep(seconds) end
@@ -208,8 +234,12 @@ end
 -- spec can listen to a backend it did not configure (statement counting).
 local listeners = setmetatable({}, { __mode = "k" }) -- backend -> { fn = true }
 
--- connect(opts) with a log hook added (chaining any `opts.log`); registers
--- the backend so count_statements/listen work on it. Providers use this.
+--- `connect(opts)` with a log hook added (chaining any `opts.log`); registers
+-- the backend so `count_statements`/`listen` work on it. Providers use this.
+-- @tparam function connect e.g. `ar.connect`
+-- @tparam table opts the connect options
+-- @return the backend
+-- @raise what `connect` raises
 function M.instrument(connect, opts)
   local user_log = opts.log
   -- a malformed `log` goes through untouched, for the backend to reject
@@ -226,8 +256,11 @@ function M.instrument(connect, opts)
   return db
 end
 
--- Calls fn(event) for every statement `db` runs until the returned
--- function is called.
+--- Calls `fn(event)` for every statement `db` runs until the returned function is called.
+-- @param db a backend built through `instrument`
+-- @tparam function fn the listener
+-- @treturn function stops listening
+-- @raise an error for a backend not built through `instrument`
 function M.listen(db, fn)
   local set = listeners[db]
   if not set then
@@ -237,10 +270,15 @@ function M.listen(db, fn)
   return function() set[fn] = nil end
 end
 
--- Runs fn() and returns how many statements `db` ran meanwhile (and the log
--- events). `filter` (optional): a Lua pattern matched against the upper-cased
--- SQL, or a function(event) -> boolean. Transaction control (BEGIN, COMMIT,
--- ROLLBACK) counts like any statement unless filtered out.
+--- Runs `fn()` and returns how many statements `db` ran meanwhile (BEGIN,
+-- COMMIT and ROLLBACK count like any statement unless filtered out).
+-- @param db a backend built through `instrument`
+-- @tparam function fn the work
+-- @tparam[opt] string|function filter a Lua pattern matched against the
+--   upper-cased SQL, or a function(event) -> boolean
+-- @treturn integer the count
+-- @treturn table the log events
+-- @raise what `fn` raised; an error for a backend not built through `instrument`
 function M.count_statements(db, fn, filter)
   local events = {}
   local stop = M.listen(db, function(event)
@@ -260,7 +298,11 @@ end
 
 -- ------------------------------------------------------- errors ------
 
--- The error fn(...) raised; fails the spec when it did not raise.
+--- The error `fn(...)` raised.
+-- @tparam function fn the function
+-- @param ... its arguments
+-- @return the error value
+-- @raise an error (failing the spec) when `fn` did not raise
 function M.error_of(fn, ...)
   local ok, err = pcall(fn, ...)
   if ok then error("expected an error, got success", 2) end

@@ -311,6 +311,12 @@ function Backend:transaction(fn, opts)
   if type(opts) ~= "table" then
     errors.raise("ConfigError", "transaction options must be a table ({ isolation =, read_only =, retries = })")
   end
+  if opts.read_only ~= nil and type(opts.read_only) ~= "boolean" then
+    errors.raise("ConfigError", "transaction option 'read_only' must be a boolean")
+  end
+  if opts.isolation ~= nil and type(opts.isolation) ~= "string" then
+    errors.raise("ConfigError", "transaction option 'isolation' must be a string")
+  end
   for k in pairs(opts) do
     if k ~= "isolation" and k ~= "read_only" and k ~= "retries" then
       errors.raise("ConfigError", ("unknown transaction option '%s' (accepted: isolation, read_only, "
