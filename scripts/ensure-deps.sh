@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages needed to build and test are installed.
 # usage: ensure-deps.sh [EXTRA-PACKAGE...]
+# Optional packages are passed as extras by the targets that need them:
+#   lua-ldoc    make docs (the API reference)
 # Quiet when all are present; installs missing ones as root; otherwise prints
 # the apt-get line to run and fails.
 set -euo pipefail

@@ -160,6 +160,11 @@ void ar_stmt_close_all(ar_conn *c);
 void ar_stmt_unlink_close(ar_stmt *s);
 int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
                   size_t len, int want_result);
+/* Pushes a userdata owning one MYSQL_RES (freed by its __gc unless the
+ * caller frees it first and sets the slot to NULL); returns the slot. */
+MYSQL_RES **ar_push_res_guard(lua_State *L);
+/* Exported for the fuzz targets only (test/fuzz/): the SQL keyword scan. */
+int ar_is_ddl(const char *sql);
 
 /* convert.c */
 int ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql);
@@ -171,6 +176,9 @@ int ar_field_is_json(const MYSQL_FIELD *f);
 void ar_push_columns_meta(lua_State *L, MYSQL_FIELD *fields, unsigned n);
 void ar_free_columns(ar_stmt *s);
 void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx);
+/* Exported for the fuzz targets only (test/fuzz/): MYSQL_TIME -> string. */
+void ar_push_temporal(lua_State *L, const MYSQL_TIME *t, enum enum_field_types type,
+                      unsigned decimals);
 
 /* json.c */
 int ar_json_decode(lua_State *L);

@@ -75,7 +75,8 @@ int ar_parse_version(const char *s, int *major, int *minor, int *patch,
 void ar_push_capabilities(lua_State *L, const char *flavor, int major, int minor,
                           int patch) {
   int maria = strcmp(flavor, "mariadb") == 0;
-  int v = V(major, minor, patch);
+  /* wide: a version string like "99999999.0" must not overflow an int */
+  long long v = (long long)major * 10000 + (long long)minor * 100 + patch;
   lua_createtable(L, 0, (int)(sizeof matrix / sizeof matrix[0]));
   for (const ar_capability *c = matrix; c->name; c++) {
     int since = maria ? c->mariadb : c->mysql;

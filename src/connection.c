@@ -278,7 +278,7 @@ static int apply_ssl(lua_State *L, MYSQL *m, int opts) {
      * login only when server-certificate verification is on, so verify_ca
      * turns it on too (it then also checks the host name: stricter, never
      * weaker). `required` can only check after the handshake (below). */
-    my_bool on = 1, verify = (mode >= SSL_VERIFY_CA);
+    my_bool on = 1, verify = (my_bool)(mode >= SSL_VERIFY_CA);
     mysql_ssl_set(m, key, cert, ca, capath, cipher);
     if (crl) mysql_options(m, MYSQL_OPT_SSL_CRL, crl);
     if (mode >= SSL_REQUIRED) mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
@@ -328,7 +328,7 @@ int ar_connect(lua_State *L) {
   MYSQL *m = c->mysql;
 #if AR_NONBLOCKING
   /* TLS handshakes run on the library's coroutine stack: give it room. */
-  size_t stack = 256 * 1024;
+  size_t stack = (size_t)256 * 1024;
   mysql_options(m, MYSQL_OPT_NONBLOCK, &stack);
 #endif
   mysql_options(m, MYSQL_SET_CHARSET_NAME, charset);
@@ -394,7 +394,7 @@ static int parse_isolation(lua_State *L, const char *s) {
   if (n >= sizeof norm) n = sizeof norm - 1;
   for (size_t i = 0; i < n; i++) {
     char ch = (char)toupper((unsigned char)s[i]);
-    norm[i] = (ch == '_' || ch == '-') ? ' ' : ch;
+    norm[i] = (char)((ch == '_' || ch == '-') ? ' ' : ch);
   }
   norm[n] = '\0';
   int level = in_list(norm, isolation_levels);

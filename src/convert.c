@@ -229,8 +229,13 @@ static int same_shape(const ar_stmt *s, const MYSQL_FIELD *fields, unsigned n) {
 /* Builds (or reuses) the per-column buffers, the names array and the
  * columns metadata of the current result, and binds the result buffers. */
 int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in) {
-  MYSQL_RES *meta = meta_in ? meta_in : mysql_stmt_result_metadata(s->stmt);
-  if (!meta) return ar_raise_stmt(L, s->stmt, s->sql);
+  MYSQL_RES *meta = meta_in, **guard = NULL;
+  if (!meta) {
+    /* owned by a guard: a memory error below must not leak it */
+    guard = ar_push_res_guard(L);
+    meta = *guard = mysql_stmt_result_metadata(s->stmt);
+    if (!meta) return ar_raise_stmt(L, s->stmt, s->sql);
+  }
   unsigned n = mysql_num_fields(meta);
   MYSQL_FIELD *fields = mysql_fetch_fields(meta);
   if (!same_shape(s, fields, n)) {
@@ -238,7 +243,6 @@ int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in)
     s->cols = (ar_column *)calloc(n, sizeof(ar_column));
     s->rbind = (MYSQL_BIND *)calloc(n, sizeof(MYSQL_BIND));
     if (!s->cols || !s->rbind) {
-      if (!meta_in) mysql_free_result(meta);
       ar_free_columns(s);
       return luaL_error(L, "not enough memory");
     }
@@ -278,7 +282,6 @@ int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in)
           if (want > 4096) want = 4096;
           col->buf = (char *)malloc(want);
           if (!col->buf) {
-            if (!meta_in) mysql_free_result(meta);
             ar_free_columns(s);
             return luaL_error(L, "not enough memory");
           }
@@ -304,7 +307,11 @@ int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in)
     lua_setiuservalue(L, stmt_idx, AR_STMT_UV_COLUMNS);
     s->names_ready = 1;
   }
-  if (!meta_in) mysql_free_result(meta);
+  if (guard) {
+    mysql_free_result(meta);
+    *guard = NULL;
+    lua_pop(L, 1);
+  }
   if (mysql_stmt_bind_result(s->stmt, s->rbind)) {
     s->stale = 1; /* e.g. 2057 after the table changed shape: re-prepare next time */
     return ar_raise_stmt(L, s->stmt, s->sql);
@@ -343,15 +350,18 @@ static char *put2(char *p, unsigned v) {
 
 /* MYSQL_TIME -> "YYYY-MM-DD hh:mm:ss[.ffffff]" without printf (a large fetch
  * formats one per row). Fraction digits follow the column's precision;
- * zero dates stay zero dates. */
-static void push_temporal(lua_State *L, const MYSQL_TIME *t, enum enum_field_types type,
-                          unsigned decimals) {
+ * zero dates stay zero dates. Not static only so that the fuzz target
+ * test/fuzz/fuzz_temporal.c can reach it (declared in ar.h). */
+void ar_push_temporal(lua_State *L, const MYSQL_TIME *t, enum enum_field_types type,
+                      unsigned decimals) {
   char buf[40], *p = buf;
   if (type == MYSQL_TYPE_TIME) {
     unsigned long hours = t->hour + (unsigned long)t->day * 24;
     if (t->neg) *p++ = '-';
     if (hours >= 100) {
-      p += snprintf(p, 8, "%lu", hours);
+      /* at most 12 digits (day and hour are 32-bit); snprintf returns the
+       * untruncated length, so the size given must hold them all */
+      p += snprintf(p, 21, "%lu", hours);
     } else {
       p = put2(p, (unsigned)hours);
     }
@@ -423,7 +433,7 @@ void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx) {
       ar_push_json(L, col->buf, col->length, conn_idx);
       break;
     case AR_CONV_TEMPORAL:
-      push_temporal(L, &col->num.t, col->type, col->decimals);
+      ar_push_temporal(L, &col->num.t, col->type, col->decimals);
       break;
     default:
       lua_pushlstring(L, col->buf, col->length);

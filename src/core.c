@@ -2,6 +2,19 @@
  * core.c - the module `activerecord.backend.mysql.core`.
  *
  * The only process-wide state is the client library's one-time init.
+ *
+ * Threads: any number of OS threads may each run their own lua_State with
+ * their own connections (test/c/threads.c checks this under TSan); objects
+ * of one state must not be used from two threads at once. The core keeps no
+ * global mutable state. Per-thread client-library state:
+ *  - MariaDB Connector/C 3.x: mysql_library_init runs its init under
+ *    pthread_once, and mysql_thread_init/mysql_thread_end are no-ops (the
+ *    library keeps no per-thread state), so nothing is needed.
+ *  - Oracle's libmysqlclient: mysql_init (in connect) calls
+ *    mysql_thread_init for the calling thread itself; mysql_library_init is
+ *    not thread-safe there, so load this module once before starting
+ *    threads, and call mysql_thread_end before a thread that used it exits
+ *    (a library cannot see thread exit without a process-wide key).
  */
 #include <errno.h>
 #include <string.h>
@@ -44,7 +57,9 @@ static int core_monotime(lua_State *L) {
 static int core_now(lua_State *L) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)(ts.tv_nsec / 1000) / 1e6);
+  /* whole microseconds: the integer division truncates on purpose */
+  lua_pushnumber(L, (lua_Number)ts.tv_sec +
+                        (lua_Number)(ts.tv_nsec / 1000) / 1e6); /* NOLINT(bugprone-integer-division) */
   return 1;
 }
 

@@ -144,9 +144,16 @@ static int parse_number(json_parser *jp) {
   size_t n = (size_t)(jp->p - s);
   char tmp[64];
   if (n >= sizeof tmp) {
-    if (is_float) return fail(jp, "number too long");
-    is_float = 1; /* a huge integer literal: keep its magnitude as a float */
-    n = sizeof tmp - 1;
+    /* JSON numbers have no length limit: Lua reads a long one (cutting it
+     * to fit tmp would change its value). A decimal integer this long is
+     * beyond 64 bits, so Lua makes it a float and keeps its magnitude. */
+    lua_pushlstring(jp->L, s, n);
+    if (lua_stringtonumber(jp->L, lua_tostring(jp->L, -1)) == 0) {
+      lua_pop(jp->L, 1);
+      return fail(jp, "bad number");
+    }
+    lua_remove(jp->L, -2);
+    return 1;
   }
   memcpy(tmp, s, n);
   tmp[n] = '\0';

@@ -56,8 +56,9 @@ static const char *first_keyword(const char *p) {
 
 /* DDL, and the statements that may run DDL inside them (dynamic SQL,
  * compound blocks). CALL is left out on purpose: procedures are common and
- * rarely change tables; see the README. */
-static int is_ddl(const char *sql) {
+ * rarely change tables; see the README. Not static only so that the fuzz
+ * target test/fuzz/fuzz_sql_keyword.c can reach it (declared in ar.h). */
+int ar_is_ddl(const char *sql) {
   sql = first_keyword(sql);
   switch (*sql & ~0x20) {
     case 'B': return starts_with_word(sql, "BEGIN");
@@ -164,12 +165,20 @@ static ar_stmt *new_stmt(lua_State *L, ar_conn *c, int conn_idx, const char *sql
   lua_pushvalue(L, conn_idx);
   lua_setiuservalue(L, si, AR_STMT_UV_CONN);
   s->sql = (char *)malloc(len + 1);
-  if (!s->sql) luaL_error(L, "not enough memory");
+  if (!s->sql) {
+    luaL_error(L, "not enough memory");
+    return NULL; /* not reached: tells the analyzer luaL_error does not return */
+  }
   memcpy(s->sql, sql, len);
   s->sql[len] = '\0';
   s->sql_len = len;
   s->stmt = mysql_stmt_init(c->mysql);
-  if (!s->stmt) luaL_error(L, "not enough memory");
+  if (!s->stmt) {
+    free(s->sql); /* __gc frees nothing of a statement without a handle */
+    s->sql = NULL;
+    luaL_error(L, "not enough memory");
+    return NULL; /* not reached */
+  }
   s->conn = c;
   list_push_head(c, s); /* owned by the connection from here on */
   int rc = 0;
@@ -265,11 +274,10 @@ static void run(lua_State *L, ar_stmt *s, int stmt_idx, int first, int nargs) {
     if (mysql_stmt_errno(s->stmt) == ER_NEED_REPREPARE_CODE) s->stale = 1;
     ar_raise_stmt(L, s->stmt, s->sql);
   }
-  if (is_ddl(s->sql)) bump_schema_epoch(L);
-  if (mysql_stmt_field_count(s->stmt) > 0) {
-    c->active = s;
-    ar_setup_columns(L, s, stmt_idx, NULL);
-  }
+  /* active first: a memory error below must leave the result to be settled */
+  if (mysql_stmt_field_count(s->stmt) > 0) c->active = s;
+  if (ar_is_ddl(s->sql)) bump_schema_epoch(L);
+  if (c->active == s) ar_setup_columns(L, s, stmt_idx, NULL);
 }
 
 /* The extra result sets a CALL produces are drained so the connection
@@ -577,16 +585,27 @@ typedef struct {
   MYSQL_RES *res;
 } ar_res_guard;
 
-static void free_guard(ar_res_guard *g) {
-  if (g->res) {
-    mysql_free_result(g->res); /* stored result: no network */
-    g->res = NULL;
+static void free_guard(MYSQL_RES **res) {
+  if (*res) {
+    mysql_free_result(*res); /* stored result: no network */
+    *res = NULL;
   }
 }
 
 static int res_guard_gc(lua_State *L) {
-  free_guard((ar_res_guard *)lua_touserdata(L, 1));
+  free_guard(&((ar_res_guard *)lua_touserdata(L, 1))->res);
   return 0;
+}
+
+MYSQL_RES **ar_push_res_guard(lua_State *L) {
+  ar_res_guard *g = (ar_res_guard *)lua_newuserdatauv(L, sizeof *g, 0);
+  g->res = NULL;
+  if (luaL_newmetatable(L, "activerecord.mysql.result_guard")) {
+    lua_pushcfunction(L, res_guard_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return &g->res;
 }
 
 /* Runs `sql` without parameters. With want_result, pushes a result table
@@ -595,21 +614,16 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
                   size_t len, int want_result) {
   MYSQL *m = c->mysql;
   int rc = 0;
+  /* the stored result is owned by a guard userdata until freed; made before
+   * the query is sent, so a memory error cannot leave a result unread */
+  MYSQL_RES **stored = ar_push_res_guard(L);
+  int gi = lua_gettop(L);
   AR_CALL(m, rc, mysql_real_query, m, sql, (unsigned long)len);
   if (rc) return ar_raise_mysql(L, m, sql);
-  /* the stored result is owned by a guard userdata until freed */
-  ar_res_guard *g = (ar_res_guard *)lua_newuserdatauv(L, sizeof *g, 0);
-  g->res = NULL;
-  if (luaL_newmetatable(L, "activerecord.mysql.result_guard")) {
-    lua_pushcfunction(L, res_guard_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  int gi = lua_gettop(L);
-  AR_CALL0(m, g->res, mysql_store_result, m);
-  if (!g->res && mysql_field_count(m) > 0) return ar_raise_mysql(L, m, sql);
+  AR_CALL0(m, *stored, mysql_store_result, m);
+  if (!*stored && mysql_field_count(m) > 0) return ar_raise_mysql(L, m, sql);
   if (!want_result) {
-    free_guard(g);
+    free_guard(stored);
     lua_settop(L, gi - 1);
     while (mysql_more_results(m)) {
       AR_CALL0(m, rc, mysql_next_result, m);
@@ -623,12 +637,12 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
   int res = lua_gettop(L);
   lua_newtable(L);
   lua_Integer nrows = 0;
-  if (g->res) {
-    unsigned n = mysql_num_fields(g->res);
-    MYSQL_FIELD *fields = mysql_fetch_fields(g->res);
+  if (*stored) {
+    unsigned n = mysql_num_fields(*stored);
+    MYSQL_FIELD *fields = mysql_fetch_fields(*stored);
     MYSQL_ROW row;
-    while ((row = mysql_fetch_row(g->res)) != NULL) { /* stored: no network */
-      unsigned long *lengths = mysql_fetch_lengths(g->res);
+    while ((row = mysql_fetch_row(*stored)) != NULL) { /* stored: no network */
+      unsigned long *lengths = mysql_fetch_lengths(*stored);
       lua_createtable(L, 0, (int)n);
       for (unsigned i = 0; i < n; i++) {
         if (!row[i]) continue;
@@ -653,7 +667,7 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
   lua_setfield(L, res, "insert_id");
   lua_pushinteger(L, (lua_Integer)mysql_warning_count(m));
   lua_setfield(L, res, "warning_count");
-  free_guard(g);
+  free_guard(stored);
   lua_remove(L, gi);
   return 1;
 }
