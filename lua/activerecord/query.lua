@@ -614,7 +614,8 @@ end
 -- literals, never spliced raw.
 -- @tparam string|Expr col the JSON column
 -- @tparam string path the row path
--- @tparam table columns `{ name =, type = integer|bigint|string|decimal|double|json|ordinality, path =, size =, precision =, scale = }`
+-- @tparam table columns a list of `{ name =, type =, path =, size =, precision =, scale = }`,
+--   type one of integer, bigint, string, decimal, double, json, ordinality
 -- @treturn Expr the source
 -- @raise `QueryError` for a bad column list
 function M.json_table(col, path, columns)
