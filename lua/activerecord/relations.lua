@@ -371,7 +371,10 @@ local function add_dependent(owner, rel)
   if rel.kind == "belongs_to" then
     errors.raise("ConfigError", owner.name .. "." .. rel.name .. ": dependent applies to has_one/has_many")
   end
-  owner:on("before_delete", function(inst)
+  owner:on("before_delete", function(inst, info)
+    -- a soft delete keeps the children (restore() must find them again);
+    -- restrict still applies: the owner would vanish from every query
+    if info and info.soft and dep ~= "restrict" then return end
     local q = rel:query_for(inst)
     if dep == "restrict" then
       if q:exists() then

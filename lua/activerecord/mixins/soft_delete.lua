@@ -30,7 +30,7 @@ return {
       if not st.persisted then
         errors.raise("RecordNotFound", st.model.name .. ": cannot delete a record that was never saved")
       end
-      model.run_event(st.model, "before_delete", rec)
+      model.run_event(st.model, "before_delete", rec, { soft = true })
       rec.deleted_at = now()
       local affected = rec:save({ validate = false })
       model.run_event(st.model, "after_delete", rec, affected)

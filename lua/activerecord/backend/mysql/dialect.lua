@@ -117,7 +117,7 @@ end
 function Dialect:capability_message(name, feature)
   local hint = CAPABILITY_HINTS[name]
   feature = feature or (hint and hint[1]) or name
-  local connected = string.format("(connected: %s %s)", self.flavor, self.version_string)
+  local connected = string.format("(server: %s %s)", self.flavor, self.version_string)
   local since = hint and hint[self.flavor == "mysql" and 2 or 3]
   if type(since) == "string" then
     return string.format("%s needs %s %s+ %s", feature, FLAVOR_NAMES[self.flavor],
@@ -720,7 +720,7 @@ function Dialect:default_sql(col, table_name)
   if self.flavor == "mysql" and LOB_TYPES[col.type] then
     if not self:at_least(8, 0, 13) then
       errors.raise("CapabilityError", string.format(
-        "a DEFAULT on a %s column needs MySQL 8.0.13+ (connected: mysql %s)",
+        "a DEFAULT on a %s column needs MySQL 8.0.13+ (server: mysql %s)",
         col.type, self.version_string), { flavor = self.flavor, version = self.version_string })
     end
     return "(" .. lit .. ")"

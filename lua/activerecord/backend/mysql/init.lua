@@ -384,8 +384,12 @@ end
 -- @treturn boolean true
 -- @raise `CapabilityError` naming the feature, the server's flavor and
 --   version; `ConfigError` for an unknown capability name
+-- One wording for every capability error: the dialect's ("X needs
+-- MariaDB 10.6+ (server: mariadb 10.5.4)"); categories resolve first.
 function Backend:require_capability(name, feature)
-  return caps.require(self._capabilities, name, feature, self._server)
+  if caps.supports(self._capabilities, name) then return true end
+  local names = caps.categories[name]
+  return self.dialect:require(names and names[1] or name, feature)
 end
 
 --- Counters of the connection pool.
