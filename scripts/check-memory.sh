@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the core specs under valgrind: any definite/indirect leak or memory
-# error fails the run. Specs tagged `slow` (a million streamed rows) are
-# skipped here: valgrind makes them take minutes and they add no coverage.
+# Runs the specs under valgrind (by default the whole suite: the C core's
+# own specs and every spec of the Lua layers through the MySQL provider):
+# any definite/indirect leak or memory error fails the run. Specs tagged
+# `slow` (a million streamed rows, server kills) are skipped here: valgrind
+# makes them take minutes and they add no coverage of the C code.
+# Usage: scripts/check-memory.sh [spec paths...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,13 +15,16 @@ fi
 
 log=$(mktemp /tmp/ar-valgrind-XXXXXX.log)
 trap 'rm -f "$log"' EXIT
+export AR_TESTSUITE_PROVIDER="${AR_TESTSUITE_PROVIDER:-providers.mysql}"
+paths=("$@")
+if [ "${#paths[@]}" -eq 0 ]; then paths=(spec lua/activerecord/testsuite); fi
 status=0
 # --trace-children=no: specs may spawn helper processes (mariadb client).
 valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
   --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
   --suppressions=scripts/valgrind.supp --log-file="$log" \
   lua5.4 /usr/bin/busted --lua=lua5.4 -o TAP --cpath="${AR_CORE_CPATH:-build/?.so}" \
-  --exclude-tags=slow,novalgrind spec/core \
+  --exclude-tags=slow,novalgrind "${paths[@]}" \
   > "$log.tap" || status=$?
 
 passed=$(grep -c '^ok ' "$log.tap" || true)

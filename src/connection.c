@@ -329,7 +329,13 @@ int ar_connect(lua_State *L) {
 #if AR_NONBLOCKING
   /* TLS handshakes run on the library's coroutine stack: give it room. */
   size_t stack = (size_t)256 * 1024;
-  mysql_options(m, MYSQL_OPT_NONBLOCK, &stack);
+  if (mysql_options(m, MYSQL_OPT_NONBLOCK, &stack)) {
+    /* no async context (out of memory): the *_start calls would crash, so
+     * the handle is closed the blocking way (never connected: no network) */
+    c->mysql = NULL;
+    mysql_close(m);
+    return luaL_error(L, "not enough memory");
+  }
 #endif
   mysql_options(m, MYSQL_SET_CHARSET_NAME, charset);
   if (connect_timeout) mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
