@@ -5,6 +5,8 @@
 # `slow` (a million streamed rows, server kills) are skipped here: valgrind
 # makes them take minutes and they add no coverage of the C code.
 # Usage: scripts/check-memory.sh [spec paths...]
+# (busted is run by lua5.4 itself, never with --lua=: that option makes busted
+# re-run itself in a child process, which valgrind would not be watching)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ status=0
 valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
   --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
   --suppressions=scripts/valgrind.supp --log-file="$log" \
-  lua5.4 /usr/bin/busted --lua=lua5.4 -o TAP --cpath="${AR_CORE_CPATH:-build/?.so}" \
+  lua5.4 /usr/bin/busted -o TAP --cpath="${AR_CORE_CPATH:-build/?.so}" \
   --exclude-tags=slow,novalgrind "${paths[@]}" \
   > "$log.tap" || status=$?
 
