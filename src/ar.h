@@ -92,6 +92,7 @@ typedef struct ar_conn {
   struct ar_stmt *lru_tail;  /* eviction candidate */
   struct ar_stmt *active;    /* statement whose result may still be unread */
   int cursor_open;           /* a streaming cursor owns `active` */
+  unsigned long max_packet;  /* the server's max_allowed_packet (0: unknown) */
 } ar_conn;
 
 typedef struct ar_stmt {
@@ -122,6 +123,8 @@ int ar_raisef(lua_State *L, const char *kind, const char *fmt, ...);
 int ar_raise_mysql(lua_State *L, MYSQL *m, const char *sql);
 int ar_raise_stmt(lua_State *L, MYSQL_STMT *s, const char *sql);
 void ar_errors_open(lua_State *L);
+const char *ar_check_text(lua_State *L, int idx, size_t *len, const char *kind,
+                          const char *what);
 
 /* wait.c: the one wait point. */
 int ar_wait(MYSQL *m, int status);
@@ -167,7 +170,7 @@ MYSQL_RES **ar_push_res_guard(lua_State *L);
 int ar_is_ddl(const char *sql);
 
 /* convert.c */
-int ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql);
+size_t ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql);
 int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta);
 void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx);
 void ar_push_text_value(lua_State *L, const MYSQL_FIELD *f, const char *v,

@@ -88,7 +88,7 @@ void ar_push_capabilities(lua_State *L, const char *flavor, int major, int minor
 /* core.capabilities_for(flavor, version) where version is "8.0.31",
  * {8, 0, 31} or a full server version string. */
 int ar_capabilities_for(lua_State *L) {
-  const char *flavor = luaL_checkstring(L, 1);
+  const char *flavor = ar_check_text(L, 1, NULL, "ConfigError", "the flavor");
   int major = 0, minor = 0, patch = 0;
   if (strcmp(flavor, "mysql") != 0 && strcmp(flavor, "mariadb") != 0)
     return ar_raisef(L, "ConfigError", "flavor must be \"mysql\" or \"mariadb\", got \"%s\"", flavor);
@@ -100,7 +100,8 @@ int ar_capabilities_for(lua_State *L) {
     minor = (int)luaL_optinteger(L, -2, 0);
     patch = (int)luaL_optinteger(L, -1, 0);
     lua_pop(L, 3);
-  } else if (!ar_parse_version(luaL_checkstring(L, 2), &major, &minor, &patch, NULL)) {
+  } else if (!ar_parse_version(ar_check_text(L, 2, NULL, "ConfigError", "the version"), &major, &minor,
+                               &patch, NULL)) {
     return ar_raisef(L, "ConfigError", "cannot read a version from \"%s\"", lua_tostring(L, 2));
   }
   ar_push_capabilities(L, flavor, major, minor, patch);

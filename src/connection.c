@@ -237,6 +237,22 @@ static void apply_session(lua_State *L, ar_conn *c, int ci, int after_reset) {
   lua_settop(L, t - 1);
 }
 
+/* The server's packet limit, so oversize statements are refused before
+ * they are sent (the server would drop the connection). */
+static void read_max_packet(lua_State *L, ar_conn *c, int ci) {
+  int top = lua_gettop(L);
+  static const char sql[] = "SELECT @@max_allowed_packet AS p";
+  ar_text_query(L, c, ci, sql, sizeof sql - 1, 1);
+  lua_getfield(L, -1, "rows");
+  lua_rawgeti(L, -1, 1);
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "p");
+    lua_Integer p = lua_tointeger(L, -1);
+    if (p > 0) c->max_packet = (unsigned long)p;
+  }
+  lua_settop(L, top);
+}
+
 /* Connection failures all report as ConnectionError, whatever the errno. */
 static int fail_connect(lua_State *L, ar_conn *c, const char *why) {
   unsigned code = c->mysql ? mysql_errno(c->mysql) : 0;
@@ -289,7 +305,8 @@ static int apply_ssl(lua_State *L, MYSQL *m, int opts) {
 }
 
 int ar_connect(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_istable(L, 1))
+    return ar_raisef(L, "ConfigError", "connect expects a table of options, got %s", luaL_typename(L, 1));
   check_keys(L, 1, "connect option", option_names);
   const char *host = opt_string(L, 1, "host");
   const char *sock = opt_string(L, 1, "socket");
@@ -375,6 +392,7 @@ int ar_connect(lua_State *L) {
   }
   lua_setiuservalue(L, ci, AR_CONN_UV_SESSION);
   apply_session(L, c, ci, 0);
+  read_max_packet(L, c, ci);
   lua_settop(L, ci);
   return 1;
 }
@@ -464,7 +482,7 @@ static int conn_rollback(lua_State *L) {
 /* Savepoint names are identifiers we quote ourselves, never raw SQL. */
 static const char *check_savepoint(lua_State *L, int idx) {
   size_t n;
-  const char *name = luaL_checklstring(L, idx, &n);
+  const char *name = ar_check_text(L, idx, &n, "TransactionError", "a savepoint name");
   int ok = n > 0 && n <= 64 && (isalpha((unsigned char)name[0]) || name[0] == '_');
   for (size_t i = 0; ok && i < n; i++)
     ok = isalnum((unsigned char)name[i]) || name[i] == '_';
@@ -495,7 +513,8 @@ static int conn_in_transaction(lua_State *L) {
 
 static int conn_autocommit(lua_State *L) {
   ar_conn *c = ar_check_conn(L, 1);
-  luaL_checktype(L, 2, LUA_TBOOLEAN);
+  if (!lua_isboolean(L, 2))
+    return ar_raisef(L, "ConfigError", "autocommit expects true or false, got %s", luaL_typename(L, 2));
   my_bool r = 0;
   ar_conn_settle(L, c);
   AR_CALL(c->mysql, r, mysql_autocommit, c->mysql, (my_bool)lua_toboolean(L, 2));

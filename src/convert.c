@@ -19,8 +19,10 @@
 
 /* ---- parameters ------------------------------------------------------ */
 
-int ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql) {
-  (void)sql;
+/* Returns the bytes the values take on the wire (about), for the packet
+ * size check before sending. */
+size_t ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql) {
+  size_t bytes = 0;
   if (count == 0) return 0;
   memset(s->pbind, 0, sizeof(MYSQL_BIND) * (size_t)count);
   for (int i = 0; i < count; i++) {
@@ -60,6 +62,7 @@ int ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *s
         size_t len;
         const char *str = lua_tolstring(L, idx, &len);
         p->length = (unsigned long)len;
+        bytes += len;
         b->buffer_type = MYSQL_TYPE_STRING;
         b->buffer = (void *)str; /* stays on the stack during execute */
         b->buffer_length = p->length;
@@ -76,8 +79,8 @@ int ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *s
                          i + 1, luaL_typename(L, idx));
     }
   }
-  if (mysql_stmt_bind_param(s->stmt, s->pbind)) return ar_raise_stmt(L, s->stmt, sql);
-  return 0;
+  if (mysql_stmt_bind_param(s->stmt, s->pbind)) ar_raise_stmt(L, s->stmt, sql);
+  return bytes + (size_t)count * 9;
 }
 
 /* ---- column metadata ------------------------------------------------- */

@@ -98,6 +98,16 @@ int ar_raise_stmt(lua_State *L, MYSQL_STMT *s, const char *sql) {
   return ar_raise(L, ar_error_kind(code), code, state, msg, sql);
 }
 
+/* Argument checks of the public functions raise error objects like every
+ * other failure (luaL_check* would raise plain strings). Only real strings
+ * pass: a number is not silently taken as SQL text. */
+const char *ar_check_text(lua_State *L, int idx, size_t *len, const char *kind,
+                          const char *what) {
+  if (lua_type(L, idx) != LUA_TSTRING)
+    ar_raisef(L, kind, "%s must be a string, got %s", what, luaL_typename(L, idx));
+  return lua_tolstring(L, idx, len);
+}
+
 /* "IntegrityError 1062 (23000): Duplicate entry ..." */
 static int error_tostring(lua_State *L) {
   luaL_Buffer b;

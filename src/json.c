@@ -266,7 +266,7 @@ void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
 /* core.json_decode(text): the same decoder, for the Lua layers and specs. */
 int ar_json_decode(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
+  const char *s = ar_check_text(L, 1, &len, "DataError", "the JSON text");
   ar_push_json(L, s, len, 0);
   return 1;
 }

@@ -4,6 +4,7 @@
  * statements (prepare), and the text-protocol path for commands that cannot
  * be prepared (only when they carry no parameters).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,7 +268,16 @@ static void run(lua_State *L, ar_stmt *s, int stmt_idx, int first, int nargs) {
   if ((unsigned)nargs != s->nparams)
     ar_raisef(L, "QueryError", "statement has %u placeholder(s) but %d value(s) were given",
               s->nparams, nargs);
-  ar_bind_params(L, s, first, nargs, s->sql);
+  size_t bytes = ar_bind_params(L, s, first, nargs, s->sql) + 64;
+  /* A statement over max_allowed_packet makes the server hang up (and the
+   * link is lost): refuse it here, with the limit named, and keep the link. */
+  if (c->max_packet && bytes > c->max_packet) {
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "the statement needs about %zu bytes but the server's max_allowed_packet is %lu "
+             "bytes (raise it, or send less at once)", bytes, c->max_packet);
+    ar_raise(L, "DataError", 1153, "08S01", msg, s->sql);
+  }
   int rc = 0;
   AR_CALL0(m, rc, mysql_stmt_execute, s->stmt);
   if (rc) {
@@ -409,7 +419,7 @@ static void push_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
 int ar_conn_execute(lua_State *L) {
   ar_conn *c = ar_check_conn(L, 1);
   size_t len;
-  const char *sql = luaL_checklstring(L, 2, &len);
+  const char *sql = ar_check_text(L, 2, &len, "QueryError", "the SQL of execute");
   int nargs = lua_gettop(L) - 2;
   ar_conn_settle(L, c);
   ar_stmt *s = cached_stmt(L, c, 1, nargs); /* ..., stmt? */
@@ -508,7 +518,7 @@ static int start_cursor(lua_State *L, ar_stmt *s, int stmt_idx, int first, int n
 /* conn:each(sql, ...) -> iterator over rows, streamed (unbuffered). */
 int ar_conn_each(lua_State *L) {
   ar_conn *c = ar_check_conn(L, 1);
-  luaL_checkstring(L, 2);
+  ar_check_text(L, 2, NULL, "QueryError", "the SQL of each");
   int nargs = lua_gettop(L) - 2;
   ar_conn_settle(L, c);
   ar_stmt *s = cached_stmt(L, c, 1, nargs);
@@ -525,7 +535,7 @@ int ar_conn_each(lua_State *L) {
 int ar_conn_prepare(lua_State *L) {
   ar_conn *c = ar_check_conn(L, 1);
   size_t len;
-  const char *sql = luaL_checklstring(L, 2, &len);
+  const char *sql = ar_check_text(L, 2, &len, "QueryError", "the SQL of prepare");
   ar_conn_settle(L, c);
   if (!new_stmt(L, c, 1, sql, len, -1))
     return ar_raisef(L, "QueryError", "this statement cannot be prepared");

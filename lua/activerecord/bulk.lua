@@ -227,18 +227,21 @@ function M.upsert_all(model, rows, opts)
   check_opts("upsert_all", opts)
   if type(rows) ~= "table" then errors.raise("QueryError", "upsert_all expects an array of rows") end
   if #rows == 0 then return { affected_rows = 0, rows = {}, records = {} } end
+  -- unique_by must name fields (checked before any row is built)
+  local unique_by = opts.unique_by
+  for _, name in ipairs(type(unique_by) == "table" and unique_by or { unique_by }) do
+    if not model.fields[name] then
+      errors.raise("ConfigError", ("upsert_all: unique_by names no field of %s: '%s'"):format(model.name,
+        tostring(name)))
+    end
+  end
   local instances = prepare(model, rows, opts)
   local update = opts.update
   if not update then
     -- default: every written column except the key(s) that identify the row
     local skip = {}
     local unique = type(opts.unique_by) == "table" and opts.unique_by or { opts.unique_by or model.primary_key }
-    for _, name in ipairs(unique) do
-      if not model.fields[name] then
-        errors.raise("ConfigError", ("upsert_all: unique_by names no field of %s: '%s'"):format(model.name,
-          tostring(name)))
-      end
-    end
+
     for _, name in ipairs(unique) do skip[name] = true end
     update = {}
     for _, f in ipairs(columns_of(model, instances)) do

@@ -84,8 +84,9 @@ local function parse_field(model_name, name, spec)
   end
   f.type_spec = t
   f.column = f.column or name
-  if f.column == "" or #f.column > 64 or f.column:find("%z") then
-    config_error(model_name, name, "column must be a name of 1 to 64 characters")
+  if not f.column:match("^[%w_$]+$") or #f.column > 64 then
+    config_error(model_name, name, ("column %q must be a plain name of at most 64 letters, digits, _ and $")
+      :format(f.column))
   end
   f.to_db, f.from_db, f.cast = t.to_db, t.from_db, t.cast
   return f
@@ -208,8 +209,10 @@ function M.define(def)
     if type(v) ~= want then config_error(model_name, nil, ("option '%s' must be a %s"):format(k, want)) end
   end
   if not def.table then config_error(model_name, nil, "a model needs a table name") end
-  if def.table == "" or #def.table > 64 or def.table:find("%z") then
-    config_error(model_name, nil, "table must be a name of 1 to 64 characters")
+  -- plain names only (letters, digits, _ and $; "schema.table" allowed): they
+  -- are quoted anyway, but a model is no place for exotic identifiers
+  if not def.table:match("^[%w_$]+$") and not def.table:match("^[%w_$]+%.[%w_$]+$") or #def.table > 129 then
+    config_error(model_name, nil, ("table %q must be a plain name (letters, digits, _ and $)"):format(def.table))
   end
   local model = {
     name = model_name, table = def.table, backend = def.backend, fields = {},
@@ -524,7 +527,9 @@ end
 -- @return the record or nil
 -- @raise the backend's statement errors; `ConfigError` without a backend
 function ClassMethods:find(id)
-  if id == nil then return nil end
+  if id == nil or id == null then
+    errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got nil")
+  end
   local t = self:_find_template()
   local db = self:_backend()
   if t.backend ~= db then

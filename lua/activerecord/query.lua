@@ -1471,6 +1471,14 @@ end
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:delete_all(opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then query_error("delete_all expects { returning = {...} }") end
+    for k in pairs(opts) do
+      if k ~= "returning" then
+        query_error(("delete_all: unknown option '%s' (accepted: returning)"):format(tostring(k)))
+      end
+    end
+  end
   local db = self:_backend()
   local sql, params = db.compiler.delete(db.dialect, self:_final(), opts)
   local res = db:execute(sql, unpack(params, 1, params.n))

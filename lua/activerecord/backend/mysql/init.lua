@@ -132,8 +132,10 @@ function Backend:execute(sql, ...)
     error(res, 0)
   end
   local attempts = 0
+  local read_timeout = self.connect_opts.read_timeout
   while true do
     local conn = self.pool:checkout()
+    local started = read_timeout and now()
     local ok, res = pcall(self._run, self, conn, sql, ...)
     if ok then
       self.pool:checkin(conn)
@@ -141,6 +143,12 @@ function Backend:execute(sql, ...)
     end
     local is_lost = lost(res)
     self.pool:checkin(conn, is_lost)
+    -- a read timeout (2013 after waiting read_timeout) is not a dropped
+    -- link: running the statement again would only wait as long again
+    if is_lost and read_timeout and res.code == 2013 and now() - started >= read_timeout * 0.9 then
+      res.timeout = true
+      error(res, 0)
+    end
     attempts = attempts + 1
     if not (is_lost and attempts <= self.opts.reconnect_retries
             and (NOT_SENT[res.code] or is_read_only(sql))) then

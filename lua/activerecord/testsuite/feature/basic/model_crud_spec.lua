@@ -311,7 +311,9 @@ describe("model instances", function()
       assert.is_false(u:is_new())
       assert.is_false(u:is_dirty())
       assert.is_nil(User:find(bo.id + 1000))
-      assert.is_nil(User:find(nil))
+      -- a missing id is a mistake, not an absent row
+      local err = testsuite.error_of(function() return User:find(nil) end)
+      assert.is_true(ar.errors.is(err, "QueryError"), tostring(err))
     end)
 
     it("find_or_fail raises RecordNotFound when absent", function()
