@@ -99,21 +99,22 @@ local function db_value(f, v)
   return v
 end
 
--- Splits instances into batches under the packet and placeholder limits.
-local function batches(db, fields, instances, batch_size)
+-- Splits rows into batches under the packet and placeholder limits. Each
+-- row is its list of database values (JSON already encoded), so the sizes
+-- counted are the sizes sent.
+local function batches(db, nfields, rows, batch_size)
   local limit = math.floor(max_packet(db) * 0.8)
-  local per_stmt = math.max(1, math.floor(MAX_PLACEHOLDERS / math.max(1, #fields)))
+  local per_stmt = math.max(1, math.floor(MAX_PLACEHOLDERS / math.max(1, nfields)))
   batch_size = math.min(batch_size or DEFAULT_BATCH, per_stmt)
   local out, current, bytes = {}, {}, 0
-  for _, inst in ipairs(instances) do
-    local values = model_mod.state_of(inst).values
+  for i, params in ipairs(rows) do
     local size = 8
-    for _, f in ipairs(fields) do size = size + value_size(values[f.name]) end
+    for j = 1, nfields do size = size + value_size(params[j]) end
     if #current > 0 and (#current >= batch_size or bytes + size > limit) then
       out[#out + 1] = current
       current, bytes = {}, 0
     end
-    current[#current + 1] = inst
+    current[#current + 1] = i
     bytes = bytes + size
   end
   if #current > 0 then out[#out + 1] = current end
@@ -142,21 +143,36 @@ local function run_batches(model, instances, opts, sql_opts)
     returning = { pkf.column }
   end
   local result = { affected_rows = 0, rows = {} }
+  local nfields = #fields
+  local row_params = {}
+  for i, inst in ipairs(instances) do
+    local values = model_mod.state_of(inst).values
+    local p = {}
+    for j = 1, nfields do
+      local f = fields[j]
+      p[j] = db_value(f, values[f.name])
+    end
+    row_params[i] = p
+  end
+  local sql_cache = {}
   local function write()
-    for _, batch in ipairs(batches(db, fields, instances, opts.batch_size)) do
-      local sql = db.dialect:insert_sql(model.table, columns, #batch,
-        { ignore = sql_opts.ignore, upsert = sql_opts.upsert, returning = returning })
+    for _, batch in ipairs(batches(db, nfields, row_params, opts.batch_size)) do
+      local sql = sql_cache[#batch]
+      if not sql then
+        sql = db.dialect:insert_sql(model.table, columns, #batch,
+          { ignore = sql_opts.ignore, upsert = sql_opts.upsert, returning = returning })
+        sql_cache[#batch] = sql
+      end
       local params, n = {}, 0
-      for _, inst in ipairs(batch) do
-        local values = model_mod.state_of(inst).values
-        for _, f in ipairs(fields) do
-          n = n + 1
-          params[n] = db_value(f, values[f.name])
-        end
+      for _, idx in ipairs(batch) do
+        local p = row_params[idx]
+        for j = 1, nfields do params[n + j] = p[j] end
+        n = n + nfields
       end
       local res = db:execute(sql, unpack(params, 1, n))
       result.affected_rows = result.affected_rows + res.affected_rows
-      for i, inst in ipairs(batch) do
+      for i, idx in ipairs(batch) do
+        local inst = instances[idx]
         local st = model_mod.state_of(inst)
         local row = res.rows[i]
         if returning and row then

@@ -280,7 +280,10 @@ local CANONICAL = "^%d%d%d%d%-[01]%d%-[0-3]%d [0-2]%d:[0-5]%d:[0-5]%d%.?%d?%d?%d
 for _, name in ipairs({ "datetime", "timestamp" }) do
   M.register(name, {
     schema_type = name,
-    cast = function(v) return normalize_datetime(v, true) or v end,
+    cast = function(v)
+      if type(v) == "string" and v:find(CANONICAL) then return v end -- already in stored form
+      return normalize_datetime(v, true) or v
+    end,
     validate = function(v)
       if type(v) == "string" and v:find(CANONICAL) then return true end
       local s, msg = normalize_datetime(v, true)

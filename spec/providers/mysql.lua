@@ -116,6 +116,18 @@ function M.kill_session(scenario, id)
   admins[s.name]:execute("KILL CONNECTION " .. n)
 end
 
+-- Sets the server's packet limit for connections made from now on;
+-- returns a function restoring the previous limit.
+function M.set_max_packet(scenario, bytes)
+  local s = scenario_of(scenario)
+  if not admins[s.name] then admins[s.name] = M.new_backend(s.name, { pool = { size = 1 } }) end
+  local admin = admins[s.name]
+  local before = admin:query("SELECT @@global.max_allowed_packet AS p")[1].p
+  local n = assert(math.tointeger(bytes), "packet size must be an integer")
+  admin:execute("SET GLOBAL max_allowed_packet = " .. n)
+  return function() admin:execute("SET GLOBAL max_allowed_packet = " .. math.tointeger(before)) end
+end
+
 function M.sleep_statement(seconds)
   return "SELECT SLEEP(?) AS slept", { seconds }
 end

@@ -28,6 +28,8 @@
 --   lock_wait_options(seconds)        -> ar.connect overrides making row-lock waits
 --                                        give up after `seconds` (LockTimeoutError)
 --   ping_count(db)                    -> pings the serving session has received
+--   set_max_packet(scenario, bytes)   -> limits statement size for new connections;
+--                                        returns a function that restores it
 --   url(scenario)                     -> the scenario's settings as a connect url
 --   concurrent_session(scenario, steps) -> a session in another OS process that runs
 --                                        `steps` ({ sql = "..." } | { signal = true } |

@@ -88,12 +88,42 @@ describe("model bulk writes", function()
       for i = 2, #ids do assert.is_true(ids[i] > ids[i - 1]) end
     end)
 
-    it("writes 20,000 rows in few statements", function()
+    it("writes 100,000 rows in few statements, with validation and events on and off", function()
       local res
-      local n = inserts(function() res = User:insert_all(rows(20000)) end)
-      assert.are.equal(20000, res.affected_rows)
-      assert.are.equal(20000, count())
-      assert.is_true(n <= 20, n .. " statements")
+      local n = inserts(function() res = User:insert_all(rows(50000)) end)
+      assert.are.equal(50000, res.affected_rows)
+      assert.is_true(n <= 50, n .. " statements")
+      assert.are.equal(50000, #events / 4) -- before_save, before_create, after_create, after_save
+      local n2 = inserts(function()
+        res = User:insert_all(rows(50000, 50000), { validate = false, events = false })
+      end)
+      assert.are.equal(50000, res.affected_rows)
+      assert.is_true(n2 <= 50, n2 .. " statements")
+      assert.are.equal(200000, #events) -- none added by the second call
+      assert.are.equal(100000, count())
+      -- the ids of both calls are distinct and filled
+      assert.are.equal(100000, observer:query("SELECT COUNT(DISTINCT id) AS n FROM users")[1].n)
+      assert.is_not_nil(res.records[50000].id)
+    end)
+
+    it("splits batches to stay under max_allowed_packet", function()
+      if not testsuite.requires_operations(provider, "set_max_packet") then return end
+      local restore = provider.set_max_packet(scenario, 1024 * 1024)
+      local small = provider.new_backend(scenario)
+      local ok, err = pcall(function()
+        local Big = ar.Model{ name = "BulkBig", table = "users", backend = small,
+          fields = { id = "integer", name = "string", email = "string", profile = "json" } }
+        local payload = ("x"):rep(100 * 1024)
+        local list = {}
+        for i = 1, 30 do list[i] = { name = "big " .. i, profile = { data = payload } } end
+        local n = testsuite.count_statements(small, function() Big:insert_all(list) end, "^INSERT")
+        -- 30 rows of 100 KiB cannot travel in one 1 MiB packet
+        assert.is_true(n >= 3, n .. " statement(s)")
+        assert.are.equal(30, count())
+      end)
+      small:close()
+      restore()
+      assert(ok, err)
     end)
 
     it("ignore = true skips duplicates and reports only the rows written", function()
