@@ -165,12 +165,22 @@ local function identifier_problem(name)
 end
 
 -- `name` with backticks doubled; rejects what MySQL could not store.
+-- Quoted forms are memoised (queries quote the same few names on every
+-- call); the memo is emptied past 4,096 names so it cannot grow without end.
+local quoted, nquoted = {}, 0
+
 function Dialect:quote_identifier(name)
+  local q = quoted[name]
+  if q then return q end
   local problem = identifier_problem(name)
   if problem then
     query_error("invalid identifier " .. show(name) .. ": " .. problem, { identifier = name })
   end
-  return "`" .. name:gsub("`", "``") .. "`"
+  q = "`" .. name:gsub("`", "``") .. "`"
+  if nquoted >= 4096 then quoted, nquoted = {}, 0 end
+  quoted[name] = q
+  nquoted = nquoted + 1
+  return q
 end
 
 -- Splits on dots; a dot inside a name is not supported (it always splits).
@@ -188,6 +198,7 @@ end
 
 -- "db.table" / "t.col" / "db.t.col" -> `db`.`table`; each part validated.
 function Dialect:quote_qualified(name)
+  if type(name) == "string" and not name:find(".", 1, true) then return self:quote_identifier(name) end
   local parts = split_dotted(name)
   for i, part in ipairs(parts) do parts[i] = self:quote_identifier(part) end
   return table.concat(parts, ".")
@@ -195,6 +206,7 @@ end
 
 -- Like quote_qualified, but the last part may be `*` ("t.*", "*").
 function Dialect:quote_column_ref(ref)
+  if type(ref) == "string" and ref ~= "*" and not ref:find(".", 1, true) then return self:quote_identifier(ref) end
   local parts = split_dotted(ref)
   for i, part in ipairs(parts) do
     if part == "*" and i == #parts then
