@@ -11,22 +11,11 @@
 -- AR_MYSQL_SOCKET / AR_MYSQL_USER / AR_MYSQL_PASSWORD / AR_MYSQL_DATABASE.
 local ar = require("activerecord")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
 
 local inserts = 0
-local db <close> = ar.connect{
-  host = env("AR_MYSQL_HOST"),
-  port = tonumber(env("AR_MYSQL_PORT", "")),
-  socket = env("AR_MYSQL_SOCKET"),
-  user = env("AR_MYSQL_USER", "root"),
-  password = env("AR_MYSQL_PASSWORD"),
-  database = env("AR_MYSQL_DATABASE", "ar_test"),
+local db <close> = ar.connect(ar.config_from_env{
   log = function(event) if event.sql:match("^INSERT") then inserts = inserts + 1 end end,
-}
+})
 ar.set_default_backend(db)
 
 ar.schema.create_table(db, "example_players", function(t)

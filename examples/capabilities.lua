@@ -13,22 +13,11 @@ local ar = require("activerecord")
 local Dialect = require("activerecord.backend.mysql.dialect")
 local compiler = require("activerecord.backend.mysql.compiler")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
 
 local sent = 0
-local db <close> = ar.connect{
-  host = env("AR_MYSQL_HOST"),
-  port = tonumber(env("AR_MYSQL_PORT", "")),
-  socket = env("AR_MYSQL_SOCKET"),
-  user = env("AR_MYSQL_USER", "root"),
-  password = env("AR_MYSQL_PASSWORD"),
-  database = env("AR_MYSQL_DATABASE", "ar_test"),
+local db <close> = ar.connect(ar.config_from_env{
   log = function() sent = sent + 1 end,
-}
+})
 ar.set_default_backend(db)
 
 local server = db:server()

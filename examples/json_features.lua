@@ -9,24 +9,13 @@
 -- AR_MYSQL_SOCKET / AR_MYSQL_USER / AR_MYSQL_PASSWORD / AR_MYSQL_DATABASE.
 local ar = require("activerecord")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
 
 -- Every statement the backend runs passes through here, so the example can
 -- show the SQL text next to its parameter count.
 local statements = {}
-local db <close> = ar.connect{
-  host = env("AR_MYSQL_HOST"),
-  port = tonumber(env("AR_MYSQL_PORT", "")),
-  socket = env("AR_MYSQL_SOCKET"),
-  user = env("AR_MYSQL_USER", "root"),
-  password = env("AR_MYSQL_PASSWORD"),
-  database = env("AR_MYSQL_DATABASE", "ar_test"),
+local db <close> = ar.connect(ar.config_from_env{
   log = function(event) statements[#statements + 1] = event end,
-}
+})
 ar.set_default_backend(db)
 
 ar.schema.create_table(db, "example_developers", function(t)

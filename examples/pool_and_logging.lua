@@ -9,23 +9,8 @@
 -- AR_MYSQL_SOCKET / AR_MYSQL_USER / AR_MYSQL_PASSWORD / AR_MYSQL_DATABASE.
 local ar = require("activerecord")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
-
 local function connect(extra)
-  local opts = {
-    host = env("AR_MYSQL_HOST"),
-    port = tonumber(env("AR_MYSQL_PORT", "")),
-    socket = env("AR_MYSQL_SOCKET"),
-    user = env("AR_MYSQL_USER", "root"),
-    password = env("AR_MYSQL_PASSWORD"),
-    database = env("AR_MYSQL_DATABASE", "ar_test"),
-  }
-  for k, v in pairs(extra) do opts[k] = v end
-  return ar.connect(opts)
+  return ar.connect(ar.config_from_env(extra))
 end
 
 local function show_stats(label, s)

@@ -8,21 +8,10 @@
 local ar = require("activerecord")
 local core = ar.core
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
 
-local conn <close> = core.connect{
-  host = env("AR_MYSQL_HOST"),
-  port = tonumber(env("AR_MYSQL_PORT", "")),
-  socket = env("AR_MYSQL_SOCKET"),
-  user = env("AR_MYSQL_USER", "root"),
-  password = env("AR_MYSQL_PASSWORD"),
-  database = env("AR_MYSQL_DATABASE", "ar_test"),
+local conn <close> = core.connect(ar.config_from_env{
   time_zone = "+00:00",
-}
+})
 
 local server = conn:server()
 print(("connected to %s %d.%d.%d (%s)"):format(server.flavor, server.version[1],

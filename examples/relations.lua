@@ -10,23 +10,12 @@
 -- AR_MYSQL_SOCKET / AR_MYSQL_USER / AR_MYSQL_PASSWORD / AR_MYSQL_DATABASE.
 local ar = require("activerecord")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
 
 local counting = false
 local statements = 0
-local db <close> = ar.connect{
-  host = env("AR_MYSQL_HOST"),
-  port = tonumber(env("AR_MYSQL_PORT", "")),
-  socket = env("AR_MYSQL_SOCKET"),
-  user = env("AR_MYSQL_USER", "root"),
-  password = env("AR_MYSQL_PASSWORD"),
-  database = env("AR_MYSQL_DATABASE", "ar_test"),
+local db <close> = ar.connect(ar.config_from_env{
   log = function() if counting then statements = statements + 1 end end,
-}
+})
 ar.set_default_backend(db)
 
 -- Runs fn and returns how many statements it sent.

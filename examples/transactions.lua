@@ -13,21 +13,8 @@
 -- AR_MYSQL_SOCKET / AR_MYSQL_USER / AR_MYSQL_PASSWORD / AR_MYSQL_DATABASE.
 local ar = require("activerecord")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
-
 local function connect()
-  return ar.connect{
-    host = env("AR_MYSQL_HOST"),
-    port = tonumber(env("AR_MYSQL_PORT", "")),
-    socket = env("AR_MYSQL_SOCKET"),
-    user = env("AR_MYSQL_USER", "root"),
-    password = env("AR_MYSQL_PASSWORD"),
-    database = env("AR_MYSQL_DATABASE", "ar_test"),
-  }
+  return ar.connect(ar.config_from_env())
 end
 
 -- ---- the other session (this file run with --deadlock-helper) -------------

@@ -126,6 +126,15 @@ require("activerecord.mixins")
 -- and ar.table("name") for queries without a model (see activerecord.query).
 for _, name in ipairs(query.exports) do M[name] = query[name] end
 
+--- Connect options from the environment: AR_MYSQL_HOST, _PORT, _SOCKET, _USER,
+-- _PASSWORD, _DATABASE (or _URL): `ar.connect(ar.config_from_env{ pool = { size = 4 } })`.
+-- @function config_from_env
+-- @tparam[opt] table extra options added or overriding
+-- @tparam[opt] string prefix another prefix than "AR_MYSQL_"
+-- @treturn table the options
+-- @raise `ConfigError` for a port that is not a number
+M.config_from_env = require("activerecord.backend.mysql.config").from_env
+
 --- The capability matrix of a server you are not connected to (a pure function).
 -- @function capabilities_for
 -- @tparam string flavor `"mysql"` or `"mariadb"`

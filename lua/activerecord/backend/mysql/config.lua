@@ -104,6 +104,30 @@ function M.parse_url(url)
   return opts
 end
 
+-- Connection settings from the environment (twelve-factor style):
+-- <prefix>HOST, PORT, SOCKET, USER, PASSWORD, DATABASE, or <prefix>URL; the
+-- prefix defaults to "AR_MYSQL_". `extra` adds or overrides options.
+function M.from_env(extra, prefix)
+  prefix = prefix or "AR_MYSQL_"
+  local function env(name)
+    local v = os.getenv(prefix .. name)
+    if v == nil or v == "" then return nil end
+    return v
+  end
+  local opts = {}
+  if env("URL") then opts.url = env("URL") end
+  opts.host, opts.socket = env("HOST"), env("SOCKET")
+  opts.user, opts.password, opts.database = env("USER"), env("PASSWORD"), env("DATABASE")
+  if env("PORT") then
+    opts.port = math.tointeger(tonumber(env("PORT")))
+    if not opts.port then errors.raise("ConfigError", prefix .. "PORT must be a port number") end
+  end
+  -- TCP when a port is given with a host: the socket is the local fallback
+  if opts.host and opts.port then opts.socket = nil end
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return opts
+end
+
 -- Splits and validates user options: returns connect_opts, backend_opts
 -- (with pool defaults filled in). Explicit keys win over the url's.
 function M.normalize(user_opts)
