@@ -75,7 +75,8 @@ bench: deps
 	@$(LUA_ENV) scripts/with-test-server.sh bench/run.sh
 
 rock-check: deps
-	@scripts/rock-check.sh
+	@$(MAKE) --no-print-directory all
+	@scripts/with-test-server.sh scripts/rock-check.sh
 
 lint:
 	luacheck lua spec bench examples

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Check the rockspec end to end: `luarocks make` into a throwaway tree, then
-# load the installed modules from outside the checkout.
+# load the installed modules from outside the checkout and, when a server is
+# configured (AR_MYSQL_*, as `make rock-check` arranges), run every example
+# against the installed copy.
 # usage: rock-check.sh
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$(pwd)
 rockspec=rockspec/activerecord-scm-1.rockspec
 
 T=$(mktemp -d /tmp/ar-rock-XXXXXX)
@@ -45,3 +48,13 @@ print("rock-check: OK")
 print("  " .. lua_file)
 print("  " .. so_file)
 LUA
+
+if [ -n "${AR_MYSQL_HOST:-}${AR_MYSQL_SOCKET:-}" ]; then
+  for example in "$repo"/examples/*.lua; do
+    echo "rock-check: $(basename "$example") from the installed rock"
+    env -u LUA_PATH -u LUA_CPATH \
+        LUA_PATH_5_4="$lr_path;;" LUA_CPATH_5_4="$lr_cpath;;" \
+        lua5.4 "$example" > /dev/null
+  done
+  echo "rock-check: every example ran from the installed rock"
+fi
