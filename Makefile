@@ -79,6 +79,7 @@ rock-check: deps
 	@scripts/with-test-server.sh scripts/rock-check.sh
 
 lint:
+	@scripts/ensure-deps.sh lua-check
 	luacheck lua spec bench examples
 
 # ---- C harnesses, fuzzing and C lint (clang) ----------------------------
@@ -131,11 +132,16 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_common.h $(FUZZ_OBJS)
 	$(CLANG) $(SAN_CFLAGS) $(ASAN_FLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJS) \
 	  $(LUA_LIB) $(MYSQL_LIBS)
 
-test-c: $(OOM_BIN) $(THREADS_BIN)
+# clang and its sanitizer runtimes (Debian packages), installed when missing.
+.PHONY: c-deps
+c-deps:
+	@scripts/ensure-deps.sh clang libclang-rt-14-dev
+
+test-c: c-deps $(OOM_BIN) $(THREADS_BIN)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
 	  scripts/with-test-server.sh sh -c '$(OOM_BIN) && $(OOM_BIN) --transient && $(THREADS_BIN)'
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: c-deps $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	@scripts/run-fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -147,6 +153,7 @@ fuzz-quick: fuzz-build
 # One clang-tidy process per file: clang-tidy 14 reports a spurious
 # valist.Uninitialized in errors.c when given several files at once.
 lint-c:
+	@scripts/ensure-deps.sh clang-tidy cppcheck
 	@for f in $(SRCS); do clang-tidy --quiet $$f -- $(AR_CFLAGS) || exit 1; done
 	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 src/
 	@echo "lint-c: clang-tidy and cppcheck clean over src/"
