@@ -620,6 +620,21 @@ MYSQL_RES **ar_push_res_guard(lua_State *L) {
 
 /* Runs `sql` without parameters. With want_result, pushes a result table
  * shaped like execute's and returns 1; otherwise drains and returns 0. */
+/* Reads and drops the further result sets a CALL or compound statement
+ * leaves, so the connection is ready for the next command. */
+static void drain_text_results(lua_State *L, ar_conn *c, const char *sql) {
+  MYSQL *m = c->mysql;
+  while (mysql_more_results(m)) {
+    int rc = 0;
+    AR_CALL0(m, rc, mysql_next_result, m);
+    if (rc > 0) ar_raise_mysql(L, m, sql);
+    if (rc < 0) break;
+    MYSQL_RES *extra = NULL;
+    AR_CALL0(m, extra, mysql_store_result, m);
+    if (extra) mysql_free_result(extra);
+  }
+}
+
 int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
                   size_t len, int want_result) {
   MYSQL *m = c->mysql;
@@ -635,12 +650,7 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
   if (!want_result) {
     free_guard(stored);
     lua_settop(L, gi - 1);
-    while (mysql_more_results(m)) {
-      AR_CALL0(m, rc, mysql_next_result, m);
-      if (rc > 0) return ar_raise_mysql(L, m, sql);
-      MYSQL_RES *extra = mysql_store_result(m);
-      if (extra) mysql_free_result(extra);
-    }
+    drain_text_results(L, c, sql);
     return 0;
   }
   lua_createtable(L, 0, 5);
@@ -679,6 +689,7 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
   lua_setfield(L, res, "warning_count");
   free_guard(stored);
   lua_remove(L, gi);
+  drain_text_results(L, c, sql); /* only the first result is returned */
   return 1;
 }
 
