@@ -93,9 +93,11 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- Accepts an os.time() number (UTC), an os.date("*t") style table (taken as
--- UTC) or an ISO-8601 string (offsets converted to UTC); returns the MySQL
--- text form, or nil, message.
+-- Accepts an os.time() number (seconds since the epoch, may be fractional),
+-- an os.date("*t") table (local time, read the way os.time() reads it; a
+-- table with `utc = true`, e.g. os.date("!*t") plus that flag, is UTC) or an
+-- ISO-8601 string (offsets converted to UTC); returns the UTC MySQL text
+-- form, or nil, message. A date has no time zone: its fields are kept.
 local function normalize_datetime(v, with_time)
   if type(v) == "number" then
     if v ~= v or v == math.huge or v == -math.huge then return nil, "is not a valid time" end
@@ -105,10 +107,17 @@ local function normalize_datetime(v, with_time)
     if not (is_int(v.year) and is_int(v.month) and is_int(v.day)) then
       return nil, "needs year, month and day"
     end
-    local secs = days_from_civil(v.year, v.month, v.day) * 86400
-      + (v.hour or 0) * 3600 + (v.min or 0) * 60 + (v.sec or 0)
-    local s = from_epoch(secs + (v.usec or 0) / 1e6, with_time)
-    return s
+    local secs
+    if v.utc or not with_time then
+      secs = days_from_civil(v.year, v.month, v.day) * 86400
+        + (v.hour or 0) * 3600 + (v.min or 0) * 60 + (v.sec or 0)
+    else
+      local ok, t = pcall(os.time, { year = v.year, month = v.month, day = v.day, hour = v.hour or 0,
+        min = v.min or 0, sec = v.sec or 0, isdst = v.isdst })
+      if not ok or not t then return nil, "is not a valid local time" end
+      secs = t
+    end
+    return from_epoch(secs + (v.usec or 0) / 1e6, with_time)
   end
   if type(v) ~= "string" then return nil, "must be a date/time string, table or number" end
   local y, mo, d, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")

@@ -209,10 +209,17 @@ describe("model field types", function()
           roundtrip{ [field] = now }[field])
       end)
 
-      it("accepts an os.date(\"!*t\") table as UTC", function()
+      it("accepts an os.date(\"*t\") table as local time and stores it as UTC", function()
         local now = os.time()
         assert.are.equal(os.date("!%Y-%m-%d %H:%M:%S", now) .. ".000000",
-          roundtrip{ [field] = os.date("!*t", now) }[field])
+          roundtrip{ [field] = os.date("*t", now) }[field])
+      end)
+
+      it("accepts a table marked utc = true as UTC", function()
+        local now = os.time()
+        local t = os.date("!*t", now)
+        t.utc = true
+        assert.are.equal(os.date("!%Y-%m-%d %H:%M:%S", now) .. ".000000", roundtrip{ [field] = t }[field])
       end)
 
       it("accepts ISO strings, converting offsets to UTC", function()
@@ -237,7 +244,7 @@ describe("model field types", function()
         assert.are.equal("2026-11-27 22:00:00.250000",
           roundtrip{ [field] = 1795816800.25 }[field])
         assert.are.equal("2026-11-27 10:00:00.000001",
-          roundtrip{ [field] = { year = 2026, month = 11, day = 27, hour = 10, usec = 1 } }[field])
+          roundtrip{ [field] = { year = 2026, month = 11, day = 27, hour = 10, usec = 1, utc = true } }[field])
       end)
 
       it("refuses malformed values", function()
