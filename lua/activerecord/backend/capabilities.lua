@@ -43,13 +43,4 @@ function M.supports(flat, name)
   errors.raise("ConfigError", ("unknown capability '%s'"):format(tostring(name)))
 end
 
--- Raises CapabilityError naming the feature and the server.
-function M.require(flat, name, feature, server)
-  if M.supports(flat, name) then return true end
-  local v = server and server.version or {}
-  errors.raise("CapabilityError", ("%s is not supported by %s %s (capability '%s')"):format(
-    feature or name, server and server.flavor or "this server",
-    v[1] and table.concat(v, ".") or "", name), { capability = name })
-end
-
 return M
