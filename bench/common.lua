@@ -160,4 +160,25 @@ function M.main(args, workloads)
   end
 end
 
+-- W4's touch of every attribute of every user (instances or plain tables
+-- alike), shared so the ORM and LuaSQL runs do exactly the same reads.
+-- Returns the count of nil attributes and a checksum of the JSON profile.
+function M.touch_users(list, n)
+  local nils, acc = 0, 0
+  for r = 1, n do
+    local u = list[r]
+    if u.id == nil then nils = nils + 1 end
+    if u.name == nil then nils = nils + 1 end
+    if u.email == nil then nils = nils + 1 end
+    if u.age == nil then nils = nils + 1 end
+    if u.score == nil then nils = nils + 1 end
+    if u.balance == nil then nils = nils + 1 end
+    if u.active == nil then nils = nils + 1 end
+    if u.created_at == nil then nils = nils + 1 end
+    local pr = u.profile
+    acc = acc + #pr.theme + #pr.key + pr.tags[3]
+  end
+  return nils, acc
+end
+
 return M

@@ -191,20 +191,7 @@ function W.W4()
     row = cur:fetch(row, "a")
   end
   cur:close()
-  local nils, acc = 0, 0
-  for r = 1, n do
-    local u = list[r]
-    if u.id == nil then nils = nils + 1 end
-    if u.name == nil then nils = nils + 1 end
-    if u.email == nil then nils = nils + 1 end
-    if u.age == nil then nils = nils + 1 end
-    if u.score == nil then nils = nils + 1 end
-    if u.balance == nil then nils = nils + 1 end
-    if u.active == nil then nils = nils + 1 end
-    if u.created_at == nil then nils = nils + 1 end
-    local pr = u.profile
-    acc = acc + #pr.theme + #pr.key + pr.tags[3]
-  end
+  local nils, acc = common.touch_users(list, n)
   local t1 = now()
   local id_sum = 0
   for r = 1, n do id_sum = id_sum + list[r].id end

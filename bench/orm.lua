@@ -115,20 +115,8 @@ function W.W4()
   if common.SETUP_ONLY then return 0, "setup only" end
   local t0 = now()
   local list = User:all()
-  local n, nils, acc = #list, 0, 0
-  for r = 1, n do
-    local u = list[r]
-    if u.id == nil then nils = nils + 1 end
-    if u.name == nil then nils = nils + 1 end
-    if u.email == nil then nils = nils + 1 end
-    if u.age == nil then nils = nils + 1 end
-    if u.score == nil then nils = nils + 1 end
-    if u.balance == nil then nils = nils + 1 end
-    if u.active == nil then nils = nils + 1 end
-    if u.created_at == nil then nils = nils + 1 end
-    local pr = u.profile
-    acc = acc + #pr.theme + #pr.key + pr.tags[3]
-  end
+  local n = #list
+  local nils, acc = common.touch_users(list, n)
   local t1 = now()
   local id_sum = 0
   for r = 1, n do id_sum = id_sum + list[r].id end
