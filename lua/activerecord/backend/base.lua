@@ -13,6 +13,21 @@
 --   db:server()                 -> { flavor, version = {maj, min, patch}, version_string }
 --   db.dialect                  -> the SQL dialect (quoting, placeholders, DDL, ...)
 --   db:close()
+--   db:_track_undo(fn)          -> boolean: registers an undo action (below)
+--
+-- Undo actions: the hook the model layer uses to put records back after a
+-- rollback (an inserted record new again, changed fields dirty again, a
+-- deleted one persisted again). Inside `db:transaction`, `_track_undo(fn)`
+-- registers `fn` (no arguments) at the current nesting level and returns
+-- true; outside one it registers nothing and returns false. When the work of
+-- a level is rolled back (a savepoint undone by a failing nested block, the
+-- outermost block rolled back, a doomed transaction, a failed COMMIT, each
+-- failed attempt under `retries`) every action registered at that level and
+-- at the levels released into it runs exactly once, newest first, each under
+-- pcall (an error is written to stderr and the others still run). A released
+-- savepoint hands its actions to the parent level; a successful outermost
+-- COMMIT drops them. Registering costs one array slot; nothing is allocated
+-- for a transaction that registers nothing.
 --
 -- Values always travel as parameters: `sql` carries `?` placeholders only.
 local errors = require("activerecord.errors")
@@ -21,7 +36,7 @@ local M = {}
 
 M.methods = {
   "execute", "query", "each", "transaction", "in_transaction", "capabilities",
-  "supports", "require_capability", "server", "close",
+  "supports", "require_capability", "server", "close", "_track_undo",
 }
 
 -- Raises a ConfigError listing what `backend` lacks; returns it otherwise.

@@ -227,6 +227,37 @@ function Backend:in_transaction()
   return self.tx[coroutine.running()] ~= nil
 end
 
+--- Registers `fn` (called with no arguments) to run if the work of the
+-- current transaction level is rolled back; see `activerecord.backend.base`.
+-- @tparam function fn the undo action
+-- @treturn boolean true when registered (inside a transaction), false outside
+function Backend:_track_undo(fn)
+  local t = self.tx[coroutine.running()]
+  if not t then return false end
+  local u = t.undo
+  if not u then
+    u = {}
+    t.undo = u
+  end
+  u[#u + 1] = fn
+  return true
+end
+
+-- Runs, newest first, the undo actions registered after position `mark`
+-- (0: all of them), each once, each under pcall.
+local function run_undo(t, mark)
+  local u = t.undo
+  if not u then return end
+  for i = #u, mark + 1, -1 do
+    local fn = u[i]
+    u[i] = nil -- removed before the call: exactly once, even if it re-enters
+    local ok, err = pcall(fn)
+    if not ok then
+      io.stderr:write("activerecord: undo action after rollback failed: ", tostring(err), "\n")
+    end
+  end
+end
+
 -- Nested call: a savepoint; an inner failure undoes only the inner part.
 function Backend:_nested(t, fn, opts)
   if opts.isolation or opts.read_only ~= nil then
@@ -238,6 +269,9 @@ function Backend:_nested(t, fn, opts)
   end
   t.depth = t.depth + 1
   local name = "ar_savepoint_" .. t.depth
+  -- this level's undo actions are those registered after `mark`; a release
+  -- leaves them in place, so they belong to the parent level from then on
+  local mark = t.undo and #t.undo or 0
   local ok, err = pcall(t.conn.savepoint, t.conn, name)
   if not ok then
     t.depth = t.depth - 1
@@ -258,6 +292,7 @@ function Backend:_nested(t, fn, opts)
     local rok, rerr = pcall(t.conn.rollback_to, t.conn, name)
     if not rok and lost(rerr) then t.broken = rerr end
   end
+  run_undo(t, mark)
   error(results[2], 0)
 end
 
@@ -285,12 +320,14 @@ function Backend:_attempt(co, fn, opts)
     -- a failed COMMIT is an error, never a success
     pcall(conn.rollback, conn)
     self.pool:checkin(conn, lost(cerr))
+    run_undo(t, 0)
     return false, cerr
   end
   local err2 = results[1] and t.broken or results[2]
   local rok = t.broken == nil and pcall(conn.rollback, conn)
   if self.log then self:_emit("ROLLBACK", now(), 0, nil, nil) end
   self.pool:checkin(conn, not rok)
+  run_undo(t, 0)
   return false, err2
 end
 
