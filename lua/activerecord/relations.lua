@@ -191,6 +191,111 @@ local function chunks(list, size)
   return out
 end
 
+-- ---- key equality as the server sees it -----------------------------------
+-- Eager loading matches children to owners in Lua; the lazy accessor lets the
+-- server compare. For string keys the server compares under the key column's
+-- collation ('ABC' = 'abc' on a _ci column, 'a' = 'a ' on a PAD SPACE one),
+-- so the Lua side maps each string to the collation's equality key first.
+
+-- backend -> "schema.table.column" -> { charset, collation } or false
+local COLLATIONS = setmetatable({}, { __mode = "k" })
+
+local function safe_name(s)
+  return type(s) == "string" and s:match("^[%w_]+$") ~= nil
+end
+
+--- The character set and collation of a column, read from
+-- information_schema once per backend (false for a column that holds no
+-- text, or one not found).
+-- @param db the backend
+-- @tparam string table_name the table (`schema.table` allowed)
+-- @tparam string column the column
+-- @treturn table|false `{ charset =, collation = }`
+function M.column_collation(db, table_name, column)
+  local per_db = COLLATIONS[db]
+  if not per_db then
+    per_db = {}
+    COLLATIONS[db] = per_db
+  end
+  local key = table_name .. "." .. column
+  local c = per_db[key]
+  if c == nil then
+    local schema, tbl = table_name:match("^([^.]+)%.([^.]+)$")
+    local row = db:query("SELECT CHARACTER_SET_NAME AS cs, COLLATION_NAME AS coll FROM information_schema.COLUMNS "
+      .. "WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+      schema or null, tbl or table_name, column)[1]
+    c = false
+    -- the names are spliced into CONVERT/COLLATE later: identifiers only
+    if row and safe_name(row.cs) and safe_name(row.coll) then c = { charset = row.cs, collation = row.coll } end
+    per_db[key] = c
+  end
+  return c
+end
+
+-- PAD SPACE collations ignore trailing spaces; MariaDB names its NO PAD
+-- ones *_nopad_*, MySQL 8's UCA 9.0.0 collations (*_0900_*) are NO PAD.
+local function pads(collation)
+  return not (collation:find("nopad", 1, true) or collation:find("_0900_", 1, true))
+end
+
+local function rtrim(s) return (s:gsub(" +$", "")) end
+
+-- The collation's equality key (WEIGHT_STRING) of each string, asked of the
+-- server in chunks; `strings` is a list of distinct strings.
+local WEIGHT_CHUNK = 200
+local function weights(db, coll, strings)
+  local out = {}
+  local expr = "WEIGHT_STRING(CONVERT(? USING " .. coll.charset .. ") COLLATE " .. coll.collation .. ") AS w"
+  for i = 1, #strings, WEIGHT_CHUNK do
+    local last = math.min(i + WEIGHT_CHUNK - 1, #strings)
+    local cols = {}
+    for j = i, last do cols[#cols + 1] = expr .. (j - i + 1) end
+    local row = db:query("SELECT " .. table.concat(cols, ", "), unpack(strings, i, last))[1]
+    for j = i, last do out[strings[j]] = row["w" .. (j - i + 1)] end
+  end
+  return out
+end
+
+-- A function mapping a key value to what the server's equality on
+-- `table_name.column` compares, or nil when Lua equality already is that
+-- (a binary or NO PAD _bin column). `keys` and `found` are the key values of
+-- both sides (some of them strings).
+local function has_string(list)
+  for _, v in ipairs(list) do
+    if type(v) == "string" then return true end
+  end
+  return false
+end
+
+local function key_normaliser(db, table_name, column, keys, found)
+  local coll = M.column_collation(db, table_name, column)
+  if not coll or coll.collation == "binary" then return nil end
+  local pad = pads(coll.collation)
+  if coll.collation:find("_bin$") then
+    -- byte (code point) order: only the padding differs from Lua equality
+    if not pad then return nil end
+    return function(v) return type(v) == "string" and rtrim(v) or v end
+  end
+  local seen, strings = {}, {}
+  for _, list in ipairs({ keys, found }) do
+    for _, v in ipairs(list) do
+      if type(v) == "string" then
+        if pad then v = rtrim(v) end
+        if not seen[v] then
+          seen[v] = true
+          strings[#strings + 1] = v
+        end
+      end
+    end
+  end
+  local w = weights(db, coll, strings)
+  return function(v)
+    if type(v) ~= "string" then return v end
+    if pad then v = rtrim(v) end
+    return w[v] or v
+  end
+end
+
 local function distinct_values(records, name)
   local seen, out = {}, {}
   for _, r in ipairs(records) do
@@ -211,29 +316,42 @@ function Relation:preload(records, scope)
   local loaded = {}
   if self.kind == "has_many_through" then return self:preload_through(records, scope) end
   local keys = distinct_values(records, owner_key)
-  local by_key = {}
   for _, chunk in ipairs(chunks(keys, M.chunk_size)) do
     local q = target:query():where({ [target_key] = chunk })
     if self.opts.order_by then q = q:order_by(self.opts.order_by) end
     if scope then q = scope(q) end
-    for _, rec in ipairs(q:all()) do
-      loaded[#loaded + 1] = rec
-      local k = rec[target_key]
-      if is_single(self.kind) then
-        if by_key[k] == nil then by_key[k] = rec end
-      else
-        local list = by_key[k]
-        if not list then
-          list = {}
-          by_key[k] = list
-        end
-        list[#list + 1] = rec
+    for _, rec in ipairs(q:all()) do loaded[#loaded + 1] = rec end
+  end
+  -- the server matched `target_key IN (...)` under the column's collation:
+  -- the Lua side matches the same way (`with` = the lazy accessor)
+  local norm
+  if has_string(keys) then
+    local found = {}
+    for i, rec in ipairs(loaded) do found[i] = rec[target_key] end
+    local tf = target.fields[target_key]
+    norm = key_normaliser(target:_backend(), target.table, tf and tf.column or target_key, keys, found)
+  end
+  local single = is_single(self.kind)
+  local by_key = {}
+  for _, rec in ipairs(loaded) do
+    local k = rec[target_key]
+    if norm then k = norm(k) end
+    if single then
+      if by_key[k] == nil then by_key[k] = rec end
+    else
+      local list = by_key[k]
+      if not list then
+        list = {}
+        by_key[k] = list
       end
+      list[#list + 1] = rec
     end
   end
   local inverse = self.opts.inverse_of
   for _, r in ipairs(records) do
-    local found = by_key[r[owner_key]]
+    local k = r[owner_key]
+    if norm and k ~= nil then k = norm(k) end
+    local found = k ~= nil and by_key[k]
     local cache = cache_of(r)
     if is_single(self.kind) then
       cache[self.name] = found or false
@@ -259,7 +377,7 @@ function Relation:preload_through(records, scope)
   local src = o.source_key or (snake(self.owner.name) .. "_id")
   local dst = o.target_key or (snake(target.name) .. "_id")
   local keys = distinct_values(records, owner_key)
-  local by_owner, loaded = {}, {}
+  local by_owner, loaded, owners = {}, {}, {}
   local pk_col = target.fields[target.primary_key].column
   for _, chunk in ipairs(chunks(keys, M.chunk_size)) do
     -- one statement: the targets joined to the join table, tagged with the owner key
@@ -282,19 +400,28 @@ function Relation:preload_through(records, scope)
       params[params.n] = k
     end
     for _, row in ipairs(db:execute(sql, unpack(params, 1, params.n)).rows) do
-      local rec = target:_load(row)
-      loaded[#loaded + 1] = rec
-      local list = by_owner[row.__ar_owner]
-      if not list then
-        list = {}
-        by_owner[row.__ar_owner] = list
-      end
-      list[#list + 1] = rec
+      loaded[#loaded + 1] = target:_load(row)
+      owners[#owners + 1] = row.__ar_owner
     end
+  end
+  -- `j.src IN (...)` compared under the join column's collation: so does Lua
+  local norm
+  if has_string(keys) then norm = key_normaliser(db, o.through, src, keys, owners) end
+  for i, rec in ipairs(loaded) do
+    local k = owners[i]
+    if norm then k = norm(k) end
+    local list = by_owner[k]
+    if not list then
+      list = {}
+      by_owner[k] = list
+    end
+    list[#list + 1] = rec
   end
   for _, r in ipairs(records) do
     local list = {}
-    for i, rec in ipairs(by_owner[r[owner_key]] or {}) do list[i] = rec end
+    local k = r[owner_key]
+    if norm and k ~= nil then k = norm(k) end
+    for i, rec in ipairs(k ~= nil and by_owner[k] or {}) do list[i] = rec end
     cache_of(r)[self.name] = list
   end
   return loaded
