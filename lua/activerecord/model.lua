@@ -505,7 +505,7 @@ end
 
 -- find(id) runs often: its SQL is compiled once per model (with the
 -- default scopes) and only the key changes between calls.
-local ID_SLOT = setmetatable({}, { __tostring = function() return "<id>" end })
+local ID_SLOT = query.slot("<id>") -- bound as itself: a plain table is not a value
 
 function ClassMethods:_find_template()
   local t = rawget(self, "_find_sql")

@@ -31,10 +31,80 @@ local function show(v)
   return (("%q"):format(v):gsub("\\\n", "\\n"))
 end
 
-local function is_query(v) return type(v) == "table" and v.__ar_query == true end
-local function is_expr(v) return type(v) == "table" and v.__ar_expr == true end
+-- ---- node identity -------------------------------------------------------
+
+-- Query nodes are recognised by identity, never by their fields: a table
+-- decoded from request data can carry any field (`kind = "raw"`, `sql =`)
+-- but not these module-private metatables or this private key, so it can
+-- never be compiled as SQL. Expressions carry Expr as their metatable (one
+-- getmetatable call tells them apart); queries carry the key QUERY (model
+-- queries have each model's own metatable, so a key, read with rawget).
+local Expr = {}
+Expr.__index = Expr
+M.Expr = Expr
+
+local Order = {}  -- order items: ar.col("x"):desc()
+local Select = {} -- aliased select items: ar.col("x"):as("y")
+local Slot = { __tostring = function(s) return s.name end } -- see M.slot
+local QUERY = {}  -- key every query carries (copied by clone)
+
+local function is_expr(v) return getmetatable(v) == Expr end
+local function is_query(v) return type(v) == "table" and rawget(v, QUERY) ~= nil end
+local function is_slot(v) return getmetatable(v) == Slot end
 M.is_query = is_query
 M.is_expr = is_expr
+M.is_slot = is_slot
+
+--- A value filled in after compiling (e.g. `Model:find`'s template key): it
+-- is bound as itself, so its position can be found in the parameters.
+-- @tparam string name what it stands for, for messages
+-- @treturn table the slot
+function M.slot(name) return setmetatable({ name = name }, Slot) end
+
+-- A Lua list: keys 1..n and nothing else (raw, so a proxy cannot lie).
+local function is_list(t)
+  local n, count = rawlen(t), 0
+  for k in next, t do
+    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
+    count = count + 1
+  end
+  return count == n
+end
+
+local SCALAR = { string = true, number = true, boolean = true }
+
+local function table_value_error(what)
+  query_error(what .. ": a table is not a value here (request data must be checked before it "
+    .. "becomes a condition; SQL is made only by ar.col, ar.raw, ar.func, ... and queries)")
+end
+
+-- The values of an IN (...): a list of scalars or ar.null, nothing nested.
+local function value_list(t, what)
+  if not is_list(t) then
+    query_error(what .. ": a table with non-list keys is not a value (a list means IN (...); "
+      .. "request data must be checked before it becomes a condition)")
+  end
+  for i = 1, #t do
+    local x = t[i]
+    if not SCALAR[type(x)] and x ~= null then
+      query_error(("%s: list item %d is a %s; IN (...) takes strings, numbers, booleans or ar.null")
+        :format(what, i, type(x)))
+    end
+  end
+  return t
+end
+M.value_list = value_list
+
+-- A value position (right-hand sides, LIKE patterns, function arguments,
+-- SET values): anything but a table is bound; of tables, only expressions,
+-- queries and slots, told apart by identity.
+local function checked_value(v, what)
+  if type(v) ~= "table" then return v end
+  local mt = getmetatable(v)
+  if mt == Expr or mt == Slot or rawget(v, QUERY) ~= nil then return v end
+  table_value_error(what)
+end
+M.checked_value = checked_value
 
 -- ---- identifiers ---------------------------------------------------------
 
@@ -75,16 +145,10 @@ M.check_name = check_name
 
 -- ---- expressions ---------------------------------------------------------
 
--- Expression nodes carry __ar_expr so operands tell them from plain values.
-local Expr = {}
-Expr.__index = Expr
-M.Expr = Expr
-
+-- Every expression node is made here: its metatable is its identity.
 local function node(t)
-  t.__ar_expr = true
   return setmetatable(t, Expr)
 end
-M.node = node
 
 --- A column reference: `ar.col("age"):gt(18)`, `ar.col("users.name")`.
 -- @tparam string name `"col"`, `"table.col"`, `"db.table.col"`, `"*"` or `"t.*"`
@@ -101,14 +165,22 @@ end
 -- @raise `QueryError` when `sql` is not a string
 function M.raw(sql, ...)
   if type(sql) ~= "string" then query_error("raw expects SQL text") end
-  return node({ kind = "raw", sql = sql, params = pack(...) })
+  local params = pack(...)
+  for i = 1, params.n do
+    local v = params[i]
+    -- bound as they are: no expression or query inside a fragment's values
+    if type(v) == "table" and not is_slot(v) then
+      table_value_error("value " .. i .. " of SQL fragment " .. show(sql))
+    end
+  end
+  return node({ kind = "raw", sql = sql, params = params })
 end
 
 --- A bound value where a column name would otherwise be read.
 -- @param v the value
 -- @treturn Expr the value
 function M.value(v)
-  return node({ kind = "value", value = v })
+  return node({ kind = "value", value = checked_value(v, "ar.value") })
 end
 
 --- A query used as an expression: `(SELECT ...)`.
@@ -129,11 +201,12 @@ local function as_expr(v)
 end
 M.as_expr = as_expr
 
--- Right-hand sides: expressions and queries stay, anything else is a value.
-local function as_operand(v)
-  if is_expr(v) then return v end
+-- Right-hand sides: expressions stay, queries become subqueries, other
+-- tables are refused, anything else is a value.
+local function as_operand(v, what)
+  if type(v) ~= "table" then return v end
   if is_query(v) then return M.subquery(v) end
-  return v
+  return checked_value(v, what or "value")
 end
 
 --- `left = right`: compares with a value (bound), a column (`ar.col`), an expression or a query.
@@ -196,17 +269,36 @@ end
 -- @treturn Expr the expression
 -- @within Expressions
 
+-- A plain list compared with = or <> means IN / NOT IN, as in where{}.
+local function compare_list(self, op, value)
+  if (op == "eq" or op == "ne") and type(value) == "table" and getmetatable(value) ~= Expr
+      and getmetatable(value) ~= Slot and not is_query(value) then
+    return node({ kind = "in", left = self, values = value_list(value, op), negate = op == "ne" })
+  end
+  return nil
+end
+
 for _, op in ipairs({ "eq", "ne", "gt", "ge", "lt", "le" }) do
-  Expr[op] = function(self, value) return node({ kind = op, left = self, right = as_operand(value) }) end
+  Expr[op] = function(self, value)
+    return compare_list(self, op, value) or node({ kind = op, left = self, right = as_operand(value, op) })
+  end
 end
 for op, sym in pairs({ add = "+", sub = "-", mul = "*", div = "/" }) do
-  Expr[op] = function(self, value) return node({ kind = "binop", op = sym, left = self, right = as_operand(value) }) end
+  Expr[op] = function(self, value)
+    return node({ kind = "binop", op = sym, left = self, right = as_operand(value, op) })
+  end
 end
 
 local function in_values(values)
   if is_query(values) then return values end
   if type(values) ~= "table" or is_expr(values) then query_error("in_list expects a list of values or a query") end
-  return values
+  return value_list(values, "in_list")
+end
+
+-- and_/or_ take an expression only: a string here is not raw SQL.
+local function as_condition(v, what)
+  if not is_expr(v) then query_error(what .. " expects an expression (ar.col(...):eq(...), ar.raw(...))") end
+  return v
 end
 
 --- `left IN (...)`.
@@ -228,18 +320,21 @@ function Expr:not_in(values) return node({ kind = "in", left = self, values = in
 -- @within Expressions
 function Expr:between(low, high)
   if low == nil or high == nil then query_error("between needs a low and a high bound") end
-  return node({ kind = "between", left = self, low = as_operand(low), high = as_operand(high) })
+  return node({ kind = "between", left = self, low = as_operand(low, "between"),
+                high = as_operand(high, "between") })
 end
 --- `left LIKE ?`.
 -- @tparam string pattern the pattern (bound)
 -- @treturn Expr the condition
 -- @within Expressions
-function Expr:like(pattern) return node({ kind = "like", left = self, pattern = pattern }) end
+function Expr:like(pattern) return node({ kind = "like", left = self, pattern = as_operand(pattern, "like") }) end
 --- `left NOT LIKE ?`.
 -- @tparam string pattern the pattern (bound)
 -- @treturn Expr the condition
 -- @within Expressions
-function Expr:not_like(pattern) return node({ kind = "like", left = self, pattern = pattern, negate = true }) end
+function Expr:not_like(pattern)
+  return node({ kind = "like", left = self, pattern = as_operand(pattern, "not_like"), negate = true })
+end
 --- `left IS NULL`.
 -- @treturn Expr the condition
 -- @within Expressions
@@ -252,12 +347,12 @@ function Expr:is_not_null() return node({ kind = "null", left = self, negate = t
 -- @tparam Expr other the other condition
 -- @treturn Expr the condition
 -- @within Expressions
-function Expr:and_(other) return node({ kind = "and", items = { self, other } }) end
+function Expr:and_(other) return node({ kind = "and", items = { self, as_condition(other, "and_") } }) end
 --- `(left OR other)`.
 -- @tparam Expr other the other condition
 -- @treturn Expr the condition
 -- @within Expressions
-function Expr:or_(other) return node({ kind = "or", items = { self, other } }) end
+function Expr:or_(other) return node({ kind = "or", items = { self, as_condition(other, "or_") } }) end
 --- `NOT (left)`.
 -- @treturn Expr the condition
 -- @within Expressions
@@ -269,16 +364,16 @@ function Expr:not_() return node({ kind = "not", item = self }) end
 -- @raise `QueryError` for an invalid alias
 -- @within Expressions
 function Expr:as(alias)
-  return { __ar_select = true, expr = self, as = check_name(alias, "alias") }
+  return setmetatable({ expr = self, as = check_name(alias, "alias") }, Select)
 end
 --- An ascending order item: `q:order_by(ar.col("x"):asc())`.
 -- @treturn table an order item
 -- @within Expressions
-function Expr:asc() return { __ar_order = true, expr = self, dir = "asc" } end
+function Expr:asc() return setmetatable({ expr = self, dir = "asc" }, Order) end
 --- A descending order item.
 -- @treturn table an order item
 -- @within Expressions
-function Expr:desc() return { __ar_order = true, expr = self, dir = "desc" } end
+function Expr:desc() return setmetatable({ expr = self, dir = "desc" }, Order) end
 
 --- `EXISTS (subquery)`.
 -- @tparam Query q the subquery
@@ -457,16 +552,22 @@ function M.frame(text)
   return canonical
 end
 
+local function order_entry(expr, dir) return setmetatable({ expr = expr, dir = dir }, Order) end
+
+-- An order item: ar.col(x):desc(), a column or expression, or { "col", "desc" }.
 local function order_item(item)
-  if type(item) == "table" and item.__ar_order then return item end
+  if getmetatable(item) == Order then return item end
   if type(item) == "table" and not is_expr(item) and not is_query(item) then
+    if not is_list(item) or #item < 1 or #item > 2 then
+      query_error("an order item is a column, an expression, expr:asc()/desc() or { \"col\", \"desc\" }")
+    end
     local dir = item[2] and tostring(item[2]):lower() or "asc"
     if dir ~= "asc" and dir ~= "desc" then
       query_error("order direction must be \"asc\" or \"desc\", got " .. show(item[2]))
     end
-    return { expr = as_expr(item[1]), dir = dir }
+    return order_entry(as_expr(item[1]), dir)
   end
-  return { expr = as_expr(item), dir = "asc" }
+  return order_entry(as_expr(item), "asc")
 end
 
 local function is_dir(v) return type(v) == "string" and (v:lower() == "asc" or v:lower() == "desc") end
@@ -474,7 +575,10 @@ local function is_dir(v) return type(v) == "string" and (v:lower() == "asc" or v
 -- One item, or a list of them; { "col", "desc" } is one item.
 local function order_list(v)
   if v == nil then return {} end
-  if type(v) ~= "table" or is_expr(v) or v.__ar_order or is_dir(v[2]) then return { order_item(v) } end
+  if type(v) ~= "table" or is_expr(v) or getmetatable(v) == Order or is_dir(v[2]) then
+    return { order_item(v) }
+  end
+  if not is_list(v) then query_error("order_by expects a column, an expression or a list of them") end
   local out = {}
   for i, item in ipairs(v) do out[i] = order_item(item) end
   return out
@@ -483,6 +587,7 @@ end
 local function expr_list(v)
   if v == nil then return {} end
   if type(v) ~= "table" or is_expr(v) or is_query(v) then return { as_expr(v) } end
+  if not is_list(v) then query_error("expected a column, an expression or a list of them") end
   local out = {}
   for i, item in ipairs(v) do out[i] = as_expr(item) end
   return out
@@ -647,11 +752,18 @@ end
 -- {name = "Ann", age = {1, 2}, deleted_at = ar.null, user_id = subquery}
 -- -> AND of conditions, in a stable (sorted) order so the SQL text, and its
 -- cached statement, repeat.
+-- A table value is a list (IN), a query (IN subquery) or, by identity, an
+-- expression; a table with other keys (a decoded JSON object) is refused.
 local function hash_item(k, v)
   local left = M.col(k)
   if v == null then return node({ kind = "null", left = left }) end
-  if is_query(v) then return node({ kind = "in", left = left, values = v }) end
-  if type(v) == "table" and not is_expr(v) then return node({ kind = "in", left = left, values = v }) end
+  if type(v) == "table" then
+    local mt = getmetatable(v)
+    if mt ~= Expr and mt ~= Slot then
+      if is_query(v) then return node({ kind = "in", left = left, values = v }) end
+      return node({ kind = "in", left = left, values = value_list(v, "where{ " .. k .. " = ... }") })
+    end
+  end
   return node({ kind = "eq", left = left, right = v })
 end
 
@@ -696,7 +808,7 @@ M.condition = condition
 -- @treturn Query the query
 function M.new(opts)
   return setmetatable({
-    __ar_query = true,
+    [QUERY] = true,
     table = opts.table, model = opts.model, backend = opts.backend, resolve = opts.resolve,
     _where = {}, _order = {}, _select = {}, _group = {}, _having = {},
     _joins = {}, _ctes = {}, _windows = {},
@@ -760,11 +872,17 @@ local function field_value(model, name, v)
   return v
 end
 
+-- A list converts item by item (IN); another table (a datetime table, a
+-- JSON document) converts as a whole, and is refused later if it is still
+-- a table.
 local function convert_value(model, name, v)
-  if v == null or is_expr(v) or is_query(v) then return v end
+  if v == null then return v end
   if type(v) ~= "table" then return field_value(model, name, v) end
+  local mt = getmetatable(v)
+  if mt == Expr or mt == Slot or is_query(v) then return v end
+  if not is_list(v) then return field_value(model, name, v) end
   local list = {}
-  for i, x in ipairs(v) do list[i] = field_value(model, name, x) end
+  for i = 1, #v do list[i] = field_value(model, name, v[i]) end
   return list
 end
 
@@ -864,8 +982,8 @@ function Query:order_by(col, dir)
   if dir ~= "asc" and dir ~= "desc" then
     query_error(("order direction must be \"asc\" or \"desc\", got %s"):format(show(dir)))
   end
-  if type(col) == "table" and col.__ar_order then return with(self, "_order", col) end
-  return with(self, "_order", { expr = as_expr(col), dir = dir })
+  if getmetatable(col) == Order then return with(self, "_order", col) end
+  return with(self, "_order", order_entry(as_expr(col), dir))
 end
 
 --- Drops any ordering, then (optionally) orders by `col`.
@@ -896,13 +1014,20 @@ function Query:limit(n) return set(self, "_limit", count_arg(n, "limit")) end
 -- @raise `QueryError` for anything else
 function Query:offset(n) return set(self, "_offset", count_arg(n, "offset")) end
 
+local SELECT_KEYS = { expr = true, as = true }
+
 -- A select item: a column name, an expression, a query (scalar subquery),
--- col:as("alias") or { expr = ..., as = "alias" }.
+-- col:as("alias") or { expr = ..., as = "alias" } (those two keys only; the
+-- expr is itself a column name, an expression or a query).
 local function select_item(s)
-  if type(s) == "table" and (s.__ar_select or (s.expr ~= nil and not is_expr(s) and not is_query(s))) then
-    return { expr = as_expr(s.expr), as = s.as and check_name(s.as, "alias") }
+  if getmetatable(s) == Select then return s end
+  if type(s) == "table" and not is_expr(s) and not is_query(s) then
+    for k in next, s do
+      if not SELECT_KEYS[k] then query_error("a select item table takes expr and as only, got " .. show(k)) end
+    end
+    return setmetatable({ expr = as_expr(s.expr), as = s.as and check_name(s.as, "alias") }, Select)
   end
-  return { expr = as_expr(s) }
+  return setmetatable({ expr = as_expr(s) }, Select)
 end
 
 --- Sets the select list (added to any earlier `select`).
@@ -1460,8 +1585,10 @@ function Query:update_all(values)
     local v = values[k]
     if is_expr(v) or is_query(v) then
       v = as_operand(v)
-    elseif self.model then
-      v = self.model:_to_db(k, v)
+    else
+      -- the field may turn a table into a value (JSON, datetime); a table left is refused
+      if self.model then v = self.model:_to_db(k, v) end
+      v = checked_value(v, "update_all{ " .. k .. " = ... }")
     end
     assignments[i] = { column = check_column_ref(k), value = v }
   end

@@ -9,10 +9,15 @@
 -- every clause is compiled left to right.
 local errors = require("activerecord.errors")
 local core = require("activerecord.backend.mysql.core")
+local query = require("activerecord.query")
 
 local M = {}
 
 local null = core.null
+-- Nodes are recognised by identity only (see activerecord.query): a table
+-- that is not one is never compiled, whatever fields it has.
+local Expr = query.Expr
+local is_query, is_slot = query.is_query, query.is_slot
 
 local function query_error(msg)
   errors.raise("QueryError", msg)
@@ -85,6 +90,10 @@ local function new_ctx(dialect, resolve)
 end
 
 function Ctx:param(v)
+  -- a table here would be a value that is not one (slots are placeholders)
+  if type(v) == "table" and not is_slot(v) then
+    query_error("a table is not a value: only scalars and ar.null are bound")
+  end
   local p = self.params
   p.n = p.n + 1
   p[p.n] = v
@@ -135,8 +144,10 @@ end
 
 -- Operands: an expression node, a subquery, or a value (nil -> NULL).
 local function operand(ctx, v)
-  if type(v) == "table" and v.__ar_expr then return compile_expr(ctx, v) end
-  if type(v) == "table" and v.__ar_query then return "(" .. subselect(ctx, v) .. ")" end
+  if type(v) == "table" then
+    if getmetatable(v) == Expr then return compile_expr(ctx, v) end
+    if is_query(v) then return "(" .. subselect(ctx, v) .. ")" end
+  end
   if v == nil then return ctx:param(null) end
   return ctx:param(v)
 end
@@ -163,7 +174,7 @@ end
 local function in_list(ctx, e)
   local lhs = compile_expr(ctx, e.left)
   local word = e.negate and " NOT IN (" or " IN ("
-  if type(e.values) == "table" and e.values.__ar_query then
+  if is_query(e.values) then
     return lhs .. word .. subselect(ctx, e.values) .. ")"
   end
   if #e.values == 0 then return e.negate and "1 = 1" or "1 = 0" end -- IN () is a syntax error
@@ -358,6 +369,7 @@ local EXPR = {
 for k in pairs(comparison) do EXPR[k] = compare end
 
 compile_expr = function(ctx, e)
+  if getmetatable(e) ~= Expr then query_error("not an expression: " .. type(e)) end
   local f = EXPR[e.kind]
   if not f then query_error("unknown expression kind: " .. tostring(e.kind)) end
   return f(ctx, e)
@@ -368,7 +380,7 @@ M.compile_expr = compile_expr
 
 local function where_sql(ctx, q)
   if not q._where or #q._where == 0 then return "" end
-  return " WHERE " .. compile_expr(ctx, { kind = "and", items = q._where })
+  return " WHERE " .. junction(ctx, { kind = "and", items = q._where })
 end
 
 local function order_sql(ctx, q)
@@ -455,7 +467,7 @@ end
 
 local function having_sql(ctx, q)
   if not q._having or #q._having == 0 then return "" end
-  return " HAVING " .. compile_expr(ctx, { kind = "and", items = q._having })
+  return " HAVING " .. junction(ctx, { kind = "and", items = q._having })
 end
 
 local function windows_sql(ctx, q)
@@ -487,7 +499,7 @@ local function with_sql(ctx, q)
   for i, c in ipairs(q._ctes) do
     local head = ctx.d:quote_identifier(c.name)
     if c.columns then head = head .. " (" .. ctx.d:quote_list(c.columns, "CTE columns") .. ")" end
-    local body = c.body.__ar_query and subselect(ctx, c.body) or compile_expr(ctx, c.body)
+    local body = is_query(c.body) and subselect(ctx, c.body) or compile_expr(ctx, c.body)
     parts[i] = head .. " AS (" .. body .. ")"
   end
   return (recursive and "WITH RECURSIVE " or "WITH ") .. table.concat(parts, ", ") .. " "
