@@ -35,7 +35,7 @@ local FIELD_OPTIONS = {
   size = "number", precision = "number", scale = "number", values = "table", binary = "boolean",
   min = "number", max = "number", length = "any", format = "string", one_of = "table",
   validate = "function", unsigned = "boolean", unique = "boolean", index = "boolean",
-  comment = "string", sql_type = "string",
+  comment = "string", sql_type = "string", server_default = "boolean",
 }
 
 local DEF_KEYS = {
@@ -160,12 +160,85 @@ local function sorted_fields(fields, pk)
   return list
 end
 
+-- ---- JSON values changed in place ----------------------------------------
+-- A JSON field holds a Lua table the caller may change in place
+-- (`r.doc.browser = "safari"`), which no assignment reports. A stored record
+-- keeps a copy of each such table as it was when first handed out (or
+-- written), and compares it when asked whether it changed.
+
+local MAX_DEPTH = 1000 -- the JSON encoder's own nesting limit
+
+local function deep_copy(v, depth)
+  if type(v) ~= "table" then return v end
+  if depth > MAX_DEPTH then return {} end -- unencodable anyway: compares as changed
+  local out = {}
+  for k, x in next, v do
+    if type(x) == "table" then x = deep_copy(x, depth + 1) end
+    out[k] = x
+  end
+  local mt = getmetatable(v)
+  if mt ~= nil then setmetatable(out, mt) end -- markers such as a JSON array's
+  return out
+end
+
+local function deep_equal(a, b, depth)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" or depth > MAX_DEPTH then return false end
+  if getmetatable(a) ~= getmetatable(b) then return false end
+  for k, x in next, a do
+    local y = b[k]
+    if x ~= y and not (type(x) == "table" and deep_equal(x, y, depth + 1)) then return false end
+  end
+  for k in next, b do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- Remembers a JSON table as the database holds it (once per field).
+local function snapshot(st, name, v)
+  local snap = st.snap
+  if snap == nil then
+    snap = {}
+    st.snap = snap
+  elseif snap[name] ~= nil then
+    return
+  end
+  snap[name] = deep_copy(v, 1)
+end
+
+-- Turns in-place changes of handed-out JSON tables into ordinary changes.
+local function sync_json(st)
+  local snap = st.snap
+  if snap == nil or not st.persisted then return end
+  local changes, values = st.changes, st.values
+  for name, copy in next, snap do
+    if changes[name] == nil and not deep_equal(values[name], copy, 1) then
+      if changes == NO_CHANGES then
+        changes = {}
+        st.changes = changes
+      end
+      changes[name] = { old = copy }
+    end
+  end
+end
+M.sync_json = sync_json
+
 local function make_instance_mt(model)
   local fields = model.fields
   local methods = model._methods
+  local json_fields = {}
+  for name, f in pairs(fields) do
+    if f.type == "json" then json_fields[name] = true end
+  end
   local mt = { __name = model.name }
   mt.__index = function(inst, k)
-    if fields[k] then return rawget(inst, STATE).values[k] end
+    if fields[k] then
+      local st = rawget(inst, STATE)
+      local v = st.values[k]
+      if json_fields[k] and type(v) == "table" and st.persisted then snapshot(st, k, v) end
+      return v
+    end
     local m = methods[k] or InstanceMethods[k]
     if m ~= nil then return m end
     local rel = model.relations and model.relations[k]
@@ -257,7 +330,9 @@ function M.define(def)
   model.pk_field = pkf
   model.field_list = sorted_fields(model.fields, pk)
   model.columns = {}
+  model._json_list = {}
   for _, f in ipairs(model.field_list) do
+    if f.type == "json" then model._json_list[#model._json_list + 1] = f end
     if model.columns[f.column] then config_error(model_name, f.name, "two fields use column " .. f.column) end
     model.columns[f.column] = f
     if f.from_db then model._from_db[f.name] = f.from_db end
@@ -503,26 +578,34 @@ function ClassMethods:create(attrs, opts)
   return inst
 end
 
--- find(id) runs often: its SQL is compiled once per model (with the
--- default scopes) and only the key changes between calls.
+-- find(id) runs often: without default scopes its SQL is compiled once per
+-- model and only the key changes between calls. Default scopes are
+-- functions (a tenant filter may read a current-tenant variable), so a
+-- scoped model compiles them at each call.
 local ID_SLOT = query.slot("<id>") -- bound as itself: a plain table is not a value
 
-function ClassMethods:_find_template()
-  local t = rawget(self, "_find_sql")
-  if t then return t end
-  local db = self:_backend()
-  local q = self:query():where(query.col(self.primary_key):eq(ID_SLOT)):limit(1)
+local function compile_find(model, db)
+  local q = model:query():where(query.col(model.primary_key):eq(ID_SLOT)):limit(1)
   local sql, params = db.compiler.select(db.dialect, q:_final())
   local slot
   for i = 1, params.n do
     if params[i] == ID_SLOT then slot = i end
   end
-  t = { sql = sql, params = params, slot = slot, backend = db }
+  return { sql = sql, params = params, slot = slot, backend = db }
+end
+
+function ClassMethods:_find_template()
+  local db = self:_backend()
+  if #self._default_scopes > 0 then return compile_find(self, db) end
+  local t = rawget(self, "_find_sql")
+  if t and t.backend == db then return t end
+  t = compile_find(self, db)
   rawset(self, "_find_sql", t)
   return t
 end
 
---- The record with this primary key, or nil (default scopes apply).
+--- The record with this primary key, or nil (default scopes apply, as they
+-- are when this call runs).
 -- @param id the primary key value
 -- @return the record or nil
 -- @raise the backend's statement errors; `ConfigError` without a backend
@@ -531,17 +614,12 @@ function ClassMethods:find(id)
     errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got nil")
   end
   local t = self:_find_template()
-  local db = self:_backend()
-  if t.backend ~= db then
-    rawset(self, "_find_sql", nil)
-    t = self:_find_template()
-  end
   local pkf = self.pk_field
   local params = t.params
   local args = {}
   for i = 1, params.n do args[i] = params[i] end
   args[t.slot] = pkf.to_db and pkf.to_db(id, pkf) or id
-  local row = db:execute(t.sql, unpack(args, 1, params.n)).rows[1]
+  local row = t.backend:execute(t.sql, unpack(args, 1, params.n)).rows[1]
   return row and self:_load(row) or nil
 end
 
@@ -632,12 +710,17 @@ M.run_event = run_event
 function InstanceMethods:is_new() return not state_of(self).persisted end
 --- Whether some field changed since the record was loaded or saved.
 -- @treturn boolean
-function InstanceMethods:is_dirty() return next(state_of(self).changes) ~= nil end
+function InstanceMethods:is_dirty()
+  local st = state_of(self)
+  if st.snap then sync_json(st) end
+  return next(st.changes) ~= nil
+end
 
 --- The names of the changed fields, in field order.
 -- @treturn {string,...}
 function InstanceMethods:dirty_fields()
   local st = state_of(self)
+  if st.snap then sync_json(st) end
   local out = {}
   for _, f in ipairs(st.model.field_list) do
     if st.changes[f.name] then out[#out + 1] = f.name end
@@ -654,6 +737,7 @@ function InstanceMethods:old_value(name)
   if not st.model.fields[name] then
     errors.raise("ConfigError", ("%s has no field '%s'"):format(st.model.name, tostring(name)))
   end
+  if st.snap then sync_json(st) end
   local c = st.changes[name]
   if c then return c.old end
   return st.values[name]
@@ -700,7 +784,10 @@ function InstanceMethods:valid(changed_only)
   local changes = st.changes
   for _, f in ipairs(model.field_list) do
     local v = st.values[f.name]
-    if not (f.auto and v == nil) and not (changed_only and changes[f.name] == nil) then
+    -- nil in a new record: the server fills a generated key or a column
+    -- with a table default (server_default)
+    if not ((f.auto or (f.server_default and not st.persisted)) and v == nil)
+        and not (changed_only and changes[f.name] == nil) then
       validation.check_field(self, f, v, errs)
     end
   end
@@ -709,6 +796,77 @@ function InstanceMethods:valid(changed_only)
   if errs:any() then return false, errs:to_table(), errs end
   return true
 end
+
+-- ---- state undo after a rollback -----------------------------------------
+-- A write registers a closure with the backend (`_track_undo`); when the
+-- transaction or savepoint it ran in is rolled back, the closure gives the
+-- record its state from before the write. It captures the change set the
+-- write consumed (save replaces it, never edits it): no copies of values.
+
+-- Back to the change set `old`, keeping changes made after the write
+-- (a field absent from `old` was not written, so its `old` value holds).
+local function restore_changes(st, old)
+  local cur = st.changes
+  if cur == NO_CHANGES or cur == old or next(cur) == nil then
+    st.changes = old
+    return
+  end
+  local merged = {}
+  for k, c in next, old do merged[k] = c end
+  for k, c in next, cur do
+    if merged[k] == nil then merged[k] = c end
+  end
+  st.changes = merged
+end
+
+local function insert_undo(st, old_changes, shape, generated_pk)
+  return function()
+    st.persisted = false
+    local values, cur = st.values, st.changes
+    if generated_pk and cur[generated_pk] == nil then values[generated_pk] = nil end
+    local read = shape.read
+    for i = 1, #read do
+      local name = read[i].name
+      if cur[name] == nil then values[name] = nil end
+    end
+    restore_changes(st, old_changes)
+  end
+end
+
+-- An UPDATE or DELETE undone: stored again, with the changes it consumed.
+local function stored_undo(st, old_changes)
+  return function()
+    st.persisted = true
+    restore_changes(st, old_changes)
+  end
+end
+
+-- Registers `undo` with the running transaction; false when there is none
+-- (or the backend cannot track: then the caller's own wrapper undoes).
+local function track(db, undo)
+  local t = db._track_undo
+  return t ~= nil and t(db, undo) or false
+end
+
+-- After a write: the JSON tables as written are what the database holds.
+local function snapshot_written(model, st)
+  local list = model._json_list
+  if #list == 0 then return end
+  local values, changes, snap = st.values, st.changes, st.snap
+  for i = 1, #list do
+    local name = list[i].name
+    local v = values[name]
+    if type(v) == "table" and (snap == nil or snap[name] == nil or changes[name] ~= nil) then
+      if snap == nil then
+        snap = {}
+        st.snap = snap
+      end
+      snap[name] = deep_copy(v, 1)
+    end
+  end
+end
+
+-- ---- writes ---------------------------------------------------------------
 
 local function guards(model, inst)
   local out = {}
@@ -719,40 +877,103 @@ local function guards(model, inst)
   return out
 end
 
-local function insert_row(model, st)
-  local cols, vals = {}, { n = 0 }
+-- What an INSERT of these columns reads back: the model's fields it does not
+-- write (server defaults, generated columns, values set by triggers), with
+-- RETURNING where the server has it, else by a read by primary key. A
+-- generated key alone comes from the insert id. Built once per written set.
+local function insert_shape(model, db, cols)
+  local key = "I" .. table.concat(cols, ",")
+  local shape = model._sql[key]
+  if shape and shape.db == db then return shape end
+  local d = db.dialect
+  local pkf = model.pk_field
+  local written = {}
+  for _, c in ipairs(cols) do written[c] = true end
+  local read = {}
   for _, f in ipairs(model.field_list) do
-    local v = st.values[f.name]
-    if v ~= nil or (st.changes[f.name] and not f.auto) then
+    if not written[f.column] and not (f == pkf and pkf.auto) then read[#read + 1] = f end
+  end
+  local sql
+  if #cols == 0 then
+    sql = "INSERT INTO " .. d:quote_qualified(model.table) .. " () VALUES ()"
+  else
+    sql = d:insert_sql(model.table, cols, 1)
+  end
+  shape = { db = db, read = read, sql = sql }
+  if #read > 0 then
+    local names = { pkf.column }
+    for _, f in ipairs(read) do
+      if f ~= pkf then names[#names + 1] = f.column end
+    end
+    if db:supports("returning") then
+      shape.sql = sql .. d:returning_clause(names, "returning", "INSERT ... RETURNING")
+      shape.returning = true
+    else
+      shape.select = "SELECT " .. d:quote_list(names, "SELECT") .. " FROM " .. d:quote_qualified(model.table)
+        .. " WHERE " .. d:quote_identifier(pkf.column) .. " = ?"
+    end
+  end
+  model._sql[key] = shape
+  return shape
+end
+
+-- The server's values of the fields the INSERT left out.
+local function read_back(model, st, shape, row)
+  if not rawget(model, "_json_checked") then model:_check_json() end
+  local values = st.values
+  local read = shape.read
+  for i = 1, #read do
+    local f = read[i]
+    local v = row[f.column]
+    if v ~= nil and f.from_db then v = f.from_db(v, f) end
+    values[f.name] = v
+  end
+end
+
+-- INSERT; returns the affected rows and the undo closure.
+local function insert_row(model, st, db)
+  local cols, vals = {}, { n = 0 }
+  local values, changes = st.values, st.changes
+  local list = model.field_list
+  for i = 1, #list do
+    local f = list[i]
+    local v = values[f.name]
+    if v ~= nil or (changes[f.name] and not f.auto) then
       cols[#cols + 1] = f.column
       vals.n = vals.n + 1
       vals[vals.n] = v == nil and null or (f.to_db and f.to_db(v, f) or v)
     end
   end
-  local db = model:_backend()
-  local key = "I" .. table.concat(cols, ",")
-  local sql = model._sql[key]
-  if not sql then
-    if #cols == 0 then
-      sql = "INSERT INTO " .. db.dialect:quote_qualified(model.table) .. " () VALUES ()"
-    else
-      sql = db.dialect:insert_sql(model.table, cols, 1)
-    end
-    model._sql[key] = sql
-  end
-  local res = db:execute(sql, unpack(vals, 1, vals.n))
+  local shape = insert_shape(model, db, cols)
+  local res = db:execute(shape.sql, unpack(vals, 1, vals.n))
   local pkf = model.pk_field
-  if st.values[pkf.name] == nil and pkf.auto and res.insert_id and res.insert_id ~= 0 then
-    st.values[pkf.name] = res.insert_id
+  local generated_pk = false
+  if values[pkf.name] == nil then
+    local row = shape.returning and res.rows[1]
+    local id = row and row[pkf.column]
+    if id == nil and pkf.auto and res.insert_id and res.insert_id ~= 0 then id = res.insert_id end
+    if id ~= nil then
+      values[pkf.name] = pkf.from_db and pkf.from_db(id, pkf) or id
+      generated_pk = pkf.name
+    end
   end
-  return res.affected_rows
+  if shape.returning then
+    if res.rows[1] then read_back(model, st, shape, res.rows[1]) end
+  elseif shape.select and values[pkf.name] ~= nil then
+    local id = values[pkf.name]
+    local row = db:execute(shape.select, pkf.to_db and pkf.to_db(id, pkf) or id).rows[1]
+    if row then read_back(model, st, shape, row) end
+  end
+  st.persisted = true
+  return res.affected_rows, insert_undo(st, changes, shape, generated_pk)
 end
 
-local function update_row(model, st, inst)
-  local db = model:_backend()
+-- UPDATE of the changed columns; returns the affected rows and the undo closure.
+local function update_row(model, st, inst, db)
   local cols, vals = {}, { n = 0 }
+  local changes = st.changes
   for _, f in ipairs(model.field_list) do
-    if st.changes[f.name] then
+    if changes[f.name] then
       local v = st.values[f.name]
       cols[#cols + 1] = f.column
       vals.n = vals.n + 1
@@ -761,7 +982,7 @@ local function update_row(model, st, inst)
   end
   if #cols == 0 then return 0 end
   local pkf = model.pk_field
-  local pk_value = st.changes[pkf.name] and st.changes[pkf.name].old or st.values[pkf.name]
+  local pk_value = changes[pkf.name] and changes[pkf.name].old or st.values[pkf.name]
   vals.n = vals.n + 1
   vals[vals.n] = pkf.to_db and pkf.to_db(pk_value, pkf) or pk_value
   local gs = guards(model, inst)
@@ -788,22 +1009,55 @@ local function update_row(model, st, inst)
     errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
       model.name, pkf.name, tostring(pk_value)), { model = model.name, id = pk_value })
   end
-  return res.affected_rows
+  return res.affected_rows, stored_undo(st, changes)
+end
+
+-- Whether a write of this kind has after-handlers (then it and they run as
+-- one unit in a transaction, or a savepoint inside one).
+local function has_after(model, event)
+  local ev = model._events
+  return #ev[event] > 0 or (event ~= "after_delete" and #ev.after_save > 0)
+end
+
+-- Runs `write()` (which returns affected, undo) and the after-events in a
+-- transaction: an error from a handler rolls the write back. The undo runs
+-- with the rollback; a backend that cannot track it leaves it to us.
+local function write_unit(db, inst, write, after1, after2)
+  local undo, tracked
+  local ok, res = pcall(db.transaction, db, function()
+    local affected
+    affected, undo = write()
+    tracked = undo ~= nil and track(db, undo)
+    local model = rawget(inst, STATE).model
+    run_event(model, after1, inst, affected)
+    if after2 then run_event(model, after2, inst, affected) end
+    return affected
+  end)
+  if not ok then
+    if undo and not tracked then undo() end
+    error(res, 0)
+  end
+  return res
 end
 
 local SAVE_OPTIONS = { validate = true, upsert = true }
 
 --- Validates, runs the events and writes: an INSERT for a new record, an
 -- UPDATE of the changed columns only for a stored one (no SQL when nothing
--- changed).
+-- changed). After an INSERT the record holds the server's values of the
+-- fields it did not set (defaults, generated columns, trigger-set values).
+-- The write and its after-handlers are one unit: an error raised by an
+-- `after_create`, `after_update` or `after_save` handler rolls the write
+-- back (a savepoint inside a transaction). When a transaction the write ran
+-- in is rolled back, the record gets its state back (new or dirty again).
 -- @tparam[opt] table opts `validate = false` skips validation; `upsert = true`
 --   writes with INSERT ... ON DUPLICATE KEY UPDATE and returns the affected
 --   rows and `"inserted"`, `"updated"` or `"unchanged"` (see `activerecord.bulk`)
 -- @treturn integer the affected rows (0 when nothing changed)
 -- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
 --   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
---   `DataError`, `StaleObjectError` (optimistic_lock), any error a
---   before-event raised, and the backend's statement errors; `ConfigError`
+--   `DataError`, `StaleObjectError` (optimistic_lock), any error an event
+--   handler raised, and the backend's statement errors; `ConfigError`
 --   for unknown options
 function InstanceMethods:save(opts)
   local st = state_of(self)
@@ -817,6 +1071,7 @@ function InstanceMethods:save(opts)
   end
   local model = st.model
   local creating = not st.persisted
+  if st.snap then sync_json(st) end
   if not creating and next(st.changes) == nil then return 0 end
   if not (opts and opts.validate == false) then
     local ok, errs, collector = self:valid(not creating)
@@ -827,19 +1082,25 @@ function InstanceMethods:save(opts)
   end
   run_event(model, "before_save", self)
   run_event(model, creating and "before_create" or "before_update", self)
+  local db = model:_backend()
+  local after = creating and "after_create" or "after_update"
   local affected
-  if creating then
-    affected = insert_row(model, st)
-    st.persisted = true
+  if has_after(model, after) then
+    affected = write_unit(db, self, function()
+      if creating then return insert_row(model, st, db) end
+      return update_row(model, st, self, db)
+    end, after, "after_save")
   else
-    affected = update_row(model, st, self)
+    local undo
+    if creating then
+      affected, undo = insert_row(model, st, db)
+    else
+      affected, undo = update_row(model, st, self, db)
+    end
+    if undo then track(db, undo) end
   end
-  local ok, err = pcall(function()
-    run_event(model, creating and "after_create" or "after_update", self, affected)
-    run_event(model, "after_save", self, affected)
-  end)
+  snapshot_written(model, st)
   st.changes = NO_CHANGES
-  if not ok then error(err, 0) end
   return affected
 end
 
@@ -873,27 +1134,35 @@ function InstanceMethods:delete()
   end
   run_event(model, "before_delete", self)
   local db = model:_backend()
-  local pkf = model.pk_field
-  local pk_value = st.changes[pkf.name] and st.changes[pkf.name].old or st.values[pkf.name]
-  local where = { db.dialect:quote_identifier(pkf.column) .. " = ?" }
-  local vals = { n = 1, pkf.to_db and pkf.to_db(pk_value, pkf) or pk_value }
-  local gs = guards(model, self)
-  for _, g in ipairs(gs) do
-    where[#where + 1] = db.dialect:quote_identifier(g.column) .. " = ?"
-    vals.n = vals.n + 1
-    vals[vals.n] = g.value
+  local function write()
+    local pkf = model.pk_field
+    local changes = st.changes
+    local pk_value = changes[pkf.name] and changes[pkf.name].old or st.values[pkf.name]
+    local where = { db.dialect:quote_identifier(pkf.column) .. " = ?" }
+    local vals = { n = 1, pkf.to_db and pkf.to_db(pk_value, pkf) or pk_value }
+    local gs = guards(model, self)
+    for _, g in ipairs(gs) do
+      where[#where + 1] = db.dialect:quote_identifier(g.column) .. " = ?"
+      vals.n = vals.n + 1
+      vals[vals.n] = g.value
+    end
+    local res = db:execute("DELETE FROM " .. db.dialect:quote_qualified(model.table) .. " WHERE "
+      .. table.concat(where, " AND "), unpack(vals, 1, vals.n))
+    if #gs > 0 and res.affected_rows == 0 then
+      errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
+        model.name, pkf.name, tostring(pk_value)), { model = model.name, id = pk_value })
+    end
+    st.persisted = false
+    -- a deleted record is new again: saving it writes every value
+    st.changes = NO_CHANGES
+    return res.affected_rows, stored_undo(st, changes)
   end
-  local res = db:execute("DELETE FROM " .. db.dialect:quote_qualified(model.table) .. " WHERE "
-    .. table.concat(where, " AND "), unpack(vals, 1, vals.n))
-  if #gs > 0 and res.affected_rows == 0 then
-    errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
-      model.name, pkf.name, tostring(pk_value)), { model = model.name, id = pk_value })
+  if has_after(model, "after_delete") then
+    return write_unit(db, self, write, "after_delete")
   end
-  st.persisted = false
-  -- a deleted record is new again: saving it writes every value
-  st.changes = NO_CHANGES
-  run_event(model, "after_delete", self, res.affected_rows)
-  return res.affected_rows
+  local affected, undo = write()
+  track(db, undo)
+  return affected
 end
 
 --- Reads the record again from the database (ignoring default scopes) and
@@ -911,7 +1180,7 @@ function InstanceMethods:reload()
       { model = model.name, id = id })
   end
   local fst = rawget(fresh, STATE)
-  st.values, st.changes, st.persisted = fst.values, NO_CHANGES, true
+  st.values, st.changes, st.persisted, st.snap = fst.values, NO_CHANGES, true, nil
   if st.cache then st.cache = {} end
   return self
 end

@@ -31,10 +31,23 @@ return {
         errors.raise("RecordNotFound", st.model.name .. ": cannot delete a record that was never saved")
       end
       model.run_event(st.model, "before_delete", rec, { soft = true })
+      local before = rec.deleted_at
       rec.deleted_at = now()
-      local affected = rec:save({ validate = false })
-      model.run_event(st.model, "after_delete", rec, affected)
-      return affected
+      local events = st.model._events
+      if #events.after_delete == 0 then return rec:save({ validate = false }) end
+      -- the marking and its after_delete handlers are one unit
+      local db = st.model:_backend()
+      local ok, res = pcall(db.transaction, db, function()
+        local affected = rec:save({ validate = false })
+        model.run_event(st.model, "after_delete", rec, affected)
+        return affected
+      end)
+      if not ok then
+        -- the save's own undo made the record dirty again; the mark goes too
+        if st.persisted then rec.deleted_at = before end
+        error(res, 0)
+      end
+      return res
     end,
     restore = function(rec)
       rec.deleted_at = nil

@@ -69,15 +69,15 @@ describe("model lifecycle events", function()
     local log, stop = recording(User)
     local u = User:create{ name = "Ann" }
     assert.are.same({ "before_validate", "after_validate", "before_save", "before_create",
-                      "SQL INSERT", "after_create", "after_save" }, log)
+                      "SQL BEGIN", "SQL INSERT", "after_create", "after_save", "SQL COMMIT" }, log)
     for i = #log, 1, -1 do log[i] = nil end
     u.age = 3
     u:save()
     assert.are.same({ "before_validate", "after_validate", "before_save", "before_update",
-                      "SQL UPDATE", "after_update", "after_save" }, log)
+                      "SQL BEGIN", "SQL UPDATE", "after_update", "after_save", "SQL COMMIT" }, log)
     for i = #log, 1, -1 do log[i] = nil end
     u:delete()
-    assert.are.same({ "before_delete", "SQL DELETE", "after_delete" }, log)
+    assert.are.same({ "before_delete", "SQL BEGIN", "SQL DELETE", "after_delete", "SQL COMMIT" }, log)
     for i = #log, 1, -1 do log[i] = nil end
     -- valid() runs the validation events only
     User.new{ name = "Bo" }:valid()
