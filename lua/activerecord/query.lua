@@ -39,18 +39,26 @@ end
 -- never be compiled as SQL. Expressions carry Expr as their metatable (one
 -- getmetatable call tells them apart); queries carry the key QUERY (model
 -- queries have each model's own metatable, so a key, read with rawget).
-local Expr = {}
-Expr.__index = Expr
-M.Expr = Expr
+--
+-- The metatables are also kept from code: `__metatable` makes
+-- getmetatable(node) return a name, so nobody can take a node's metatable
+-- to dress up a table (or reach it through its __index); this module sees
+-- the real one with debug.getmetatable (where the debug library is absent,
+-- plain getmetatable and no protection).
+local getmt = debug and debug.getmetatable or getmetatable
+local PROTECTED = debug and debug.getmetatable and "activerecord.query node" or nil
 
-local Order = {}  -- order items: ar.col("x"):desc()
-local Select = {} -- aliased select items: ar.col("x"):as("y")
-local Slot = { __tostring = function(s) return s.name end } -- see M.slot
+local Expr = { __metatable = PROTECTED }
+Expr.__index = Expr
+
+local Order = { __metatable = PROTECTED }  -- order items: ar.col("x"):desc()
+local Select = { __metatable = PROTECTED } -- aliased select items: ar.col("x"):as("y")
+local Slot = { __metatable = PROTECTED, __tostring = function(s) return s.name end } -- see M.slot
 local QUERY = {}  -- key every query carries (copied by clone)
 
-local function is_expr(v) return getmetatable(v) == Expr end
+local function is_expr(v) return getmt(v) == Expr end
 local function is_query(v) return type(v) == "table" and rawget(v, QUERY) ~= nil end
-local function is_slot(v) return getmetatable(v) == Slot end
+local function is_slot(v) return getmt(v) == Slot end
 M.is_query = is_query
 M.is_expr = is_expr
 M.is_slot = is_slot
@@ -100,7 +108,7 @@ M.value_list = value_list
 -- queries and slots, told apart by identity.
 local function checked_value(v, what)
   if type(v) ~= "table" then return v end
-  local mt = getmetatable(v)
+  local mt = getmt(v)
   if mt == Expr or mt == Slot or rawget(v, QUERY) ~= nil then return v end
   table_value_error(what)
 end
@@ -271,8 +279,8 @@ end
 
 -- A plain list compared with = or <> means IN / NOT IN, as in where{}.
 local function compare_list(self, op, value)
-  if (op == "eq" or op == "ne") and type(value) == "table" and getmetatable(value) ~= Expr
-      and getmetatable(value) ~= Slot and not is_query(value) then
+  if (op == "eq" or op == "ne") and type(value) == "table" and getmt(value) ~= Expr
+      and getmt(value) ~= Slot and not is_query(value) then
     return node({ kind = "in", left = self, values = value_list(value, op), negate = op == "ne" })
   end
   return nil
@@ -556,7 +564,7 @@ local function order_entry(expr, dir) return setmetatable({ expr = expr, dir = d
 
 -- An order item: ar.col(x):desc(), a column or expression, or { "col", "desc" }.
 local function order_item(item)
-  if getmetatable(item) == Order then return item end
+  if getmt(item) == Order then return item end
   if type(item) == "table" and not is_expr(item) and not is_query(item) then
     if not is_list(item) or #item < 1 or #item > 2 then
       query_error("an order item is a column, an expression, expr:asc()/desc() or { \"col\", \"desc\" }")
@@ -575,7 +583,7 @@ local function is_dir(v) return type(v) == "string" and (v:lower() == "asc" or v
 -- One item, or a list of them; { "col", "desc" } is one item.
 local function order_list(v)
   if v == nil then return {} end
-  if type(v) ~= "table" or is_expr(v) or getmetatable(v) == Order or is_dir(v[2]) then
+  if type(v) ~= "table" or is_expr(v) or getmt(v) == Order or is_dir(v[2]) then
     return { order_item(v) }
   end
   if not is_list(v) then query_error("order_by expects a column, an expression or a list of them") end
@@ -758,7 +766,7 @@ local function hash_item(k, v)
   local left = M.col(k)
   if v == null then return node({ kind = "null", left = left }) end
   if type(v) == "table" then
-    local mt = getmetatable(v)
+    local mt = getmt(v)
     if mt ~= Expr and mt ~= Slot then
       if is_query(v) then return node({ kind = "in", left = left, values = v }) end
       return node({ kind = "in", left = left, values = value_list(v, "where{ " .. k .. " = ... }") })
@@ -878,7 +886,7 @@ end
 local function convert_value(model, name, v)
   if v == null then return v end
   if type(v) ~= "table" then return field_value(model, name, v) end
-  local mt = getmetatable(v)
+  local mt = getmt(v)
   if mt == Expr or mt == Slot or is_query(v) then return v end
   if not is_list(v) then return field_value(model, name, v) end
   local list = {}
@@ -982,7 +990,7 @@ function Query:order_by(col, dir)
   if dir ~= "asc" and dir ~= "desc" then
     query_error(("order direction must be \"asc\" or \"desc\", got %s"):format(show(dir)))
   end
-  if getmetatable(col) == Order then return with(self, "_order", col) end
+  if getmt(col) == Order then return with(self, "_order", col) end
   return with(self, "_order", order_entry(as_expr(col), dir))
 end
 
@@ -1020,7 +1028,7 @@ local SELECT_KEYS = { expr = true, as = true }
 -- col:as("alias") or { expr = ..., as = "alias" } (those two keys only; the
 -- expr is itself a column name, an expression or a query).
 local function select_item(s)
-  if getmetatable(s) == Select then return s end
+  if getmt(s) == Select then return s end
   if type(s) == "table" and not is_expr(s) and not is_query(s) then
     for k in next, s do
       if not SELECT_KEYS[k] then query_error("a select item table takes expr and as only, got " .. show(k)) end
@@ -1100,8 +1108,13 @@ Query.from_cte = Query.from
 
 -- Join targets: "table", a query (derived table, alias required) or
 -- { table = "name" | query, as = "alias" }.
+local JOIN_TARGET_KEYS = { table = true, as = true, [1] = true, [2] = true }
+
 local function join_target(target, alias)
   if type(target) == "table" and not is_query(target) and not is_expr(target) then
+    for k in next, target do
+      if not JOIN_TARGET_KEYS[k] then query_error("a join target table takes table and as only, got " .. show(k)) end
+    end
     target, alias = target.table or target[1], target.as or target[2] or alias
   end
   if alias ~= nil then check_name(alias, "alias") end

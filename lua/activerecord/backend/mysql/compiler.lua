@@ -16,8 +16,7 @@ local M = {}
 local null = core.null
 -- Nodes are recognised by identity only (see activerecord.query): a table
 -- that is not one is never compiled, whatever fields it has.
-local Expr = query.Expr
-local is_query, is_slot = query.is_query, query.is_slot
+local is_expr, is_query, is_slot = query.is_expr, query.is_query, query.is_slot
 
 local function query_error(msg)
   errors.raise("QueryError", msg)
@@ -145,7 +144,7 @@ end
 -- Operands: an expression node, a subquery, or a value (nil -> NULL).
 local function operand(ctx, v)
   if type(v) == "table" then
-    if getmetatable(v) == Expr then return compile_expr(ctx, v) end
+    if is_expr(v) then return compile_expr(ctx, v) end
     if is_query(v) then return "(" .. subselect(ctx, v) .. ")" end
   end
   if v == nil then return ctx:param(null) end
@@ -369,7 +368,7 @@ local EXPR = {
 for k in pairs(comparison) do EXPR[k] = compare end
 
 compile_expr = function(ctx, e)
-  if getmetatable(e) ~= Expr then query_error("not an expression: " .. type(e)) end
+  if not is_expr(e) then query_error("not an expression: " .. type(e)) end
   local f = EXPR[e.kind]
   if not f then query_error("unknown expression kind: " .. tostring(e.kind)) end
   return f(ctx, e)
