@@ -165,6 +165,17 @@ describe("integrity: values never become SQL", function()
     assert.are.equal(1, Thing:find(1).id)
   end)
 
+  -- a number that reaches SQL text keeps its meaning: a statement time limit
+  -- under a millisecond was printed as max_statement_time=0.000, "no limit"
+  it("a sub-millisecond timeout still limits the statement", function()
+    if not db:supports("max_execution_time") then return pending("no statement time limits") end
+    local q = ar.table("iv_things", db):select(ar.raw("SLEEP(?) AS s", 2)):where{ id = 1 }:timeout(0.0004)
+    local t0 = os.time()
+    local err = support.error_of(q.all, q)
+    assert.are.equal("QueryTimeout", err.kind)
+    assert.is_true(os.time() - t0 <= 1)
+  end)
+
   it("a select item table takes expr and as only", function()
     local err = support.error_of(function() return Thing:select({ expr = "name", as = "x", sql = "1" }) end)
     assert.are.equal("QueryError", err.kind)

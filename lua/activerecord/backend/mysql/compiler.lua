@@ -563,7 +563,8 @@ end
 local function with_timeout(dialect, sql, seconds)
   dialect:require("max_execution_time", "a statement timeout")
   if dialect.flavor == "mariadb" then
-    return ("SET STATEMENT max_statement_time=%.3f FOR %s"):format(seconds, sql)
+    -- whole milliseconds, rounded up: 0.0004 printed as 0.000 would mean "no limit"
+    return ("SET STATEMENT max_statement_time=%.3f FOR %s"):format(math.ceil(seconds * 1000) / 1000, sql)
   end
   return (sql:gsub("^SELECT ", ("SELECT /*+ MAX_EXECUTION_TIME(%d) */ "):format(math.ceil(seconds * 1000)), 1))
 end
