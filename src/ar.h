@@ -48,7 +48,7 @@ typedef enum {
   AR_CONV_DECIMAL,  /* exact string, or float when decimal = "number" */
   AR_CONV_TEMPORAL, /* DATE/DATETIME/TIMESTAMP/TIME as formatted string */
   AR_CONV_STRING,   /* binary-safe bytes */
-  AR_CONV_JSON      /* decoded with lua-cjson */
+  AR_CONV_JSON      /* decoded by json.c */
 } ar_conv;
 
 typedef struct {
@@ -172,19 +172,23 @@ int ar_is_ddl(const char *sql);
 /* convert.c */
 size_t ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql);
 int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta);
-void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx);
-void ar_push_text_value(lua_State *L, const MYSQL_FIELD *f, const char *v,
-                        unsigned long len, int decimal_as_number, int conn_idx);
+/* Both return 1 with the value pushed, or 0 with an error object pushed (a
+ * conversion failed: the caller ends the result first, then raises it). */
+int ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx);
+int ar_push_text_value(lua_State *L, const MYSQL_FIELD *f, const char *v,
+                       unsigned long len, int decimal_as_number, int conn_idx);
 int ar_field_is_json(const MYSQL_FIELD *f);
 void ar_push_columns_meta(lua_State *L, MYSQL_FIELD *fields, unsigned n);
 void ar_free_columns(ar_stmt *s);
-void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx);
+/* 1: the decoded value is pushed; 0: a DataError object is pushed instead */
+int ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx);
 /* Exported for the fuzz targets only (test/fuzz/): MYSQL_TIME -> string. */
 void ar_push_temporal(lua_State *L, const MYSQL_TIME *t, enum enum_field_types type,
                       unsigned decimals);
 
 /* json.c */
 int ar_json_decode(lua_State *L);
+void ar_json_open(lua_State *L); /* json_encode, json_array(_mt) into the module */
 
 /* capabilities.c */
 int ar_capabilities_for(lua_State *L);

@@ -59,17 +59,16 @@ static void check_keys(lua_State *L, int idx, const char *what,
   }
 }
 
+/* Pushes the option's value and returns it as a C string (NULL for nil).
+ * The value stays on the stack, and so alive, until the caller drops it: an
+ * options table with an __index function may hand out a string nothing else
+ * references, which the collector would free as soon as it were popped. */
 static const char *opt_string(lua_State *L, int idx, const char *key) {
-  const char *s = NULL;
-  lua_getfield(L, idx, key);
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING)
-      ar_raisef(L, "ConfigError", "option '%s' must be a string, got %s", key,
-                luaL_typename(L, -1));
-    s = lua_tostring(L, -1);
-  }
-  lua_pop(L, 1); /* the string stays alive: it is referenced by the options table */
-  return s;
+  if (lua_getfield(L, idx, key) == LUA_TNIL) return NULL;
+  if (lua_type(L, -1) != LUA_TSTRING)
+    ar_raisef(L, "ConfigError", "option '%s' must be a string, got %s", key,
+              luaL_typename(L, -1));
+  return lua_tostring(L, -1);
 }
 
 static lua_Integer opt_integer(lua_State *L, int idx, const char *key,
@@ -114,10 +113,38 @@ static int opt_boolean(lua_State *L, int idx, const char *key, int dflt) {
   return v;
 }
 
+/* Client character sets in which no multi-byte character can end in a byte
+ * that quoting relies on (0x22 ", 0x27 ', 0x5C \\, 0x60 `): single-byte sets,
+ * UTF-8, and the EUC family (trail bytes at 0x41 and up, never those four).
+ * sjis/cp932, big5, gbk and gb18030 have trail bytes in 0x40-0x7E, so with
+ * them an identifier or literal quoted by the client could end early on the
+ * server; ucs2/utf16/utf32 cannot be client sets at all. */
+static const char *const safe_charsets[] = {
+    "utf8mb4", "utf8mb3", "utf8", "latin1", "latin2", "latin5", "latin7",
+    "ascii", "binary", "cp1250", "cp1251", "cp1256", "cp1257", "cp850", "cp852",
+    "cp866", "greek", "hebrew", "koi8r", "koi8u", "tis620", "armscii8", "geostd8",
+    "keybcs2", "macce", "macroman", "dec8", "hp8", "swe7", "euckr", "ujis",
+    "eucjpms", "gb2312", NULL};
+
 static void check_charset(lua_State *L, const char *cs) {
-  for (const char *p = cs; *p; p++)
-    if (!isalnum((unsigned char)*p) && *p != '_')
-      ar_raisef(L, "ConfigError", "option 'charset' is not a character set name");
+  char lower[16];
+  size_t n = strlen(cs);
+  for (size_t i = 0; i < n && i < sizeof lower - 1; i++)
+    lower[i] = (char)tolower((unsigned char)cs[i]);
+  lower[n < sizeof lower - 1 ? n : sizeof lower - 1] = '\0';
+  if (n >= sizeof lower || in_list(lower, safe_charsets) < 0) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; safe_charsets[i]; i++) {
+      if (i) luaL_addstring(&b, ", ");
+      luaL_addstring(&b, safe_charsets[i]);
+    }
+    luaL_pushresult(&b);
+    ar_raisef(L, "ConfigError",
+              "option 'charset': '%.64s' is not accepted (a multi-byte character of "
+              "it could end in a quote or backslash byte, or it is unknown); accepted: %s",
+              cs, lua_tostring(L, -1));
+  }
 }
 
 /* ---- userdata access ------------------------------------------------- */
@@ -300,7 +327,7 @@ static int apply_ssl(lua_State *L, MYSQL *m, int opts) {
     if (mode >= SSL_REQUIRED) mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
     mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
   }
-  lua_pop(L, 1);
+  lua_settop(L, t - 1); /* the library copied the strings: drop them and the table */
   return mode;
 }
 
@@ -308,6 +335,8 @@ int ar_connect(lua_State *L) {
   if (!lua_istable(L, 1))
     return ar_raisef(L, "ConfigError", "connect expects a table of options, got %s", luaL_typename(L, 1));
   check_keys(L, 1, "connect option", option_names);
+  /* every string option stays on the stack until connect returns */
+  luaL_checkstack(L, 40, "connect options");
   const char *host = opt_string(L, 1, "host");
   const char *sock = opt_string(L, 1, "socket");
   const char *user = opt_string(L, 1, "user");

@@ -408,7 +408,7 @@ static void push_bits(lua_State *L, const unsigned char *p, unsigned long len) {
   push_unsigned(L, u);
 }
 
-void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx) {
+int ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx) {
   ar_column *col = &s->cols[i];
   switch (col->conv) {
     case AR_CONV_INT:
@@ -433,8 +433,7 @@ void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx) {
       }
       break;
     case AR_CONV_JSON:
-      ar_push_json(L, col->buf, col->length, conn_idx);
-      break;
+      return ar_push_json(L, col->buf, col->length, conn_idx);
     case AR_CONV_TEMPORAL:
       ar_push_temporal(L, &col->num.t, col->type, col->decimals);
       break;
@@ -442,11 +441,12 @@ void ar_push_column(lua_State *L, ar_stmt *s, unsigned i, int conn_idx) {
       lua_pushlstring(L, col->buf, col->length);
       break;
   }
+  return 1;
 }
 
 /* Text protocol values (commands that cannot be prepared). */
-void ar_push_text_value(lua_State *L, const MYSQL_FIELD *f, const char *v,
-                        unsigned long len, int decimal_as_number, int conn_idx) {
+int ar_push_text_value(lua_State *L, const MYSQL_FIELD *f, const char *v,
+                       unsigned long len, int decimal_as_number, int conn_idx) {
   switch (conv_for(f)) {
     case AR_CONV_INT:
       if (f->flags & UNSIGNED_FLAG) push_unsigned(L, strtoull(v, NULL, 10));
@@ -464,10 +464,10 @@ void ar_push_text_value(lua_State *L, const MYSQL_FIELD *f, const char *v,
       else lua_pushlstring(L, v, len);
       break;
     case AR_CONV_JSON:
-      ar_push_json(L, v, len, conn_idx);
-      break;
+      return ar_push_json(L, v, len, conn_idx);
     default:
       lua_pushlstring(L, v, len);
       break;
   }
+  return 1;
 }

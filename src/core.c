@@ -112,6 +112,7 @@ LUALIB_API int luaopen_activerecord_backend_mysql_core(lua_State *L) {
   ar_conn_open(L);
   ar_stmt_open(L);
   luaL_newlib(L, core_functions);
+  ar_json_open(L);
   ar_errors_open(L);              /* core, Error mt */
   lua_setfield(L, -2, "Error");
   /* one sentinel for SQL NULL and JSON null: lua-cjson's cjson.null is also

@@ -1,15 +1,28 @@
 /*
- * json.c - JSON text -> Lua values, straight onto the Lua stack.
+ * json.c - JSON text <-> Lua values, straight from/to the Lua stack.
  *
  * Why not lua-cjson here: decoding JSON columns is the hot path of a large
  * fetch, and cjson costs a Lua call, a heap buffer and a strtod per number
  * for every value. This decoder builds tables directly from the column
  * buffer, keeps integers as Lua integers (cjson makes every number a float),
  * and maps JSON null to the library's null sentinel (a NULL light userdata,
- * equal to cjson.null), so values compare the same either way. Encoding stays
- * with lua-cjson in the Lua layers.
+ * equal to cjson.null), so values compare the same either way.
+ *
+ * Arrays: every decoded JSON array gets one shared metatable (core.json_array_mt,
+ * `ar.json_array(t)` sets it), and the encoder writes a table carrying it as
+ * an array even when it is empty, so `[]` survives a round trip. Otherwise a
+ * table with keys 1..n (n >= 1) is an array and an empty plain table `{}` is
+ * an object.
+ *
+ * Encoding (not lua-cjson either): integers exactly (cjson 2.1 prints 14
+ * significant digits, so 1234567890123456789 came back 1.2345678901235e+18),
+ * floats in the shortest form that reads back as the same double, NaN and
+ * infinities refused, cycles caught by the depth limit.
  */
 #include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +30,13 @@
 
 #define MAX_DEPTH 512
 
+/* The address is the registry key of the array metatable. */
+static const char json_array_key = 'A';
+
 typedef struct {
   lua_State *L;
+  int base;          /* stack top before decoding */
+  int mt_idx;        /* stack index of the array metatable, 0 until needed */
   const char *p;
   const char *start;
   const char *end;
@@ -167,7 +185,11 @@ static int parse_number(json_parser *jp) {
     }
   }
   double d = strtod(tmp, &endp);
-  if (*endp != '\0') return fail(jp, "bad number");
+  if (*endp != '\0') {
+    /* strtod follows LC_NUMERIC; Lua's reader copes with a ',' locale */
+    if (lua_stringtonumber(jp->L, tmp) == 0) return fail(jp, "bad number");
+    return 1;
+  }
   lua_pushnumber(jp->L, (lua_Number)d);
   return 1;
 }
@@ -182,7 +204,16 @@ static int literal(json_parser *jp, const char *word, size_t n) {
 static int parse_array(json_parser *jp) {
   lua_State *L = jp->L;
   jp->p++;
+  if (!jp->mt_idx) {
+    /* fetched once per decoded value, below everything the parser pushed
+     * (it only uses negative indices, so they stay valid) */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key);
+    jp->mt_idx = jp->base + 1;
+    lua_insert(L, jp->mt_idx);
+  }
   lua_createtable(L, 4, 0); /* presized: growing 0->1->2->4 costs three rehashes */
+  lua_pushvalue(L, jp->mt_idx);
+  lua_setmetatable(L, -2);
   lua_Integer i = 0;
   skip_ws(jp);
   if (jp->p < jp->end && *jp->p == ']') {
@@ -243,12 +274,16 @@ static int parse_value(json_parser *jp) {
   }
 }
 
-/* Pushes the decoded value; raises a DataError on malformed text. */
-void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
+/* Pushes the decoded value and returns 1; on malformed text pushes a
+ * DataError object instead and returns 0 (the caller finishes whatever it
+ * is reading, then raises it). */
+int ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
   (void)conn_idx;
   json_parser jp;
   int top = lua_gettop(L);
   jp.L = L;
+  jp.base = top;
+  jp.mt_idx = 0;
   jp.p = jp.start = v;
   jp.end = v + len;
   jp.depth = 0;
@@ -256,17 +291,367 @@ void ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
   jp.error_at = 0;
   if (parse_value(&jp)) {
     skip_ws(&jp);
-    if (jp.p == jp.end) return;
+    if (jp.p == jp.end) {
+      if (jp.mt_idx) lua_remove(L, jp.mt_idx);
+      return 1;
+    }
     fail(&jp, "trailing characters");
   }
   lua_settop(L, top);
-  ar_raisef(L, "DataError", "invalid JSON in result at byte %zu: %s", jp.error_at, jp.error);
+  char msg[160];
+  snprintf(msg, sizeof msg, "invalid JSON in result at byte %zu: %s", jp.error_at, jp.error);
+  ar_push_error(L, "DataError", 0, NULL, msg, NULL);
+  return 0;
 }
 
 /* core.json_decode(text): the same decoder, for the Lua layers and specs. */
 int ar_json_decode(lua_State *L) {
   size_t len;
   const char *s = ar_check_text(L, 1, &len, "DataError", "the JSON text");
-  ar_push_json(L, s, len, 0);
+  if (!ar_push_json(L, s, len, 0)) return lua_error(L);
   return 1;
+}
+
+/* ---- encoding -------------------------------------------------------- */
+
+#define MAX_PATH 32       /* levels named in an error message */
+#define KEEP_BUFFER 65536 /* a larger scratch buffer is freed after use */
+
+/* The scratch buffer, one per Lua state (an upvalue of json_encode), reused
+ * by every call: an encode allocates nothing but the result string. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+} json_buf;
+
+typedef struct {
+  lua_State *L;
+  json_buf *b;
+  int mt_idx;   /* the array metatable */
+  int depth;
+  char point;   /* the locale's decimal point, for printf'd floats */
+  struct {      /* where we are, for error messages */
+    const char *key; /* NULL: an array index */
+    lua_Integer index;
+  } path[MAX_PATH];
+} json_enc;
+
+static void jbuf_gc_buffer(json_buf *b) {
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+static int jbuf_gc(lua_State *L) {
+  jbuf_gc_buffer((json_buf *)lua_touserdata(L, 1));
+  return 0;
+}
+
+static _Noreturn void no_memory(lua_State *L) {
+  luaL_error(L, "not enough memory");
+  abort(); /* not reached: luaL_error does not return */
+}
+
+static char *reserve(json_enc *e, size_t n) {
+  json_buf *b = e->b;
+  if (b->cap - b->len < n) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < n) {
+      if (cap > ((size_t)-1) / 2) no_memory(e->L);
+      cap *= 2;
+    }
+    char *np = (char *)realloc(b->p, cap);
+    if (!np) no_memory(e->L);
+    b->p = np;
+    b->cap = cap;
+  }
+  return b->p + b->len;
+}
+
+static void put(json_enc *e, const char *s, size_t n) {
+  memcpy(reserve(e, n), s, n);
+  e->b->len += n;
+}
+
+/* "$.a.b[2]" for the error message, from the path kept while descending. */
+static int enc_fail(json_enc *e, const char *fmt, const char *what) {
+  lua_State *L = e->L;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '$');
+  int n = e->depth < MAX_PATH ? e->depth : MAX_PATH;
+  for (int i = 0; i < n; i++) {
+    if (e->path[i].key) {
+      luaL_addchar(&b, '.');
+      luaL_addstring(&b, e->path[i].key);
+    } else {
+      char num[32];
+      snprintf(num, sizeof num, "[%lld]", (long long)e->path[i].index);
+      luaL_addstring(&b, num);
+    }
+  }
+  if (e->depth > MAX_PATH) luaL_addstring(&b, "...");
+  luaL_pushresult(&b);
+  char msg[160];
+  snprintf(msg, sizeof msg, fmt, what);
+  return ar_raisef(L, "DataError", "cannot encode as JSON: %s at %.300s", msg,
+                   lua_tostring(L, -1));
+}
+
+/* Bytes that must be escaped in a JSON string: ", \ and the controls. */
+static const char escape_of[256] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\', 0,   0,   0,
+};
+
+static void enc_string(json_enc *e, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  /* worst case: every byte becomes \u00XX */
+  char *out = reserve(e, n * 6 + 2), *o = out;
+  *o++ = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    char esc = escape_of[ch];
+    if (!esc) {
+      *o++ = (char)ch;
+    } else if (esc != 'u') {
+      *o++ = '\\';
+      *o++ = esc;
+    } else {
+      o[0] = '\\';
+      o[1] = 'u';
+      o[2] = '0';
+      o[3] = '0';
+      o[4] = hex[ch >> 4];
+      o[5] = hex[ch & 15];
+      o += 6;
+    }
+  }
+  *o++ = '"';
+  e->b->len += (size_t)(o - out);
+}
+
+static void enc_integer(json_enc *e, lua_Integer v) {
+  char tmp[24], *p = tmp + sizeof tmp;
+  /* through unsigned: -LLONG_MIN overflows a signed negation */
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--p = '-';
+  put(e, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* The shortest of 15, 16, 17 significant digits that reads back as the same
+ * double; written with a '.' or an exponent so it reads back as a float. */
+static void enc_float(json_enc *e, double d) {
+  char tmp[40];
+  int n = 0;
+  if (isnan(d) || isinf(d))
+    enc_fail(e, "%s is not a JSON number", isnan(d) ? "NaN" : "an infinite number");
+  for (int prec = 15; prec <= 17; prec++) {
+    n = snprintf(tmp, sizeof tmp - 2, "%.*g", prec, d);
+    if (prec == 17 || strtod(tmp, NULL) == d) break;
+  }
+  int has_point = 0;
+  for (int i = 0; i < n; i++) {
+    if (tmp[i] == e->point) tmp[i] = '.';
+    if (tmp[i] == '.' || tmp[i] == 'e') has_point = 1;
+  }
+  if (!has_point) {
+    tmp[n++] = '.';
+    tmp[n++] = '0';
+  }
+  put(e, tmp, (size_t)n);
+}
+
+static void enc_value(json_enc *e, int idx);
+
+/* Array when it carries the array metatable or all its keys are 1..n;
+ * returns n, or -1 for an object. Raises on keys JSON cannot hold. */
+static lua_Integer table_shape(json_enc *e, int idx) {
+  lua_State *L = e->L;
+  int declared = 0;
+  if (lua_getmetatable(L, idx)) {
+    declared = lua_rawequal(L, -1, e->mt_idx);
+    if (!declared) {
+      /* dkjson's marker, so tables made for it encode the same */
+      lua_pushliteral(L, "__jsontype");
+      lua_rawget(L, -2);
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *t = lua_tostring(L, -1);
+        if (strcmp(t, "array") == 0) declared = 1;
+        else if (strcmp(t, "object") == 0) declared = -1;
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_Integer max = 0, count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1); /* key */
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      if (declared == 1 || count > 0) {
+        lua_pop(L, 1);
+        enc_fail(e, "%s", declared == 1 ? "a json_array with a string key"
+                                          : "a table with both integer and string keys");
+      }
+      lua_pop(L, 1);
+      return -1; /* object: its other keys are checked as it is written */
+    }
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
+      lua_pop(L, 1);
+      enc_fail(e, "%s", "a key that is neither a string nor a positive integer");
+    }
+    lua_Integer k = lua_tointeger(L, -1);
+    if (k > max) max = k;
+    count++;
+  }
+  if (count == 0) return declared == 1 ? 0 : -1; /* {} is an object */
+  if (declared == -1) enc_fail(e, "%s", "an object (__jsontype) with integer keys");
+  /* holes become null, as lua-cjson does, unless the array is mostly holes */
+  if (max > count * 2 && max > 10) enc_fail(e, "%s", "an excessively sparse array");
+  return max;
+}
+
+static void enc_table(json_enc *e, int idx) {
+  lua_State *L = e->L;
+  if (e->depth >= MAX_DEPTH) enc_fail(e, "%s", "nesting deeper than 512 levels (a cycle?)");
+  luaL_checkstack(L, 6, "JSON nested too deeply");
+  lua_Integer n = table_shape(e, idx);
+  int level = e->depth++;
+  if (n >= 0) {
+    put(e, "[", 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (i > 1) put(e, ",", 1);
+      if (level < MAX_PATH) {
+        e->path[level].key = NULL;
+        e->path[level].index = i;
+      }
+      lua_rawgeti(L, idx, i);
+      enc_value(e, lua_gettop(L));
+      lua_pop(L, 1);
+    }
+    put(e, "]", 1);
+  } else {
+    int first = 1;
+    put(e, "{", 1);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* key, value */
+      if (lua_type(L, -2) != LUA_TSTRING)
+        enc_fail(e, "%s", lua_isinteger(L, -2) ? "a table with both integer and string keys"
+                                               : "a key that is neither a string nor a positive integer");
+      size_t kn;
+      const char *k = lua_tolstring(L, -2, &kn);
+      if (!first) put(e, ",", 1);
+      first = 0;
+      enc_string(e, k, kn);
+      put(e, ":", 1);
+      if (level < MAX_PATH) e->path[level].key = k; /* alive: the key is on the stack */
+      enc_value(e, lua_gettop(L));
+      lua_pop(L, 1);
+    }
+    put(e, "}", 1);
+  }
+  e->depth--;
+}
+
+static void enc_value(json_enc *e, int idx) {
+  lua_State *L = e->L;
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, idx, &n);
+      enc_string(e, s, n);
+      break;
+    }
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) enc_integer(e, lua_tointeger(L, idx));
+      else enc_float(e, (double)lua_tonumber(L, idx));
+      break;
+    case LUA_TBOOLEAN:
+      if (lua_toboolean(L, idx)) put(e, "true", 4);
+      else put(e, "false", 5);
+      break;
+    case LUA_TNIL:
+      put(e, "null", 4);
+      break;
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) == NULL) { /* ar.null, cjson.null */
+        put(e, "null", 4);
+        break;
+      }
+      enc_fail(e, "a %s value", "light userdata");
+      break;
+    case LUA_TTABLE:
+      enc_table(e, idx);
+      break;
+    default:
+      enc_fail(e, "a %s value", luaL_typename(L, idx));
+  }
+}
+
+/* core.json_encode(value) -> JSON text; raises DataError for what JSON
+ * cannot hold (functions, userdata, NaN, infinities, mixed or non-string
+ * keys, cycles). Upvalues: the scratch buffer, the array metatable. */
+static int json_encode(lua_State *L) {
+  json_enc e;
+  if (lua_isnone(L, 1)) return ar_raisef(L, "DataError", "json_encode expects a value");
+  lua_settop(L, 1);
+  e.L = L;
+  e.b = (json_buf *)lua_touserdata(L, lua_upvalueindex(1));
+  e.mt_idx = lua_upvalueindex(2);
+  e.depth = 0;
+  memset(e.path, 0, sizeof e.path);
+  e.point = localeconv()->decimal_point[0];
+  e.b->len = 0;
+  enc_value(&e, 1);
+  lua_pushlstring(L, e.b->p, e.b->len);
+  if (e.b->cap > KEEP_BUFFER) jbuf_gc_buffer(e.b);
+  return 1;
+}
+
+/* core.json_array([t]) -> t marked as a JSON array (a new table without t). */
+static int json_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  } else if (!lua_istable(L, 1)) {
+    return ar_raisef(L, "DataError", "json_array expects a table, got %s", luaL_typename(L, 1));
+  }
+  lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* Sets json_encode, json_array and json_array_mt on the module table (top). */
+void ar_json_open(lua_State *L) {
+  lua_newtable(L); /* module, mt */
+  lua_pushliteral(L, "activerecord.json_array");
+  lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__jsontype"); /* dkjson reads this marker too */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &json_array_key);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "json_array_mt");
+  lua_pushvalue(L, -1); /* module, mt, mt */
+  lua_pushcclosure(L, json_array, 1);
+  lua_setfield(L, -3, "json_array"); /* module, mt */
+  json_buf *b = (json_buf *)lua_newuserdatauv(L, sizeof *b, 0); /* module, mt, buf */
+  memset(b, 0, sizeof *b);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, jbuf_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_insert(L, -2); /* module, buf, mt */
+  lua_pushcclosure(L, json_encode, 2);
+  lua_setfield(L, -2, "json_encode");
 }

@@ -342,20 +342,37 @@ static int fetch_row(lua_State *L, ar_stmt *s) {
   return 1;
 }
 
-/* Pushes the row as a table keyed by column name; names at names_idx. */
-static void push_row(lua_State *L, ar_stmt *s, int names_idx, int conn_idx) {
+/* Pushes the row as a table keyed by column name; names at names_idx.
+ * Returns 0 with an error object pushed (above the row) when a value
+ * cannot be converted (invalid JSON written by another client). */
+static int push_row(lua_State *L, ar_stmt *s, int names_idx, int conn_idx) {
   lua_createtable(L, 0, (int)s->ncols);
   for (unsigned i = 0; i < s->ncols; i++) {
     if (s->cols[i].is_null) continue;
     lua_rawgeti(L, names_idx, (lua_Integer)i + 1);
-    ar_push_column(L, s, i, conn_idx);
+    if (!ar_push_column(L, s, i, conn_idx)) return 0;
     lua_rawset(L, -3);
   }
+  return 1;
 }
 
 static void finish_result(ar_stmt *s) {
   ar_conn *c = s->conn;
   if (c->active == s) c->active = NULL;
+}
+
+/* Reads and drops the rest of s's result, so the connection takes the next
+ * command at once (after a conversion error, before it is raised). */
+static void discard_result(ar_stmt *s) {
+  ar_conn *c = s->conn;
+  if (c->active != s) return;
+  c->active = NULL;
+  c->cursor_open = 0;
+  if (s->stmt && c->mysql && c->connected) {
+    my_bool r;
+    AR_CALL0(c->mysql, r, mysql_stmt_free_result, s->stmt);
+    (void)r;
+  }
 }
 
 /* Protected body of a buffered fetch: (stmt*, stmt udata, conn udata) ->
@@ -366,7 +383,10 @@ static int fetch_all(lua_State *L) {
   lua_newtable(L);                           /* 5: rows */
   lua_Integer nrows = 0;
   while (fetch_row(L, s)) {
-    push_row(L, s, 4, 3);
+    if (!push_row(L, s, 4, 3)) {
+      discard_result(s);
+      return lua_error(L);
+    }
     lua_rawseti(L, 5, ++nrows);
   }
   lua_pushinteger(L, nrows);
@@ -434,19 +454,8 @@ int ar_conn_execute(lua_State *L) {
 /* ---- streaming cursors ---------------------------------------------- */
 
 static void cursor_finish(ar_cursor *cur) {
-  ar_stmt *s = cur->s;
   cur->done = 1;
-  if (s->stmt && s->conn->active == s) {
-    ar_conn *c = s->conn;
-    c->cursor_open = 0;
-    c->active = NULL;
-    if (c->mysql && c->connected) {
-      my_bool r;
-      /* reads and drops what is left of the result */
-      AR_CALL0(c->mysql, r, mysql_stmt_free_result, s->stmt);
-      (void)r;
-    }
-  }
+  if (cur->s->stmt) discard_result(cur->s); /* reads and drops what is left */
 }
 
 static int cursor_close(lua_State *L) {
@@ -468,20 +477,23 @@ static int cursor_next(lua_State *L) {
   lua_getiuservalue(L, 1, 1);                      /* cursor, stmt */
   lua_getiuservalue(L, 2, AR_STMT_UV_CONN);        /* cursor, stmt, conn */
   lua_getiuservalue(L, 2, AR_STMT_UV_NAMES);       /* cursor, stmt, conn, names */
-  int more;
-  {
-    /* a fetch error ends the cursor; the connection settles on next use */
-    cur->done = 1;
-    s->conn->cursor_open = 0;
-    more = fetch_row(L, s);
-    cur->done = 0;
-    s->conn->cursor_open = 1;
-  }
-  if (!more) {
+  /* Marked ended while fetching and converting: an error (a lost link, a
+   * memory error) leaves the connection to settle on its next use. */
+  ar_conn *c = s->conn;
+  cur->done = 1;
+  c->cursor_open = 0;
+  if (!fetch_row(L, s)) {
     cursor_finish(cur);
     return 0;
   }
-  push_row(L, s, 4, 3);
+  if (!push_row(L, s, 4, 3)) {
+    /* a value that cannot be converted ends the cursor here, so the
+     * connection is free for the next statement, then the error is raised */
+    cursor_finish(cur);
+    return lua_error(L);
+  }
+  cur->done = 0;
+  c->cursor_open = 1;
   return 1;
 }
 
@@ -667,7 +679,14 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
       for (unsigned i = 0; i < n; i++) {
         if (!row[i]) continue;
         lua_pushstring(L, fields[i].name);
-        ar_push_text_value(L, &fields[i], row[i], lengths[i], c->decimal_as_number, conn_idx);
+        if (!ar_push_text_value(L, &fields[i], row[i], lengths[i], c->decimal_as_number,
+                                conn_idx)) {
+          /* the result is all read; the connection is ready once any
+           * further result sets are drained too: then raise the error */
+          free_guard(stored);
+          drain_text_results(L, c, sql);
+          return lua_error(L);
+        }
         lua_rawset(L, -3);
       }
       lua_rawseti(L, -2, ++nrows);

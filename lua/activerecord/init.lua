@@ -18,6 +18,10 @@ local M = {
   _VERSION = "activerecord " .. core.version,
   -- Writes SQL NULL where `nil` would mean "absent"; equal to cjson.null.
   null = core.null,
+  -- ar.json_array([t]) marks t (or a new table) as a JSON array, so an empty
+  -- one is stored as [] (a plain {} is stored as an object); arrays read
+  -- from JSON columns carry the same mark.
+  json_array = core.json_array,
   errors = errors,
   core = core,
 }

@@ -4,7 +4,6 @@
 -- for the schema DSL (`schema_type` / `sql_type`). The built-in types are
 -- registered through the same `register` a user calls (`ar.register_type`).
 -- @module activerecord.types
-local cjson = require("cjson")
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 
@@ -312,18 +311,25 @@ M.register("time", {
   end,
 })
 
+-- JSON is written by the C core's encoder: integers exactly, floats in the
+-- shortest form that reads back equal, tables marked with ar.json_array
+-- (and every array read back) as arrays even when empty; a plain empty
+-- table {} is an object. NaN, infinities, functions, mixed keys and cycles
+-- are refused before any SQL.
+local json_encode, json_decode = core.json_encode, core.json_decode
+
 M.register("json", {
   schema_type = "json",
   to_db = function(v)
     if v == null then return null end
-    return cjson.encode(v)
+    return json_encode(v)
   end,
   -- the C core decodes JSON columns it recognises (MySQL's JSON type,
   -- MariaDB 10.5+ metadata), so a string here is a JSON string value; only a
   -- server that cannot say a column is JSON hands back text (the model marks
-  -- such fields `json_text`), decoded here
+  -- such fields `json_text`), decoded here by the same decoder
   from_db = function(v, field)
-    if type(v) == "string" and field.json_text then return cjson.decode(v) end
+    if type(v) == "string" and field.json_text then return json_decode(v) end
     return v
   end,
   validate = function(v)
@@ -334,8 +340,9 @@ M.register("json", {
       return true
     end
     if t == "table" then
-      -- a function inside, a sparse array...: refused here, before any SQL
-      if not pcall(cjson.encode, v) then return false, "cannot be encoded as JSON" end
+      -- a function inside, a NaN, mixed keys...: refused here, before any SQL
+      local ok, err = pcall(json_encode, v)
+      if not ok then return false, type(err) == "table" and err.message or tostring(err) end
       return true
     end
     return false, "must be a table, string, number or boolean"
