@@ -163,62 +163,53 @@ end
 -- ---- JSON values changed in place ----------------------------------------
 -- A JSON field holds a Lua table the caller may change in place
 -- (`r.doc.browser = "safari"`), which no assignment reports. A stored record
--- keeps a copy of each such table as it was when first handed out (or
--- written), and compares it when asked whether it changed.
+-- keeps, per JSON field it handed out or wrote, the JSON text of the value
+-- the database holds: the text the write bound, or the field's encoding
+-- when a loaded value is first handed out. A different encoding when asked
+-- (save, is_dirty, dirty_fields, old_value) is a change. An equal table can
+-- encode differently only after keys were added and removed again: at worst
+-- one needless write.
 
-local MAX_DEPTH = 1000 -- the JSON encoder's own nesting limit
-
-local function deep_copy(v, depth)
-  if type(v) ~= "table" then return v end
-  if depth > MAX_DEPTH then return {} end -- unencodable anyway: compares as changed
-  local out = {}
-  for k, x in next, v do
-    if type(x) == "table" then x = deep_copy(x, depth + 1) end
-    out[k] = x
-  end
-  local mt = getmetatable(v)
-  if mt ~= nil then setmetatable(out, mt) end -- markers such as a JSON array's
-  return out
+local function encode(f, v)
+  local ok, text = pcall(f.to_db, v, f)
+  return ok and text or false -- false: not encodable, seen as changed
 end
 
-local function deep_equal(a, b, depth)
-  if a == b then return true end
-  if type(a) ~= "table" or type(b) ~= "table" or depth > MAX_DEPTH then return false end
-  if getmetatable(a) ~= getmetatable(b) then return false end
-  for k, x in next, a do
-    local y = b[k]
-    if x ~= y and not (type(x) == "table" and deep_equal(x, y, depth + 1)) then return false end
+-- Remembers a loaded JSON table's text at its first hand-out.
+local function snapshot(st, f, v)
+  local name = f.name
+  local snap = st.snap
+  if snap ~= nil and snap[name] ~= nil then return end
+  if st.changes[name] ~= nil then return end -- not what the database holds
+  if snap == nil then
+    st.snap = { [name] = encode(f, v) }
+  else
+    snap[name] = encode(f, v)
   end
-  for k in next, b do
-    if a[k] == nil then return false end
-  end
-  return true
 end
 
--- Remembers a JSON table as the database holds it (once per field).
-local function snapshot(st, name, v)
+-- After a write: the texts it bound are what the database holds.
+local function keep_texts(st, texts)
   local snap = st.snap
   if snap == nil then
-    snap = {}
-    st.snap = snap
-  elseif snap[name] ~= nil then
+    st.snap = texts
     return
   end
-  snap[name] = deep_copy(v, 1)
+  for name, text in next, texts do snap[name] = text end
 end
 
 -- Turns in-place changes of handed-out JSON tables into ordinary changes.
 local function sync_json(st)
   local snap = st.snap
   if snap == nil or not st.persisted then return end
-  local changes, values = st.changes, st.values
-  for name, copy in next, snap do
-    if changes[name] == nil and not deep_equal(values[name], copy, 1) then
+  local changes, values, fields = st.changes, st.values, st.model.fields
+  for name, text in next, snap do
+    if changes[name] == nil and encode(fields[name], values[name]) ~= text then
       if changes == NO_CHANGES then
         changes = {}
         st.changes = changes
       end
-      changes[name] = { old = copy }
+      changes[name] = { old = text and core.json_decode(text) or nil }
     end
   end
 end
@@ -227,16 +218,13 @@ M.sync_json = sync_json
 local function make_instance_mt(model)
   local fields = model.fields
   local methods = model._methods
-  local json_fields = {}
-  for name, f in pairs(fields) do
-    if f.type == "json" then json_fields[name] = true end
-  end
   local mt = { __name = model.name }
   mt.__index = function(inst, k)
-    if fields[k] then
+    local f = fields[k]
+    if f then
       local st = rawget(inst, STATE)
       local v = st.values[k]
-      if json_fields[k] and type(v) == "table" and st.persisted then snapshot(st, k, v) end
+      if f.type == "json" and type(v) == "table" and st.persisted then snapshot(st, f, v) end
       return v
     end
     local m = methods[k] or InstanceMethods[k]
@@ -263,7 +251,9 @@ end
 -- @tparam table def `name` (for relations and messages), `table` (required),
 --   `backend`, `fields` (name -> type name or `{ type =, column =, default =,
 --   required =, nullable =, readonly =, min =, max =, length =, format =,
---   one_of =, validate =, size =, precision =, scale =, values =, binary = }`),
+--   one_of =, validate =, size =, precision =, scale =, values =, binary =,
+--   server_default = }`; `server_default = true`: the table gives the column a
+--   default, so a new record may leave it nil even with `nullable = false`),
 --   `primary_key`, `relations`, `mixins`, `events` (name -> function or list),
 --   `validate` (function(record, errors)), `scopes` (name -> function(q, ...)),
 --   `methods` (instance methods)
@@ -330,9 +320,7 @@ function M.define(def)
   model.pk_field = pkf
   model.field_list = sorted_fields(model.fields, pk)
   model.columns = {}
-  model._json_list = {}
   for _, f in ipairs(model.field_list) do
-    if f.type == "json" then model._json_list[#model._json_list + 1] = f end
     if model.columns[f.column] then config_error(model_name, f.name, "two fields use column " .. f.column) end
     model.columns[f.column] = f
     if f.from_db then model._from_db[f.name] = f.from_db end
@@ -848,24 +836,6 @@ local function track(db, undo)
   return t ~= nil and t(db, undo) or false
 end
 
--- After a write: the JSON tables as written are what the database holds.
-local function snapshot_written(model, st)
-  local list = model._json_list
-  if #list == 0 then return end
-  local values, changes, snap = st.values, st.changes, st.snap
-  for i = 1, #list do
-    local name = list[i].name
-    local v = values[name]
-    if type(v) == "table" and (snap == nil or snap[name] == nil or changes[name] ~= nil) then
-      if snap == nil then
-        snap = {}
-        st.snap = snap
-      end
-      snap[name] = deep_copy(v, 1)
-    end
-  end
-end
-
 -- ---- writes ---------------------------------------------------------------
 
 local function guards(model, inst)
@@ -935,17 +905,23 @@ local function insert_row(model, st, db)
   local cols, vals = {}, { n = 0 }
   local values, changes = st.values, st.changes
   local list = model.field_list
+  local texts
   for i = 1, #list do
     local f = list[i]
     local v = values[f.name]
     if v ~= nil or (changes[f.name] and not f.auto) then
       cols[#cols + 1] = f.column
+      local b = v == nil and null or (f.to_db and f.to_db(v, f) or v)
       vals.n = vals.n + 1
-      vals[vals.n] = v == nil and null or (f.to_db and f.to_db(v, f) or v)
+      vals[vals.n] = b
+      if f.type == "json" and type(v) == "table" then
+        if texts == nil then texts = { [f.name] = b } else texts[f.name] = b end
+      end
     end
   end
   local shape = insert_shape(model, db, cols)
   local res = db:execute(shape.sql, unpack(vals, 1, vals.n))
+  if texts then keep_texts(st, texts) end
   local pkf = model.pk_field
   local generated_pk = false
   if values[pkf.name] == nil then
@@ -972,12 +948,17 @@ end
 local function update_row(model, st, inst, db)
   local cols, vals = {}, { n = 0 }
   local changes = st.changes
+  local texts
   for _, f in ipairs(model.field_list) do
     if changes[f.name] then
       local v = st.values[f.name]
       cols[#cols + 1] = f.column
+      local b = v == nil and null or (f.to_db and f.to_db(v, f) or v)
       vals.n = vals.n + 1
-      vals[vals.n] = v == nil and null or (f.to_db and f.to_db(v, f) or v)
+      vals[vals.n] = b
+      if f.type == "json" and type(v) == "table" then
+        if texts == nil then texts = { [f.name] = b } else texts[f.name] = b end
+      end
     end
   end
   if #cols == 0 then return 0 end
@@ -1009,6 +990,7 @@ local function update_row(model, st, inst, db)
     errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
       model.name, pkf.name, tostring(pk_value)), { model = model.name, id = pk_value })
   end
+  if texts then keep_texts(st, texts) end
   return res.affected_rows, stored_undo(st, changes)
 end
 
@@ -1099,7 +1081,6 @@ function InstanceMethods:save(opts)
     end
     if undo then track(db, undo) end
   end
-  snapshot_written(model, st)
   st.changes = NO_CHANGES
   return affected
 end

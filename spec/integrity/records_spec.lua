@@ -42,7 +42,8 @@ describe("integrity: records", function()
     db:execute([[CREATE TABLE int_rec_locked (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(50),
       version INT NOT NULL DEFAULT 5) ENGINE=InnoDB]])
     db:execute("DROP TABLE IF EXISTS int_rec_docs")
-    db:execute("CREATE TABLE int_rec_docs (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(50), doc JSON) ENGINE=InnoDB")
+    db:execute([[CREATE TABLE int_rec_docs (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(50),
+      doc JSON) ENGINE=InnoDB]])
   end)
 
   teardown(function()
