@@ -72,11 +72,12 @@ function M.slot(name) return setmetatable({ name = name }, Slot) end
 -- A Lua list: keys 1..n and nothing else (raw, so a proxy cannot lie).
 local function is_list(t)
   local n, count = rawlen(t), 0
-  for k in next, t do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
-    count = count + 1
+  for _ in next, t do count = count + 1 end
+  if count ~= n then return false end
+  for i = 1, n do
+    if rawget(t, i) == nil then return false end
   end
-  return count == n
+  return true
 end
 
 local SCALAR = { string = true, number = true, boolean = true }
@@ -87,17 +88,23 @@ local function table_value_error(what)
 end
 
 -- The values of an IN (...): a list of scalars or ar.null, nothing nested.
+-- One pass (lists of thousands of keys come through here): items 1..n are
+-- all present, so n keys in all means no other key.
 local function value_list(t, what)
-  if not is_list(t) then
-    query_error(what .. ": a table with non-list keys is not a value (a list means IN (...); "
-      .. "request data must be checked before it becomes a condition)")
-  end
-  for i = 1, #t do
-    local x = t[i]
+  local n = rawlen(t)
+  for i = 1, n do
+    local x = rawget(t, i)
     if not SCALAR[type(x)] and x ~= null then
+      if x == nil then query_error(what .. ": a list with holes is not a value") end
       query_error(("%s: list item %d is a %s; IN (...) takes strings, numbers, booleans or ar.null")
         :format(what, i, type(x)))
     end
+  end
+  local count = 0
+  for _ in next, t do count = count + 1 end
+  if count ~= n then
+    query_error(what .. ": a table with non-list keys is not a value (a list means IN (...); "
+      .. "request data must be checked before it becomes a condition)")
   end
   return t
 end
@@ -768,7 +775,7 @@ local function hash_item(k, v)
   if type(v) == "table" then
     local mt = getmt(v)
     if mt ~= Expr and mt ~= Slot then
-      if is_query(v) then return node({ kind = "in", left = left, values = v }) end
+      if rawget(v, QUERY) ~= nil then return node({ kind = "in", left = left, values = v }) end
       return node({ kind = "in", left = left, values = value_list(v, "where{ " .. k .. " = ... }") })
     end
   end
@@ -887,10 +894,18 @@ local function convert_value(model, name, v)
   if v == null then return v end
   if type(v) ~= "table" then return field_value(model, name, v) end
   local mt = getmt(v)
-  if mt == Expr or mt == Slot or is_query(v) then return v end
-  if not is_list(v) then return field_value(model, name, v) end
+  if mt == Expr or mt == Slot or rawget(v, QUERY) ~= nil then return v end
+  local n = rawlen(v)
+  if n == 0 and next(v) ~= nil then return field_value(model, name, v) end
   local list = {}
-  for i = 1, #v do list[i] = field_value(model, name, v[i]) end
+  for i = 1, n do
+    local x = rawget(v, i)
+    if x == nil then return v end -- a hole: not a list, refused as it is
+    list[i] = field_value(model, name, x)
+  end
+  local count = 0
+  for _ in next, v do count = count + 1 end
+  if count ~= n then return v end -- other keys: not a list, refused as it is
   return list
 end
 
