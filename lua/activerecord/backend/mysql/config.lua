@@ -32,6 +32,25 @@ M.pool_defaults = {
   validate_on_checkout = 30, reset_session = false,
 }
 
+-- Pool timings in seconds: finite and non-negative. Infinity is accepted
+-- only for `validate_on_checkout`, where it is the documented "never" (what
+-- `validate_on_checkout = false` becomes). NaN never: every comparison with
+-- it is false, so a checkout would wait forever.
+M.pool_timings = {
+  checkout_timeout = false, idle_timeout = false, max_lifetime = false, validate_on_checkout = true,
+}
+
+local function check_timing(key, v, may_be_never)
+  if v ~= v then errors.raise("ConfigError", ("pool option '%s' must be a number of seconds, got NaN"):format(key)) end
+  if v < 0 then
+    errors.raise("ConfigError", ("pool option '%s' must not be negative, got %s"):format(key, tostring(v)))
+  end
+  if v == math.huge and not may_be_never then
+    errors.raise("ConfigError", ("pool option '%s' must be a finite number of seconds, got %s"):format(
+      key, tostring(v)))
+  end
+end
+
 local function sorted_keys(...)
   local keys = {}
   for _, t in ipairs({ ... }) do
@@ -165,9 +184,7 @@ function M.normalize(user_opts)
     pool[k] = v
   end
   if pool.size < 1 then errors.raise("ConfigError", "pool option 'size' must be at least 1") end
-  if pool.checkout_timeout < 0 then
-    errors.raise("ConfigError", "pool option 'checkout_timeout' must not be negative")
-  end
+  for key, may_be_never in pairs(M.pool_timings) do check_timing(key, pool[key], may_be_never) end
   backend.pool = pool
   if backend.reconnect_retries == nil then backend.reconnect_retries = 1 end
   if backend.reconnect_retries < 0 then

@@ -94,10 +94,185 @@ function Backend:_run(conn, sql, ...)
   return res
 end
 
+-- ---- statements that end a transaction ---------------------------------
+
+-- The leading keywords of a statement (upper case, at most `max`), past
+-- whitespace, comments (`/* */`, `-- `, `#`) and opening parentheses. The
+-- text of an executable comment (`/*!50100 ...`, `/*M! ...`) runs on the
+-- server, so it is read as SQL.
+local function leading_words(sql, max)
+  local words, i, n = {}, 1, #sql
+  while #words < max do
+    i = sql:find("[^%s]", i)
+    if not i then break end
+    local c, c2 = sql:byte(i, i + 1)
+    if c == 47 and c2 == 42 then -- "/*"
+      local b, b2 = sql:byte(i + 2, i + 3)
+      if b == 33 then -- "/*!" and a version
+        i = sql:find("[^%d]", i + 3) or n + 1
+      elseif b == 77 and b2 == 33 then -- "/*M!" and a version
+        i = sql:find("[^%d]", i + 4) or n + 1
+      else
+        local e = sql:find("*/", i + 2, true)
+        if not e then break end
+        i = e + 2
+      end
+    elseif c == 35 or (c == 45 and c2 == 45 and (i + 2 > n or sql:find("^[%s%c]", i + 2))) then
+      local e = sql:find("\n", i, true) -- "#" or "-- " comment: to the end of the line
+      if not e then break end
+      i = e + 1
+    elseif c == 40 then -- "("
+      i = i + 1
+    else
+      local w = sql:match("^[%a_]+", i)
+      if not w then break end
+      words[#words + 1] = w:upper()
+      i = i + #w
+    end
+  end
+  return words
+end
+
+-- First keywords that always end or commit the transaction (MariaDB's and
+-- MySQL's lists of statements that cause an implicit commit).
+local ALWAYS_ENDS = {
+  ALTER = true, RENAME = true, TRUNCATE = true, GRANT = true, REVOKE = true, LOCK = true,
+  UNLOCK = true, FLUSH = true, RESET = true, OPTIMIZE = true, REPAIR = true, CACHE = true,
+  INSTALL = true, UNINSTALL = true, CHANGE = true, START = true, STOP = true, XA = true,
+  COMMIT = true, SHUTDOWN = true,
+}
+-- Keywords whose next word belongs in the statement's name.
+local TWO_WORDS = {
+  CREATE = true, ALTER = true, DROP = true, RENAME = true, LOCK = true, UNLOCK = true,
+  START = true, STOP = true, XA = true, ANALYZE = true, CHECK = true, OPTIMIZE = true,
+  REPAIR = true, CACHE = true, LOAD = true, FLUSH = true, RESET = true, INSTALL = true,
+  UNINSTALL = true, CHANGE = true, TRUNCATE = true,
+}
+local ANALYZE_TABLE = { TABLE = true, TABLES = true, LOCAL = true, NO_WRITE_TO_BINLOG = true }
+
+-- SET autocommit / @@autocommit / @@session.autocommit (not a user @variable).
+local function sets_autocommit(sql)
+  local low, init = sql:lower(), 1
+  while true do
+    local s, e = low:find("autocommit`?%s*:?=", init)
+    if not s then return false end
+    if low:byte(s - 1) ~= 64 or low:byte(s - 2) == 64 then return true end
+    init = e + 1
+  end
+end
+
+-- The name of the statement when it would end or implicitly commit the
+-- transaction, else false. `CREATE`/`DROP TEMPORARY TABLE`, `ROLLBACK TO
+-- SAVEPOINT`, `SET TRANSACTION` (it only sets the next transaction's
+-- characteristics), `ANALYZE SELECT`, `LOAD DATA` and `BEGIN NOT ATOMIC`
+-- (a compound statement) pass.
+local function ends_transaction(sql)
+  local w = leading_words(sql, 5)
+  local w1, w2 = w[1], w[2]
+  if not w1 then return false end
+  if w1 == "SET" then
+    if w2 == "STATEMENT" then -- SET STATEMENT var = value [, ...] FOR statement
+      local rest = sql:match("^.-[%s%)`'\"][Ff][Oo][Rr]%s+(.*)$")
+      return rest and ends_transaction(rest) or false
+    end
+    if w2 == "PASSWORD" then return "SET PASSWORD" end
+    return sets_autocommit(sql) and "SET autocommit" or false
+  end
+  local ends = ALWAYS_ENDS[w1]
+  if w1 == "CREATE" then
+    local j = (w2 == "OR" and w[3] == "REPLACE") and 4 or 2
+    ends = w[j] ~= "TEMPORARY"
+    if j == 4 then w2 = w[4] end
+  elseif w1 == "DROP" then
+    ends = w2 ~= "TEMPORARY"
+  elseif w1 == "ROLLBACK" then
+    ends = not (w2 == "TO" or (w2 == "WORK" and w[3] == "TO"))
+  elseif w1 == "BEGIN" then
+    ends = w2 ~= "NOT"
+  elseif w1 == "ANALYZE" then
+    ends = ANALYZE_TABLE[w2] == true
+  elseif w1 == "CHECK" then
+    ends = true
+  elseif w1 == "LOAD" then
+    ends = w2 == "INDEX"
+  end
+  if not ends then return false end
+  if TWO_WORDS[w1] and w2 then return w1 .. " " .. w2 end
+  return w1
+end
+
+-- SQL text -> false or the refused statement's name: one table lookup per
+-- statement inside a transaction. Bounded (texts with spliced values would
+-- grow it without end): cleared when full.
+local ends_memo, ends_memo_size = {}, 0
+local ENDS_MEMO_MAX = 4096
+
+local function classify(sql)
+  local name = ends_transaction(sql)
+  if ends_memo_size >= ENDS_MEMO_MAX then
+    ends_memo, ends_memo_size = {}, 0
+  end
+  ends_memo[sql] = name
+  ends_memo_size = ends_memo_size + 1
+  return name
+end
+
+local function refuse(name)
+  errors.raise("TransactionError", ("%s is refused inside db:transaction: it would commit or end the "
+    .. "transaction implicitly (run it outside the transaction; a nested db:transaction is a savepoint)")
+    :format(name), { statement = name })
+end
+
 -- ---- statements ------------------------------------------------------
 
 local function lost(err)
   return errors.is(err, "ConnectionLost")
+end
+
+-- The transaction is doomed: the server ended it (or its state is unknown).
+-- Nothing more is sent in it; the outermost block raises `err`.
+local function doom(t, err)
+  if t.doomed then return end
+  t.doomed = err
+  if lost(err) then t.lost = true end
+end
+
+local function raise_doomed(t)
+  if t.lost then
+    errors.raise("TransactionError", "the transaction's connection was lost; it has been rolled back "
+      .. "by the server and nothing will be replayed", { cause = t.doomed })
+  end
+  local cause = t.doomed
+  errors.raise("TransactionError", ("the server rolled the transaction back (%s); nothing more is "
+    .. "sent in it: let the error reach the outermost db:transaction (retries re-run the whole "
+    .. "function)"):format(errors.is(cause) and cause.kind or tostring(cause)), { cause = cause })
+end
+
+-- Whether the server keeps a transaction open after a lock wait timeout
+-- (innodb_rollback_on_timeout OFF, the default) — read once per backend.
+-- Unknown (the read failed) counts as "rolled back": the safe answer.
+function Backend:_rollback_on_timeout(conn)
+  local v = self._rollback_on_lock_timeout
+  if v ~= nil then return v end
+  local ok, res = pcall(conn.execute, conn, "SELECT @@innodb_rollback_on_timeout AS v")
+  local row = ok and res.rows[1]
+  v = not (row and (row.v == 0 or row.v == "0" or row.v == "OFF"))
+  if ok then self._rollback_on_lock_timeout = v end
+  return v
+end
+
+-- Whether `err`, raised by a statement inside a transaction, means the
+-- server ended the transaction. MySQL/MariaDB error packets carry no status
+-- flags (conn:in_transaction() is stale after an error), so it is decided by
+-- the error: a deadlock rolls the whole transaction back; a lost connection
+-- takes it along; a lock wait timeout does under innodb_rollback_on_timeout;
+-- the core raises TransactionError when the server left the transaction.
+function Backend:_ends(conn, err)
+  if not errors.is(err) then return false end
+  local kind = err.kind
+  if kind == "DeadlockError" or kind == "ConnectionLost" or kind == "TransactionError" then return true end
+  if kind == "LockTimeoutError" then return self:_rollback_on_timeout(conn) end
+  return false
 end
 
 --- A connected backend: a pool of connections to one server.
@@ -115,20 +290,22 @@ end
 -- @raise `QueryError` (syntax, unknown table or column, non-string sql),
 --   `IntegrityError`, `DataError`, `DeadlockError`, `LockTimeoutError`,
 --   `QueryTimeout`, `ConnectionLost`, `ConnectionError` (pool exhausted),
---   `TransactionError` (the transaction's connection was lost earlier)
+--   `TransactionError` (inside a transaction the server ended earlier —
+--   deadlock, lost connection — or for a statement that would commit it
+--   implicitly, such as DDL, `COMMIT`, `LOCK TABLES`; neither is sent)
 function Backend:execute(sql, ...)
   if type(sql) ~= "string" then
     errors.raise("QueryError", "execute expects SQL text with ? placeholders")
   end
   local t = self.tx[coroutine.running()]
   if t then
-    if t.broken then
-      errors.raise("TransactionError", "the transaction's connection was lost; it has been rolled back "
-        .. "by the server and nothing will be replayed", { cause = t.broken })
-    end
+    if t.doomed then raise_doomed(t) end
+    local refused = ends_memo[sql]
+    if refused == nil then refused = classify(sql) end
+    if refused then refuse(refused) end
     local ok, res = pcall(self._run, self, t.conn, sql, ...)
     if ok then return res end
-    if lost(res) then t.broken = res end
+    if self:_ends(t.conn, res) then doom(t, res) end
     error(res, 0)
   end
   local attempts = 0
@@ -168,7 +345,9 @@ end
 
 --- Streams the rows of a statement in constant memory. Outside a
 -- transaction the iteration holds its own connection until it ends or the
--- loop breaks (the fourth value is a to-be-closed guard).
+-- loop breaks (the fourth value is a to-be-closed guard). An error while
+-- reading (a conversion error, a lost connection) closes the stream before
+-- the connection goes back to the pool.
 -- @tparam string sql the statement
 -- @param ... the values
 -- @return an iterator for a generic `for`
@@ -179,13 +358,23 @@ function Backend:each(sql, ...)
     errors.raise("QueryError", "each expects SQL text with ? placeholders")
   end
   local t = self.tx[coroutine.running()]
+  if t then
+    if t.doomed then raise_doomed(t) end
+    local refused = ends_memo[sql]
+    if refused == nil then refused = classify(sql) end
+    if refused then refuse(refused) end
+  end
   local conn = t and t.conn or self.pool:checkout()
   local started = now()
   local ok, f, s, _, cursor = pcall(conn.each, conn, sql, ...)
   -- logged when the stream opens (rows arrive later, one by one)
   if self.log then self:_emit(sql, started, select("#", ...), nil, (not ok) and f or nil, ...) end
   if not ok then
-    if not t then self.pool:checkin(conn, lost(f)) end
+    if not t then
+      self.pool:checkin(conn, lost(f))
+    elseif self:_ends(conn, f) then
+      doom(t, f)
+    end
     error(f, 0)
   end
   local done = false
@@ -201,7 +390,14 @@ function Backend:each(sql, ...)
     local rok, row = pcall(f, s)
     if not rok then
       done = true
-      if not t then self.pool:checkin(conn, lost(row)) end
+      -- the cursor may still own the connection (rows unread): close it
+      -- first, or the next statement on this connection finds it busy
+      local cok = pcall(cursor.close, cursor)
+      if not t then
+        self.pool:checkin(conn, lost(row) or not cok)
+      elseif self:_ends(conn, row) or not cok then
+        doom(t, row)
+      end
       error(row, 0)
     end
     if row == nil then finish() end
@@ -258,7 +454,9 @@ local function run_undo(t, mark)
   end
 end
 
--- Nested call: a savepoint; an inner failure undoes only the inner part.
+-- Nested call: a savepoint; an inner failure undoes only the inner part —
+-- unless the server ended the whole transaction (doomed): then there is no
+-- savepoint to go back to, and the state reaches the outermost block.
 function Backend:_nested(t, fn, opts)
   if opts.isolation or opts.read_only ~= nil then
     errors.raise("TransactionError", "cannot change the isolation level or read-only mode "
@@ -267,6 +465,7 @@ function Backend:_nested(t, fn, opts)
   if opts.retries then
     errors.raise("TransactionError", "retries apply to the outermost transaction only")
   end
+  if t.doomed then raise_doomed(t) end
   t.depth = t.depth + 1
   local name = "ar_savepoint_" .. t.depth
   -- this level's undo actions are those registered after `mark`; a release
@@ -275,41 +474,68 @@ function Backend:_nested(t, fn, opts)
   local ok, err = pcall(t.conn.savepoint, t.conn, name)
   if not ok then
     t.depth = t.depth - 1
-    if lost(err) then t.broken = err end
+    if self:_ends(t.conn, err) then doom(t, err) end
     error(err, 0)
   end
   local results = pack(pcall(fn, self))
   t.depth = t.depth - 1
-  if results[1] then
+  if results[1] and not t.doomed then
     local rok, rerr = pcall(t.conn.release_savepoint, t.conn, name)
-    if not rok then
-      if lost(rerr) then t.broken = rerr end
-      error(rerr, 0)
-    end
-    return unpack(results, 2, results.n)
+    if rok then return unpack(results, 2, results.n) end
+    doom(t, rerr) -- the savepoint is gone: the server left the transaction
+    run_undo(t, mark)
+    error(rerr, 0)
   end
-  if not t.broken then
+  if not t.doomed then
     local rok, rerr = pcall(t.conn.rollback_to, t.conn, name)
-    if not rok and lost(rerr) then t.broken = rerr end
+    if not rok then doom(t, rerr) end -- idem
   end
   run_undo(t, mark)
+  -- fn caught the error that doomed the transaction and returned: this
+  -- block was undone all the same, and says so with the original error
+  if results[1] then error(t.doomed, 0) end
   error(results[2], 0)
+end
+
+-- The state of one attempt doubles as its guard: closing the coroutine
+-- (coroutine.close runs pending __close handlers) rolls the transaction
+-- back and returns the connection; a coroutine dropped mid-transaction and
+-- collected hands the connection to the pool as an orphan, rolled back on
+-- the pool's next call (no network I/O inside a finalizer).
+local Attempt = {}
+
+Attempt.__close = function(t)
+  if t.done then return end
+  t.done = true
+  local self, conn = t.backend, t.conn
+  local co = coroutine.running()
+  if self.tx[co] == t then self.tx[co] = nil end
+  local rok = not t.lost and pcall(conn.rollback, conn)
+  self.pool:checkin(conn, not rok)
+  run_undo(t, 0)
+end
+
+Attempt.__gc = function(t)
+  if t.done then return end
+  t.done = true
+  t.backend.pool:orphan(t.conn, t.undo and function() run_undo(t, 0) end)
 end
 
 -- One attempt of an outermost transaction: returns ok, results-or-error.
 function Backend:_attempt(co, fn, opts)
   local conn = self.pool:checkout()
-  local t = { conn = conn, depth = 0 }
   local ok, err = pcall(conn.begin, conn, { isolation = opts.isolation, read_only = opts.read_only })
   if not ok then
     self.pool:checkin(conn, lost(err))
     return false, err
   end
   if self.log then self:_emit("BEGIN", now(), 0, nil, nil) end
+  local t <close> = setmetatable({ backend = self, conn = conn, depth = 0 }, Attempt)
   self.tx[co] = t
   local results = pack(pcall(fn, self))
   self.tx[co] = nil
-  if results[1] and not t.broken then
+  t.done = true
+  if results[1] and not t.doomed then
     local started = now()
     local cok, cerr = pcall(conn.commit, conn)
     if self.log then self:_emit("COMMIT", started, 0, nil, (not cok) and cerr or nil) end
@@ -323,12 +549,14 @@ function Backend:_attempt(co, fn, opts)
     run_undo(t, 0)
     return false, cerr
   end
-  local err2 = results[1] and t.broken or results[2]
-  local rok = t.broken == nil and pcall(conn.rollback, conn)
+  -- doomed: the error that ended the transaction, even when fn caught it
+  -- and returned, so that `retries` sees a deadlock as a deadlock
+  local res = t.doomed or results[2]
+  local rok = not t.lost and pcall(conn.rollback, conn)
   if self.log then self:_emit("ROLLBACK", now(), 0, nil, nil) end
   self.pool:checkin(conn, not rok)
   run_undo(t, 0)
-  return false, err2
+  return false, res
 end
 
 --- Runs `fn` in a transaction: commits when it returns, rolls back and
@@ -336,6 +564,16 @@ end
 -- inside uses the transaction's connection. A nested call is a savepoint:
 -- an inner failure undoes only the inner part. A failed COMMIT is an
 -- error, never a success.
+--
+-- When the server ends the transaction by itself (a deadlock, a lost
+-- connection, a lock wait timeout under `innodb_rollback_on_timeout`) the
+-- transaction is doomed: later statements in it raise `TransactionError`
+-- unsent, nested blocks fail, and the outermost block raises the original
+-- error (or re-runs `fn` under `retries`) even when `fn` caught it and
+-- returned. Statements that would commit implicitly (DDL, `COMMIT`,
+-- `ROLLBACK`, `START TRANSACTION`, `LOCK TABLES`, `SET autocommit`, ...)
+-- raise `TransactionError` unsent. A coroutine closed (`coroutine.close`)
+-- or dropped inside a transaction gives its connection back rolled back.
 -- @tparam function fn called with the backend; its results are returned
 -- @tparam[opt] table opts `isolation` (`"READ COMMITTED"`, ...; outermost
 --   only), `read_only` (outermost only), `retries` (re-run the whole

@@ -7,6 +7,11 @@
 -- checkout() calls `wait` (an option: an event loop passes a function that
 -- yields to its scheduler; the default sleeps briefly) until a connection is
 -- free or `checkout_timeout` has passed, then raises a ConnectionError.
+--
+-- Orphans: a coroutine dropped inside a transaction is collected with its
+-- connection still checked out. Its finalizer may not do network I/O, so it
+-- only queues the connection (`orphan`); the next checkout, checkin or stats
+-- call rolls it back and takes it back (or discards it when that fails).
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 
@@ -23,6 +28,7 @@ function Pool.new(connect, opts)
     idle = {},      -- stack of idle connections
     meta = {},      -- connection -> { created, last_used }
     in_use = {},    -- connection -> true
+    orphans = {},   -- connection, after-function, ... (queued by finalizers)
     open = 0,
     counters = { waits = 0, created = 0, closed = 0, errors = 0, replaced = 0, timeouts = 0 },
     closed = false,
@@ -66,7 +72,35 @@ function Pool:_open_one()
   return conn
 end
 
+-- Queues a checked-out connection whose holder is gone (called from a
+-- finalizer: no I/O here). `after` (optional) runs once it is rolled back.
+function Pool:orphan(conn, after)
+  local list = self.orphans
+  list[#list + 1] = conn
+  list[#list + 1] = after or false
+end
+
+-- Rolls back and takes back the queued orphans.
+function Pool:_reap()
+  local list = self.orphans
+  self.orphans = {} -- a finalizer running meanwhile queues into the new list
+  for i = 1, #list, 2 do
+    local conn, after = list[i], list[i + 1]
+    if self.in_use[conn] then
+      local ok = not self.closed and not conn:is_closed() and pcall(conn.rollback, conn)
+      self:checkin(conn, not ok)
+    end
+    if after then
+      local ok, err = pcall(after)
+      if not ok then
+        io.stderr:write("activerecord: undo action after rollback failed: ", tostring(err), "\n")
+      end
+    end
+  end
+end
+
 function Pool:checkout()
+  if self.orphans[1] ~= nil then self:_reap() end
   if self.closed then errors.raise("ConnectionError", "the connection pool is closed") end
   local started, waited
   while true do
@@ -103,6 +137,7 @@ end
 
 -- Returns a connection; `discard` (or a closed/broken one) closes it.
 function Pool:checkin(conn, discard)
+  if self.orphans[1] ~= nil then self:_reap() end
   if not self.in_use[conn] then return end
   self.in_use[conn] = nil
   if self.closed or discard or conn:is_closed() then
@@ -123,6 +158,7 @@ function Pool:checkin(conn, discard)
 end
 
 function Pool:stats()
+  if self.orphans[1] ~= nil then self:_reap() end
   local in_use = 0
   for _ in pairs(self.in_use) do in_use = in_use + 1 end
   local c = self.counters
@@ -135,6 +171,7 @@ end
 
 -- Closes idle connections now and in-use ones when they are checked in.
 function Pool:close()
+  if self.orphans[1] ~= nil then self:_reap() end
   self.closed = true
   while #self.idle > 0 do self:_discard(table.remove(self.idle)) end
 end
