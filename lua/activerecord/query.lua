@@ -934,7 +934,9 @@ end
 --   fields), an expression (`ar.col("age"):gt(18)`), or SQL text with `?`
 --   followed by its values
 -- @treturn Query the new query
--- @raise `QueryError` for a bad column name or argument
+-- @raise `QueryError` for a bad column name or argument, and for a value
+--   that is a table but not a list of scalars, a query or an expression
+--   (expressions are told apart by identity: a decoded JSON object is data)
 function Query:where(...) return with(self, "_where", query_condition(self, ...)) end
 
 --- `(everything so far) OR (this condition)`; arguments as for `where`.
