@@ -141,18 +141,20 @@ local ALWAYS_ENDS = {
   INSTALL = true, UNINSTALL = true, CHANGE = true, START = true, STOP = true, XA = true,
   COMMIT = true, SHUTDOWN = true,
 }
--- Keywords whose next word belongs in the statement's name.
-local TWO_WORDS = {
-  CREATE = true, ALTER = true, DROP = true, RENAME = true, LOCK = true, UNLOCK = true,
-  START = true, STOP = true, XA = true, ANALYZE = true, CHECK = true, OPTIMIZE = true,
-  REPAIR = true, CACHE = true, LOAD = true, FLUSH = true, RESET = true, INSTALL = true,
-  UNINSTALL = true, CHANGE = true, TRUNCATE = true,
-}
+-- Second keywords that belong in the refused statement's name ("DROP
+-- TABLE", "START TRANSACTION"); any other second word (a table name) does not.
+local NAME_WORDS = {}
+for w in ([[TABLE TABLES INDEX VIEW DATABASE SCHEMA USER ROLE PROCEDURE FUNCTION TRIGGER EVENT
+  SERVER SEQUENCE TRANSACTION SLAVE REPLICA MASTER UNIQUE FULLTEXT SPATIAL PLUGIN LOGS PRIVILEGES
+  WORK START END PREPARE COMMIT ROLLBACK RECOVER BEGIN PASSWORD]]):gmatch("%a+") do
+  NAME_WORDS[w] = true
+end
 local ANALYZE_TABLE = { TABLE = true, TABLES = true, LOCAL = true, NO_WRITE_TO_BINLOG = true }
 
--- SET autocommit / @@autocommit / @@session.autocommit (not a user @variable).
+-- SET autocommit / @@autocommit / @@session.autocommit (not a user
+-- @variable, not text inside a quoted string).
 local function sets_autocommit(sql)
-  local low, init = sql:lower(), 1
+  local low, init = sql:lower():gsub("'[^']*'", "''"):gsub('"[^"]*"', '""'), 1
   while true do
     local s, e = low:find("autocommit`?%s*:?=", init)
     if not s then return false end
@@ -175,7 +177,7 @@ local function ends_transaction(sql)
       local rest = sql:match("^.-[%s%)`'\"][Ff][Oo][Rr]%s+(.*)$")
       return rest and ends_transaction(rest) or false
     end
-    if w2 == "PASSWORD" then return "SET PASSWORD" end
+    if w2 == "PASSWORD" then return "SET PASSWORD" end -- SET PASSWORD [FOR user] = ...
     return sets_autocommit(sql) and "SET autocommit" or false
   end
   local ends = ALWAYS_ENDS[w1]
@@ -197,7 +199,7 @@ local function ends_transaction(sql)
     ends = w2 == "INDEX"
   end
   if not ends then return false end
-  if TWO_WORDS[w1] and w2 then return w1 .. " " .. w2 end
+  if NAME_WORDS[w2] then return w1 .. " " .. w2 end
   return w1
 end
 
