@@ -89,6 +89,7 @@ local function parse_field(model_name, name, spec)
       :format(f.column))
   end
   f.to_db, f.from_db, f.cast = t.to_db, t.from_db, t.cast
+  f.is_json = f.type == "json" or nil -- a table the caller may change in place
   return f
 end
 
@@ -224,7 +225,7 @@ local function make_instance_mt(model)
     if f then
       local st = rawget(inst, STATE)
       local v = st.values[k]
-      if f.type == "json" and type(v) == "table" and st.persisted then snapshot(st, f, v) end
+      if f.is_json and type(v) == "table" and st.persisted then snapshot(st, f, v) end
       return v
     end
     local m = methods[k] or InstanceMethods[k]
@@ -807,25 +808,36 @@ local function restore_changes(st, old)
   st.changes = merged
 end
 
+-- The record is held weakly (an ephemeron: its old change set lives as long
+-- as it does): a record the caller dropped needs no undo, and a long
+-- transaction of saves does not keep every record alive.
+local EPHEMERON = { __mode = "k" }
+
 local function insert_undo(st, old_changes, shape, generated_pk)
+  local ref = setmetatable({ [st] = old_changes }, EPHEMERON)
   return function()
-    st.persisted = false
-    local values, cur = st.values, st.changes
+    local s, old = next(ref)
+    if s == nil then return end
+    s.persisted = false
+    local values, cur = s.values, s.changes
     if generated_pk and cur[generated_pk] == nil then values[generated_pk] = nil end
     local read = shape.read
     for i = 1, #read do
       local name = read[i].name
       if cur[name] == nil then values[name] = nil end
     end
-    restore_changes(st, old_changes)
+    restore_changes(s, old)
   end
 end
 
 -- An UPDATE or DELETE undone: stored again, with the changes it consumed.
 local function stored_undo(st, old_changes)
+  local ref = setmetatable({ [st] = old_changes }, EPHEMERON)
   return function()
-    st.persisted = true
-    restore_changes(st, old_changes)
+    local s, old = next(ref)
+    if s == nil then return end
+    s.persisted = true
+    restore_changes(s, old)
   end
 end
 
@@ -914,7 +926,7 @@ local function insert_row(model, st, db)
       local b = v == nil and null or (f.to_db and f.to_db(v, f) or v)
       vals.n = vals.n + 1
       vals[vals.n] = b
-      if f.type == "json" and type(v) == "table" then
+      if f.is_json and type(v) == "table" then
         if texts == nil then texts = { [f.name] = b } else texts[f.name] = b end
       end
     end
@@ -956,7 +968,7 @@ local function update_row(model, st, inst, db)
       local b = v == nil and null or (f.to_db and f.to_db(v, f) or v)
       vals.n = vals.n + 1
       vals[vals.n] = b
-      if f.type == "json" and type(v) == "table" then
+      if f.is_json and type(v) == "table" then
         if texts == nil then texts = { [f.name] = b } else texts[f.name] = b end
       end
     end
