@@ -4,6 +4,7 @@
 -- coroutines closed or dropped inside a transaction, streams that fail.
 local ar = require("activerecord")
 local support = require("support.db")
+local core_connect = require("activerecord.backend.mysql.core").connect
 
 local function error_of(fn, ...)
   local ok, err = pcall(fn, ...)
@@ -384,5 +385,83 @@ describe("integrity: statements that commit implicitly are refused inside db:tra
     db:execute("CREATE TABLE integ_ic_new (id INT)")
     assert.is_true(table_exists("integ_ic_new"))
     db:execute("DROP TABLE integ_ic_new")
+  end)
+end)
+
+-- A lock wait timeout ends the transaction only when the server has
+-- innodb_rollback_on_timeout ON (read once per backend); OFF (the default)
+-- undoes only the statement, and the transaction goes on.
+local function lock_timeout_case(db, holder, table_name)
+  holder:begin()
+  holder:execute("SELECT id FROM " .. table_name .. " WHERE id = 2 FOR UPDATE")
+  local seen = {}
+  local ok, err = pcall(db.transaction, db, function(tx)
+    tx:execute("INSERT INTO " .. table_name .. " (id) VALUES (10)")
+    seen.timeout = select(2, pcall(tx.execute, tx, "UPDATE " .. table_name .. " SET id = 3 WHERE id = 2"))
+    seen.later_ok, seen.later = pcall(tx.execute, tx, "INSERT INTO " .. table_name .. " (id) VALUES (11)")
+    return "handled"
+  end)
+  holder:rollback()
+  local ids = {}
+  for i, r in ipairs(holder:execute("SELECT id FROM " .. table_name .. " ORDER BY id").rows) do ids[i] = r.id end
+  return ok, err, seen, ids
+end
+
+describe("integrity: a lock wait timeout inside a transaction", function()
+  local TABLE = "integ_lock_timeout"
+
+  local function prepare(conn)
+    conn:execute("DROP TABLE IF EXISTS " .. TABLE)
+    conn:execute("CREATE TABLE " .. TABLE .. " (id INT PRIMARY KEY) ENGINE=InnoDB")
+    conn:execute("INSERT INTO " .. TABLE .. " (id) VALUES (2)")
+  end
+
+  it("with innodb_rollback_on_timeout OFF undoes only the statement; the work commits", function()
+    local holder = support.connect()
+    prepare(holder)
+    assert.are.equal(0, holder:execute("SELECT @@innodb_rollback_on_timeout AS v").rows[1].v)
+    local db = ar.connect(support.options{ pool = { size = 1 },
+      init_command = "SET SESSION innodb_lock_wait_timeout = 1" })
+    local ok, res, seen, ids = lock_timeout_case(db, holder, TABLE)
+    assert.is_true(ok, tostring(res))
+    assert.is_true(ar.errors.is(seen.timeout, "LockTimeoutError"), tostring(seen.timeout))
+    assert.is_true(seen.later_ok, tostring(seen.later))
+    assert.are.same({ 2, 10, 11 }, ids)
+    db:close()
+    holder:execute("DROP TABLE " .. TABLE)
+    holder:close()
+  end)
+
+  it("with innodb_rollback_on_timeout ON dooms the transaction (private server) #slow", function()
+    local H = require("reliability.helpers")
+    local server = H.start_server()
+    local ok, err = pcall(function()
+      -- the option is read-only: set it in the server's my.cnf and restart
+      local path = server.dir .. "/my.cnf"
+      local f = assert(io.open(path))
+      local cnf = f:read("a")
+      f:close()
+      f = assert(io.open(path, "w"))
+      f:write((cnf:gsub("%[client%]", "innodb_rollback_on_timeout=1\n[client]", 1)))
+      f:close()
+      server:restart()
+      local holder = core_connect(server:options())
+      prepare(holder)
+      assert.are.equal(1, holder:execute("SELECT @@innodb_rollback_on_timeout AS v").rows[1].v)
+      local db = ar.connect(server:options{ pool = { size = 1 },
+        init_command = "SET SESSION innodb_lock_wait_timeout = 1" })
+      local tok, res, seen, ids = lock_timeout_case(db, holder, TABLE)
+      assert.is_true(ar.errors.is(seen.timeout, "LockTimeoutError"), tostring(seen.timeout))
+      -- the server ended the transaction: the next INSERT is refused, unsent
+      assert.is_false(seen.later_ok)
+      assert.is_true(ar.errors.is(seen.later, "TransactionError"), tostring(seen.later))
+      assert.is_false(tok)
+      assert.is_true(ar.errors.is(res, "LockTimeoutError"), tostring(res))
+      assert.are.same({ 2 }, ids) -- neither row 10 (rolled back) nor 11 (autocommitted before)
+      db:close()
+      holder:close()
+    end)
+    server:destroy()
+    assert(ok, err)
   end)
 end)

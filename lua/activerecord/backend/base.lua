@@ -15,6 +15,17 @@
 --   db:close()
 --   db:_track_undo(fn)          -> boolean: registers an undo action (below)
 --
+-- One transaction state (design section 8): a `db:transaction` block is
+-- active, doomed or done. When the server ends the transaction by itself (a
+-- deadlock, a lost connection, a lock wait timeout that rolls back) it is
+-- doomed: later statements in it raise `TransactionError` without being
+-- sent, nested blocks fail, and the outermost block raises the original error
+-- (or re-runs the function under `retries`) even if the caller caught it.
+-- Statements that would commit implicitly (DDL, COMMIT, ROLLBACK, START
+-- TRANSACTION, LOCK TABLES, SET autocommit, ...) are refused inside a block
+-- with a `TransactionError` naming them, before they are sent. A coroutine
+-- closed or collected inside a block gives its connection back rolled back.
+--
 -- Undo actions: the hook the model layer uses to put records back after a
 -- rollback (an inserted record new again, changed fields dirty again, a
 -- deleted one persisted again). Inside `db:transaction`, `_track_undo(fn)`
