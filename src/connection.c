@@ -492,6 +492,7 @@ static int conn_begin(lua_State *L) {
     return ar_raisef(L, "TransactionError", "begin expects an isolation level or an options table");
   }
   int level = isolation ? parse_isolation(L, isolation) : -1;
+  c->tx_open = 0; /* a stale mark (nothing ran since the server ended it) */
   if (in_transaction(c))
     return ar_raisef(L, "TransactionError",
                      "a transaction is already open on this connection (use a savepoint)");
