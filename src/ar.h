@@ -93,6 +93,7 @@ typedef struct ar_conn {
   struct ar_stmt *active;    /* statement whose result may still be unread */
   int cursor_open;           /* a streaming cursor owns `active` */
   unsigned long max_packet;  /* the server's max_allowed_packet (0: unknown) */
+  int tx_open;               /* begin() opened a transaction, not yet ended */
 } ar_conn;
 
 typedef struct ar_stmt {
@@ -153,6 +154,17 @@ ar_conn *ar_check_conn(lua_State *L, int idx); /* raises on closed */
 void ar_conn_open(lua_State *L);
 int ar_connect(lua_State *L);
 void ar_conn_settle(lua_State *L, ar_conn *c);
+
+/* The in-transaction safety net, after every successful statement: once
+ * begin() opened a transaction, the server's status flag must still say
+ * "in transaction"; if a statement ended it (an implicit commit), raise.
+ * Error packets carry no status, so only successes are checked. */
+void ar_tx_ended(lua_State *L, ar_conn *c, const char *sql);
+#define AR_CHECK_TX(L, c, sql)                                              \
+  do {                                                                      \
+    if ((c)->tx_open && !((c)->mysql->server_status & SERVER_STATUS_IN_TRANS)) \
+      ar_tx_ended((L), (c), (sql));                                         \
+  } while (0)
 
 /* statement.c */
 void ar_stmt_open(lua_State *L);

@@ -173,7 +173,23 @@ void ar_conn_settle(lua_State *L, ar_conn *c) {
   }
 }
 
+/* Raised by AR_CHECK_TX: the transaction begin() opened is over on the
+ * server, so the core forgets it; a result the statement left is dropped
+ * first so the connection takes the next command. */
+void ar_tx_ended(lua_State *L, ar_conn *c, const char *sql) {
+  c->tx_open = 0;
+  c->cursor_open = 0;
+  ar_conn_settle(L, c);
+  ar_raise(L, "TransactionError", 0, NULL,
+           "the server ended the transaction opened by begin(): the statement committed "
+           "the transaction implicitly (DDL, COMMIT, ROLLBACK, LOCK TABLES, SET "
+           "autocommit = 1, ...), or an earlier error rolled it back; what follows would "
+           "run outside any transaction",
+           sql);
+}
+
 static void close_handle(ar_conn *c) {
+  c->tx_open = 0;
   ar_stmt_close_all(c);
   if (c->mysql) {
     MYSQL *m = c->mysql;
@@ -476,6 +492,7 @@ static int conn_begin(lua_State *L) {
     return ar_raisef(L, "TransactionError", "begin expects an isolation level or an options table");
   }
   int level = isolation ? parse_isolation(L, isolation) : -1;
+  c->tx_open = 0; /* a stale mark (nothing ran since the server ended it) */
   if (in_transaction(c))
     return ar_raisef(L, "TransactionError",
                      "a transaction is already open on this connection (use a savepoint)");
@@ -487,6 +504,7 @@ static int conn_begin(lua_State *L) {
   run_text(L, c, read_only == 1   ? "START TRANSACTION READ ONLY"
                  : read_only == 0 ? "START TRANSACTION READ WRITE"
                                   : "START TRANSACTION");
+  c->tx_open = 1;
   return 0;
 }
 
@@ -494,6 +512,7 @@ static int conn_commit(lua_State *L) {
   ar_conn *c = ar_check_conn(L, 1);
   my_bool r = 0;
   ar_conn_settle(L, c);
+  c->tx_open = 0; /* over for the core whatever the outcome */
   AR_CALL0(c->mysql, r, mysql_commit, c->mysql);
   if (r) return ar_raise_mysql(L, c->mysql, "COMMIT");
   return 0;
@@ -503,6 +522,7 @@ static int conn_rollback(lua_State *L) {
   ar_conn *c = ar_check_conn(L, 1);
   my_bool r = 0;
   ar_conn_settle(L, c);
+  c->tx_open = 0;
   AR_CALL0(c->mysql, r, mysql_rollback, c->mysql);
   if (r) return ar_raise_mysql(L, c->mysql, "ROLLBACK");
   return 0;
@@ -548,6 +568,7 @@ static int conn_autocommit(lua_State *L) {
   ar_conn_settle(L, c);
   AR_CALL(c->mysql, r, mysql_autocommit, c->mysql, (my_bool)lua_toboolean(L, 2));
   if (r) return ar_raise_mysql(L, c->mysql, NULL);
+  AR_CHECK_TX(L, c, lua_toboolean(L, 2) ? "SET autocommit = 1" : "SET autocommit = 0");
   return 0;
 }
 
@@ -608,6 +629,7 @@ static int conn_probe(lua_State *L) {
 static int conn_reset(lua_State *L) {
   ar_conn *c = ar_check_conn(L, 1);
   ar_conn_settle(L, c);
+  c->tx_open = 0; /* the reset rolls it back */
   ar_stmt_close_all(c);
   lua_newtable(L);
   lua_setiuservalue(L, 1, AR_CONN_UV_CACHE);

@@ -35,8 +35,6 @@ static const char json_array_key = 'A';
 
 typedef struct {
   lua_State *L;
-  int base;          /* stack top before decoding */
-  int mt_idx;        /* stack index of the array metatable, 0 until needed */
   const char *p;
   const char *start;
   const char *end;
@@ -204,15 +202,8 @@ static int literal(json_parser *jp, const char *word, size_t n) {
 static int parse_array(json_parser *jp) {
   lua_State *L = jp->L;
   jp->p++;
-  if (!jp->mt_idx) {
-    /* fetched once per decoded value, below everything the parser pushed
-     * (it only uses negative indices, so they stay valid) */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key);
-    jp->mt_idx = jp->base + 1;
-    lua_insert(L, jp->mt_idx);
-  }
   lua_createtable(L, 4, 0); /* presized: growing 0->1->2->4 costs three rehashes */
-  lua_pushvalue(L, jp->mt_idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key);
   lua_setmetatable(L, -2);
   lua_Integer i = 0;
   skip_ws(jp);
@@ -282,8 +273,6 @@ int ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
   json_parser jp;
   int top = lua_gettop(L);
   jp.L = L;
-  jp.base = top;
-  jp.mt_idx = 0;
   jp.p = jp.start = v;
   jp.end = v + len;
   jp.depth = 0;
@@ -291,10 +280,7 @@ int ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
   jp.error_at = 0;
   if (parse_value(&jp)) {
     skip_ws(&jp);
-    if (jp.p == jp.end) {
-      if (jp.mt_idx) lua_remove(L, jp.mt_idx);
-      return 1;
-    }
+    if (jp.p == jp.end) return 1;
     fail(&jp, "trailing characters");
   }
   lua_settop(L, top);

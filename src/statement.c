@@ -12,6 +12,12 @@
 
 #define ER_UNSUPPORTED_PS_CODE 1295
 #define ER_NEED_REPREPARE_CODE 1615
+#define ER_MAX_PREPARED_STMT_COUNT_CODE 1461 /* max_prepared_stmt_count reached */
+
+/* When new_stmt may give up and let the caller use the text protocol
+ * (statements without parameters only: values never go into SQL text). */
+#define TEXT_IF_UNSUPPORTED 1 /* 1295: the command cannot be prepared */
+#define TEXT_IF_FULL        2 /* 1461: the server holds too many statements */
 #define SCHEMA_EPOCH_KEY "activerecord.mysql.schema_epoch"
 
 /* Schema epoch, per Lua state (in the registry, not a C global): DDL run
@@ -153,12 +159,34 @@ static int stmt_tostring(lua_State *L) {
 
 /* ---- preparing ------------------------------------------------------- */
 
+static void evict_one(lua_State *L, ar_conn *c, int cache_idx) {
+  ar_stmt *victim = c->lru_tail;
+  while (victim && !victim->in_cache) victim = victim->prev;
+  if (!victim) return;
+  lua_pushlstring(L, victim->sql, victim->sql_len);
+  lua_pushnil(L);
+  lua_rawset(L, cache_idx);
+  ar_stmt_unlink_close(victim);
+}
+
+/* The server refused a prepare with 1461: closes the least recently used
+ * half of this connection's cached statements (at least one) to give the
+ * server room. Returns how many were closed (0: none left to close). */
+static unsigned evict_for_room(lua_State *L, ar_conn *c, int conn_idx) {
+  unsigned before = c->cached, n = before / 2 ? before / 2 : before;
+  lua_getiuservalue(L, conn_idx, AR_CONN_UV_CACHE);
+  int cache_idx = lua_gettop(L);
+  while (c->cached > before - n) evict_one(L, c, cache_idx);
+  lua_pop(L, 1);
+  return n;
+}
+
 /* Creates a statement userdata (closed first, then acquired) and prepares
  * it. Pushes the userdata and returns it; returns NULL with nothing pushed
- * when the server cannot prepare this command and it has no parameters
- * (the caller then uses the text protocol). */
+ * when the server cannot prepare this command and `text_ok` allows the
+ * caller to use the text protocol instead. */
 static ar_stmt *new_stmt(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
-                         size_t len, int nargs) {
+                         size_t len, int text_ok) {
   ar_stmt *s = (ar_stmt *)lua_newuserdatauv(L, sizeof(ar_stmt), AR_STMT_NUV);
   memset(s, 0, sizeof *s);
   luaL_setmetatable(L, AR_STMT_MT);
@@ -183,15 +211,24 @@ static ar_stmt *new_stmt(lua_State *L, ar_conn *c, int conn_idx, const char *sql
   s->conn = c;
   list_push_head(c, s); /* owned by the connection from here on */
   int rc = 0;
-  AR_CALL(c->mysql, rc, mysql_stmt_prepare, s->stmt, sql, (unsigned long)len);
+  for (;;) {
+    AR_CALL(c->mysql, rc, mysql_stmt_prepare, s->stmt, sql, (unsigned long)len);
+    /* max_prepared_stmt_count is server-wide: other clients may hold the
+     * slots, so closing ours may or may not be enough; try until none is
+     * left to close */
+    if (!rc || mysql_stmt_errno(s->stmt) != ER_MAX_PREPARED_STMT_COUNT_CODE ||
+        evict_for_room(L, c, conn_idx) == 0)
+      break;
+  }
   if (rc) {
-    if (mysql_stmt_errno(s->stmt) == ER_UNSUPPORTED_PS_CODE && nargs == 0) {
+    unsigned code = mysql_stmt_errno(s->stmt);
+    if ((code == ER_UNSUPPORTED_PS_CODE && (text_ok & TEXT_IF_UNSUPPORTED)) ||
+        (code == ER_MAX_PREPARED_STMT_COUNT_CODE && (text_ok & TEXT_IF_FULL))) {
       ar_stmt_unlink_close(s);
       lua_pop(L, 1);
       return NULL;
     }
     /* copy the error out, then release the handle before raising */
-    unsigned code = mysql_stmt_errno(s->stmt);
     char msg[MYSQL_ERRMSG_SIZE + 1], state[SQLSTATE_LENGTH + 1];
     snprintf(msg, sizeof msg, "%s", mysql_stmt_error(s->stmt));
     snprintf(state, sizeof state, "%s", mysql_stmt_sqlstate(s->stmt));
@@ -207,19 +244,9 @@ static ar_stmt *new_stmt(lua_State *L, ar_conn *c, int conn_idx, const char *sql
   return s;
 }
 
-static void evict_one(lua_State *L, ar_conn *c, int cache_idx) {
-  ar_stmt *victim = c->lru_tail;
-  while (victim && !victim->in_cache) victim = victim->prev;
-  if (!victim) return;
-  lua_pushlstring(L, victim->sql, victim->sql_len);
-  lua_pushnil(L);
-  lua_rawset(L, cache_idx);
-  ar_stmt_unlink_close(victim);
-}
-
 /* Finds or prepares the statement for `sql` (at stack index 2). Pushes the
  * statement userdata, or nothing when the text protocol must be used. */
-static ar_stmt *cached_stmt(lua_State *L, ar_conn *c, int conn_idx, int nargs) {
+static ar_stmt *cached_stmt(lua_State *L, ar_conn *c, int conn_idx, int text_ok) {
   size_t len;
   const char *sql = lua_tolstring(L, 2, &len);
   lua_getiuservalue(L, conn_idx, AR_CONN_UV_CACHE); /* cache */
@@ -241,11 +268,11 @@ static ar_stmt *cached_stmt(lua_State *L, ar_conn *c, int conn_idx, int nargs) {
   lua_pop(L, 1); /* cache */
   if (c->statement_cache_size == 0) {
     lua_pop(L, 1);
-    return new_stmt(L, c, conn_idx, sql, len, nargs);
+    return new_stmt(L, c, conn_idx, sql, len, text_ok);
   }
   while (c->cached >= c->statement_cache_size) evict_one(L, c, cache_idx);
   lua_Integer epoch = schema_epoch(L);
-  ar_stmt *s = new_stmt(L, c, conn_idx, sql, len, nargs); /* cache, stmt? */
+  ar_stmt *s = new_stmt(L, c, conn_idx, sql, len, text_ok); /* cache, stmt? */
   if (s) {
     s->epoch = epoch;
     lua_pushvalue(L, 2);
@@ -433,6 +460,7 @@ static void push_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
   lua_pushinteger(L, (lua_Integer)mysql_warning_count(c->mysql));
   lua_setfield(L, res, "warning_count");
   drain_more_results(L, s);
+  AR_CHECK_TX(L, c, s->sql);
 }
 
 /* conn:execute(sql, ...) -> result */
@@ -442,8 +470,12 @@ int ar_conn_execute(lua_State *L) {
   const char *sql = ar_check_text(L, 2, &len, "QueryError", "the SQL of execute");
   int nargs = lua_gettop(L) - 2;
   ar_conn_settle(L, c);
-  ar_stmt *s = cached_stmt(L, c, 1, nargs); /* ..., stmt? */
-  if (!s) return ar_text_query(L, c, 1, sql, len, 1);
+  ar_stmt *s = cached_stmt(L, c, 1, nargs ? 0 : TEXT_IF_UNSUPPORTED | TEXT_IF_FULL);
+  if (!s) { /* ..., (no statement) */
+    ar_text_query(L, c, 1, sql, len, 1);
+    if (ar_is_ddl(sql)) bump_schema_epoch(L);
+    return 1;
+  }
   int si = lua_gettop(L);
   run(L, s, si, 3, nargs);
   push_result(L, s, si, 1);
@@ -508,6 +540,7 @@ static int cursor_tostring(lua_State *L) {
 static int start_cursor(lua_State *L, ar_stmt *s, int stmt_idx, int first, int nargs) {
   ar_conn *c = s->conn;
   run(L, s, stmt_idx, first, nargs);
+  AR_CHECK_TX(L, c, s->sql); /* drops the result it raises */
   ar_cursor *cur = (ar_cursor *)lua_newuserdatauv(L, sizeof(ar_cursor), 1);
   cur->s = s;
   cur->done = 1;
@@ -533,7 +566,9 @@ int ar_conn_each(lua_State *L) {
   ar_check_text(L, 2, NULL, "QueryError", "the SQL of each");
   int nargs = lua_gettop(L) - 2;
   ar_conn_settle(L, c);
-  ar_stmt *s = cached_stmt(L, c, 1, nargs);
+  /* a command that cannot be prepared cannot stream; a full server
+   * (1461) is raised as it is */
+  ar_stmt *s = cached_stmt(L, c, 1, nargs ? 0 : TEXT_IF_UNSUPPORTED);
   if (!s)
     return ar_raisef(L, "QueryError",
                      "this statement cannot be prepared, so it cannot be streamed; use execute");
@@ -549,7 +584,7 @@ int ar_conn_prepare(lua_State *L) {
   size_t len;
   const char *sql = ar_check_text(L, 2, &len, "QueryError", "the SQL of prepare");
   ar_conn_settle(L, c);
-  if (!new_stmt(L, c, 1, sql, len, -1))
+  if (!new_stmt(L, c, 1, sql, len, 0))
     return ar_raisef(L, "QueryError", "this statement cannot be prepared");
   return 1;
 }
@@ -663,6 +698,7 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
     free_guard(stored);
     lua_settop(L, gi - 1);
     drain_text_results(L, c, sql);
+    AR_CHECK_TX(L, c, sql);
     return 0;
   }
   lua_createtable(L, 0, 5);
@@ -709,6 +745,7 @@ int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
   free_guard(stored);
   lua_remove(L, gi);
   drain_text_results(L, c, sql); /* only the first result is returned */
+  AR_CHECK_TX(L, c, sql);
   return 1;
 }
 
