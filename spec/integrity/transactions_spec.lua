@@ -151,7 +151,8 @@ describe("integrity: a deadlock inside a nested transaction (second session in a
     observer:execute("CREATE TABLE " .. ACCOUNTS .. " (id INT PRIMARY KEY, balance INT NOT NULL) ENGINE=InnoDB")
     observer:execute("CREATE TABLE " .. HEAVY .. " (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
     observer:execute("CREATE TABLE " .. FALLBACK .. " (id INT AUTO_INCREMENT PRIMARY KEY, note TEXT) ENGINE=InnoDB")
-    observer:execute("INSERT INTO " .. HEAVY .. " (id, n) SELECT seq, 0 FROM seq_1_to_300")
+    observer:execute("INSERT INTO " .. HEAVY .. " (id, n) WITH RECURSIVE s (i) AS "
+      .. "(SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 300) SELECT i, 0 FROM s")
     db = ar.connect(support.options{
       pool = { size = 2 },
       init_command = "SET SESSION innodb_lock_wait_timeout = 10",
