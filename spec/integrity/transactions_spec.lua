@@ -466,3 +466,36 @@ describe("integrity: a lock wait timeout inside a transaction", function()
     assert(ok, err)
   end)
 end)
+
+describe("integrity: a statement that left the transaction on the server", function()
+  it("dooms it: the core's TransactionError reaches the outermost block, later work is unsent", function()
+    local sent = {}
+    local db = ar.connect(support.options{ pool = { size = 1 },
+      log = function(event) sent[#sent + 1] = event.sql end })
+    db:execute("DROP TABLE IF EXISTS integ_left")
+    db:execute("DROP PROCEDURE IF EXISTS integ_commits")
+    db:execute("CREATE TABLE integ_left (id INT PRIMARY KEY) ENGINE=InnoDB")
+    -- a procedure that commits: not recognisable from the CALL's text
+    db:execute("CREATE PROCEDURE integ_commits() BEGIN COMMIT; END")
+    local seen = {}
+    local ok, err = pcall(db.transaction, db, function(tx)
+      tx:execute("INSERT INTO integ_left (id) VALUES (1)")
+      seen.call = select(2, pcall(tx.execute, tx, "CALL integ_commits()"))
+      seen.later_ok, seen.later = pcall(tx.execute, tx, "INSERT INTO integ_left (id) VALUES (2)")
+      return "handled"
+    end)
+    assert.is_true(ar.errors.is(seen.call, "TransactionError"), tostring(seen.call))
+    assert.is_false(seen.later_ok)
+    assert.is_true(ar.errors.is(seen.later, "TransactionError"), tostring(seen.later))
+    assert.is_false(ok)
+    assert.is_true(ar.errors.is(err, "TransactionError"), tostring(err))
+    for _, sql in ipairs(sent) do assert.is_nil(sql:find("VALUES (2)", 1, true), sql) end
+    -- row 1 was committed by the procedure (nothing can take that back);
+    -- row 2 never reached the server
+    local rows = db:query("SELECT id FROM integ_left ORDER BY id")
+    assert.are.same({ { id = 1 } }, rows)
+    db:execute("DROP PROCEDURE integ_commits")
+    db:execute("DROP TABLE integ_left")
+    db:close()
+  end)
+end)
