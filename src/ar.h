@@ -10,6 +10,7 @@
 #define AR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <mysql.h>
 
 #include "lua.h"
@@ -108,6 +109,8 @@ typedef struct ar_stmt {
   MYSQL_BIND *rbind;
   ar_column *cols;
   int names_ready;           /* uservalues NAMES/COLUMNS hold this shape */
+  int json_hashes;           /* this execution also gives rows[-i] = json_hash of JSON column i */
+  unsigned njson;            /* JSON columns among ncols */
   int stale;                 /* must be prepared again before reuse */
   lua_Integer epoch;         /* schema epoch it was prepared under */
   char *sql;                 /* statement text: cache key and error context */
@@ -169,6 +172,7 @@ void ar_tx_ended(lua_State *L, ar_conn *c, const char *sql);
 /* statement.c */
 void ar_stmt_open(lua_State *L);
 int ar_conn_execute(lua_State *L);
+int ar_conn_execute_json_hashes(lua_State *L);
 int ar_conn_each(lua_State *L);
 int ar_conn_prepare(lua_State *L);
 void ar_stmt_close_all(ar_conn *c);
@@ -194,6 +198,7 @@ void ar_push_columns_meta(lua_State *L, MYSQL_FIELD *fields, unsigned n);
 void ar_free_columns(ar_stmt *s);
 /* 1: the decoded value is pushed; 0: a DataError object is pushed instead */
 int ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx);
+int ar_push_json_hashed(lua_State *L, const char *v, size_t len, int conn_idx, uint64_t *hash);
 /* Exported for the fuzz targets only (test/fuzz/): MYSQL_TIME -> string. */
 void ar_push_temporal(lua_State *L, const MYSQL_TIME *t, enum enum_field_types type,
                       unsigned decimals);

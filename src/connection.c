@@ -705,6 +705,7 @@ static int conn_statement_cache(lua_State *L) {
 
 static const luaL_Reg conn_methods[] = {
     {"execute", ar_conn_execute},
+    {"execute_json_hashes", ar_conn_execute_json_hashes},
     {"each", ar_conn_each},
     {"prepare", ar_conn_prepare},
     {"begin", conn_begin},

@@ -250,11 +250,13 @@ int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in)
       return luaL_error(L, "not enough memory");
     }
     s->ncols = n;
+    s->njson = 0;
     for (unsigned i = 0; i < n; i++) {
       const MYSQL_FIELD *f = &fields[i];
       ar_column *col = &s->cols[i];
       MYSQL_BIND *b = &s->rbind[i];
       col->conv = conv_for(f);
+      if (col->conv == AR_CONV_JSON) s->njson++;
       col->type = f->type;
       col->decimals = f->decimals;
       col->is_unsigned = (f->flags & UNSIGNED_FLAG) != 0;

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,82 @@
 /* The address is the registry key of the array metatable. */
 static const char json_array_key = 'A';
 
+/* ---- structural hash ---------------------------------------------------
+ * core.json_hash(value) -> integer: a 64-bit hash of a value as JSON sees
+ * it, without building any text: tables hash as the sum of their (key,
+ * value) pairs (so key order does not matter), numbers by value (1 and 1.0
+ * alike), a json_array-marked table apart from a plain one (`[]` vs `{}`).
+ * The model layer keeps it for a loaded JSON table when it is first handed
+ * out and compares it at save time, which is how a change made in place is
+ * seen; a hash costs a fraction of an encoding and allocates nothing. A
+ * value JSON cannot hold (or nesting past the limit) gives false. */
+
+static uint64_t mix64(uint64_t x) { /* splitmix64's finaliser */
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+/* Eight bytes per step (loaded with memcpy: no alignment assumed), each
+ * word mixed in by a multiply and a rotation; the length goes in last. */
+static uint64_t hash_bytes(const char *s, size_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    h = (h ^ (w * 0xff51afd7ed558ccdULL)) * 0xc4ceb9fe1a85ec53ULL;
+    h = (h << 29) | (h >> 35);
+  }
+  uint64_t w = 0;
+  for (size_t k = 0; i < n; i++, k += 8) w |= (uint64_t)(unsigned char)s[i] << k;
+  return mix64(h ^ (w * 0xff51afd7ed558ccdULL));
+}
+
+#define HASH_STRING 0x5354524eULL
+#define HASH_INT 0x494e5447ULL
+#define HASH_FLOAT 0x464c4f41ULL
+#define HASH_TRUE 0x54525545ULL
+#define HASH_FALSE 0x46414c53ULL
+#define HASH_NULL 0x4e554c4cULL
+#define HASH_OBJECT 0x5441424cULL
+#define HASH_ARRAY 0x41525259ULL
+
+/* One (key, value) pair of a table: summed, so the order does not matter. */
+static uint64_t hash_pair(uint64_t hk, uint64_t hv) {
+  return mix64(hk * 0x9e3779b97f4a7c15ULL + hv);
+}
+
+static uint64_t hash_integer(lua_Integer i) { return mix64((uint64_t)i ^ HASH_INT); }
+
+/* The number on top of the stack: integral values hash as integers. */
+static int hash_number(lua_State *L, int idx, uint64_t *out) {
+  lua_Integer i;
+  if (lua_isinteger(L, idx)) {
+    i = lua_tointeger(L, idx);
+  } else {
+    double d = (double)lua_tonumber(L, idx);
+    if (isnan(d) || isinf(d)) return 0;
+    if (!lua_numbertointeger(d, &i)) { /* not integral: hash its bits */
+      uint64_t bits;
+      memcpy(&bits, &d, sizeof bits);
+      *out = mix64(bits ^ HASH_FLOAT);
+      return 1;
+    }
+  }
+  *out = hash_integer(i);
+  return 1;
+}
+
+static uint64_t hash_string(lua_State *L, int idx) {
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  return hash_bytes(s, n) ^ HASH_STRING;
+}
+
 typedef struct {
   lua_State *L;
   const char *p;
@@ -41,6 +118,8 @@ typedef struct {
   int depth;
   const char *error; /* first error, with its byte offset */
   size_t error_at;
+  int hashing;       /* compute `hash` of each value parsed (json_hash's) */
+  uint64_t hash;     /* the hash of the value just parsed */
 } json_parser;
 
 static int fail(json_parser *jp, const char *why) {
@@ -97,6 +176,7 @@ static int parse_string(json_parser *jp) {
   if (jp->p >= jp->end) return fail(jp, "unterminated string");
   if (*jp->p == '"') {
     lua_pushlstring(jp->L, s, (size_t)(jp->p - s));
+    if (jp->hashing) jp->hash = hash_bytes(s, (size_t)(jp->p - s)) ^ HASH_STRING;
     jp->p++;
     return 1;
   }
@@ -138,11 +218,12 @@ static int parse_string(json_parser *jp) {
   if (jp->p >= jp->end) return fail(jp, "unterminated string");
   jp->p++;
   luaL_pushresult(&b);
+  if (jp->hashing) jp->hash = hash_string(jp->L, -1);
   return 1;
 }
 
 /* Integers that fit stay integers; everything else is a float. */
-static int parse_number(json_parser *jp) {
+static int parse_number_value(json_parser *jp) {
   const char *s = jp->p;
   int is_float = 0;
   if (jp->p < jp->end && *jp->p == '-') jp->p++;
@@ -192,6 +273,12 @@ static int parse_number(json_parser *jp) {
   return 1;
 }
 
+static int parse_number(json_parser *jp) {
+  if (!parse_number_value(jp)) return 0;
+  if (jp->hashing && !hash_number(jp->L, -1, &jp->hash)) jp->hash = HASH_NULL;
+  return 1;
+}
+
 static int literal(json_parser *jp, const char *word, size_t n) {
   if ((size_t)(jp->end - jp->p) < n || memcmp(jp->p, word, n) != 0)
     return fail(jp, "unexpected token");
@@ -206,18 +293,25 @@ static int parse_array(json_parser *jp) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key);
   lua_setmetatable(L, -2);
   lua_Integer i = 0;
+  uint64_t sum = 0;
   skip_ws(jp);
   if (jp->p < jp->end && *jp->p == ']') {
     jp->p++;
+    if (jp->hashing) jp->hash = mix64(HASH_ARRAY ^ sum);
     return 1;
   }
   for (;;) {
     if (!parse_value(jp)) return 0;
     lua_rawseti(L, -2, ++i);
+    if (jp->hashing) sum += hash_pair(hash_integer(i), jp->hash);
     skip_ws(jp);
     if (jp->p >= jp->end) return fail(jp, "unterminated array");
     if (*jp->p == ',') { jp->p++; continue; }
-    if (*jp->p == ']') { jp->p++; return 1; }
+    if (*jp->p == ']') {
+      jp->p++;
+      if (jp->hashing) jp->hash = mix64(HASH_ARRAY ^ sum);
+      return 1;
+    }
     return fail(jp, "expected , or ]");
   }
 }
@@ -226,24 +320,33 @@ static int parse_object(json_parser *jp) {
   lua_State *L = jp->L;
   jp->p++;
   lua_createtable(L, 0, 4);
+  uint64_t sum = 0;
   skip_ws(jp);
   if (jp->p < jp->end && *jp->p == '}') {
     jp->p++;
+    if (jp->hashing) jp->hash = mix64(HASH_OBJECT ^ sum);
     return 1;
   }
   for (;;) {
     skip_ws(jp);
     if (jp->p >= jp->end || *jp->p != '"') return fail(jp, "expected a string key");
     if (!parse_string(jp)) return 0;
+    uint64_t hk = jp->hash;
     skip_ws(jp);
     if (jp->p >= jp->end || *jp->p != ':') return fail(jp, "expected :");
     jp->p++;
     if (!parse_value(jp)) return 0;
     lua_rawset(L, -3);
+    /* a key given twice counts twice: at worst one needless write */
+    if (jp->hashing) sum += hash_pair(hk, jp->hash);
     skip_ws(jp);
     if (jp->p >= jp->end) return fail(jp, "unterminated object");
     if (*jp->p == ',') { jp->p++; continue; }
-    if (*jp->p == '}') { jp->p++; return 1; }
+    if (*jp->p == '}') {
+      jp->p++;
+      if (jp->hashing) jp->hash = mix64(HASH_OBJECT ^ sum);
+      return 1;
+    }
     return fail(jp, "expected , or }");
   }
 }
@@ -258,9 +361,21 @@ static int parse_value(json_parser *jp) {
     case '{': jp->depth++; ok = parse_object(jp); jp->depth--; return ok;
     case '[': jp->depth++; ok = parse_array(jp); jp->depth--; return ok;
     case '"': return parse_string(jp);
-    case 't': if (!literal(jp, "true", 4)) return 0; lua_pushboolean(jp->L, 1); return 1;
-    case 'f': if (!literal(jp, "false", 5)) return 0; lua_pushboolean(jp->L, 0); return 1;
-    case 'n': if (!literal(jp, "null", 4)) return 0; lua_pushlightuserdata(jp->L, NULL); return 1;
+    case 't':
+      if (!literal(jp, "true", 4)) return 0;
+      lua_pushboolean(jp->L, 1);
+      jp->hash = HASH_TRUE;
+      return 1;
+    case 'f':
+      if (!literal(jp, "false", 5)) return 0;
+      lua_pushboolean(jp->L, 0);
+      jp->hash = HASH_FALSE;
+      return 1;
+    case 'n':
+      if (!literal(jp, "null", 4)) return 0;
+      lua_pushlightuserdata(jp->L, NULL);
+      jp->hash = HASH_NULL;
+      return 1;
     default: return parse_number(jp);
   }
 }
@@ -269,6 +384,11 @@ static int parse_value(json_parser *jp) {
  * DataError object instead and returns 0 (the caller finishes whatever it
  * is reading, then raises it). */
 int ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
+  return ar_push_json_hashed(L, v, len, conn_idx, NULL);
+}
+
+/* Like ar_push_json; with `hash`, also stores json_hash of the value. */
+int ar_push_json_hashed(lua_State *L, const char *v, size_t len, int conn_idx, uint64_t *hash) {
   (void)conn_idx;
   json_parser jp;
   int top = lua_gettop(L);
@@ -278,9 +398,14 @@ int ar_push_json(lua_State *L, const char *v, size_t len, int conn_idx) {
   jp.depth = 0;
   jp.error = NULL;
   jp.error_at = 0;
+  jp.hashing = hash != NULL;
+  jp.hash = 0;
   if (parse_value(&jp)) {
     skip_ws(&jp);
-    if (jp.p == jp.end) return 1;
+    if (jp.p == jp.end) {
+      if (hash) *hash = jp.hash;
+      return 1;
+    }
     fail(&jp, "trailing characters");
   }
   lua_settop(L, top);
@@ -617,7 +742,67 @@ static int json_array(lua_State *L) {
   return 1;
 }
 
-/* Sets json_encode, json_array and json_array_mt on the module table (top). */
+/* returns 0 when the value cannot be JSON */
+static int hash_value(lua_State *L, int idx, int mt_idx, int depth, uint64_t *out) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+      *out = hash_string(L, idx);
+      return 1;
+    case LUA_TNUMBER:
+      return hash_number(L, idx, out);
+    case LUA_TBOOLEAN:
+      *out = lua_toboolean(L, idx) ? HASH_TRUE : HASH_FALSE;
+      return 1;
+    case LUA_TNIL:
+      *out = HASH_NULL;
+      return 1;
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) != NULL) return 0;
+      *out = HASH_NULL; /* ar.null */
+      return 1;
+    case LUA_TTABLE: {
+      if (depth >= MAX_DEPTH) return 0; /* a cycle, most likely */
+      if (!lua_checkstack(L, 4)) return 0;
+      uint64_t h = HASH_OBJECT;
+      if (lua_getmetatable(L, idx)) {
+        if (lua_rawequal(L, -1, mt_idx)) h = HASH_ARRAY;
+        lua_pop(L, 1);
+      }
+      uint64_t sum = 0;
+      lua_pushnil(L);
+      while (lua_next(L, idx)) { /* key, value */
+        uint64_t hk, hv;
+        int top = lua_gettop(L);
+        if (!hash_value(L, top - 1, mt_idx, depth + 1, &hk) ||
+            !hash_value(L, top, mt_idx, depth + 1, &hv)) {
+          lua_pop(L, 2);
+          return 0;
+        }
+        sum += hash_pair(hk, hv);
+        lua_pop(L, 1);
+      }
+      *out = mix64(h ^ sum);
+      return 1;
+    }
+    default:
+      return 0;
+  }
+}
+
+static int json_hash(lua_State *L) {
+  uint64_t h;
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  if (!hash_value(L, 1, lua_upvalueindex(1), 0, &h)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)h);
+  return 1;
+}
+
+/* Sets json_encode, json_hash, json_array and json_array_mt on the module
+ * table (top). */
 void ar_json_open(lua_State *L) {
   lua_newtable(L); /* module, mt */
   lua_pushliteral(L, "activerecord.json_array");
@@ -631,6 +816,9 @@ void ar_json_open(lua_State *L) {
   lua_pushvalue(L, -1); /* module, mt, mt */
   lua_pushcclosure(L, json_array, 1);
   lua_setfield(L, -3, "json_array"); /* module, mt */
+  lua_pushvalue(L, -1); /* module, mt, mt */
+  lua_pushcclosure(L, json_hash, 1);
+  lua_setfield(L, -3, "json_hash"); /* module, mt */
   json_buf *b = (json_buf *)lua_newuserdatauv(L, sizeof *b, 0); /* module, mt, buf */
   memset(b, 0, sizeof *b);
   lua_createtable(L, 0, 1);

@@ -373,10 +373,21 @@ static int fetch_row(lua_State *L, ar_stmt *s) {
  * Returns 0 with an error object pushed (above the row) when a value
  * cannot be converted (invalid JSON written by another client). */
 static int push_row(lua_State *L, ar_stmt *s, int names_idx, int conn_idx) {
-  lua_createtable(L, 0, (int)s->ncols);
+  lua_createtable(L, 0, (int)(s->json_hashes ? s->ncols + s->njson : s->ncols));
   for (unsigned i = 0; i < s->ncols; i++) {
-    if (s->cols[i].is_null) continue;
+    ar_column *col = &s->cols[i];
+    if (col->is_null) continue;
     lua_rawgeti(L, names_idx, (lua_Integer)i + 1);
+    if (s->json_hashes && col->conv == AR_CONV_JSON) {
+      /* the model layer keeps the hash of what the database holds, to see
+       * a change made in place without re-reading the table */
+      uint64_t h;
+      if (!ar_push_json_hashed(L, col->buf, col->length, conn_idx, &h)) return 0;
+      lua_rawset(L, -3);
+      lua_pushinteger(L, (lua_Integer)h);
+      lua_rawseti(L, -2, -(lua_Integer)i - 1);
+      continue;
+    }
     if (!ar_push_column(L, s, i, conn_idx)) return 0;
     lua_rawset(L, -3);
   }
@@ -463,8 +474,12 @@ static void push_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
   AR_CHECK_TX(L, c, s->sql);
 }
 
-/* conn:execute(sql, ...) -> result */
-int ar_conn_execute(lua_State *L) {
+/* conn:execute(sql, ...) and conn:execute_json_hashes(sql, ...) -> result.
+ * The second also gives each row, for its JSON column number i (1-based),
+ * the key -i with core.json_hash of the decoded value, computed while it
+ * is decoded (the text protocol path gives none). The mode is set on every
+ * call, after the busy check, so no earlier call's mode lingers. */
+static int conn_execute(lua_State *L, int json_hashes) {
   ar_conn *c = ar_check_conn(L, 1);
   size_t len;
   const char *sql = ar_check_text(L, 2, &len, "QueryError", "the SQL of execute");
@@ -476,12 +491,16 @@ int ar_conn_execute(lua_State *L) {
     if (ar_is_ddl(sql)) bump_schema_epoch(L);
     return 1;
   }
+  s->json_hashes = json_hashes;
   int si = lua_gettop(L);
   run(L, s, si, 3, nargs);
   push_result(L, s, si, 1);
   if (!s->in_cache) ar_stmt_unlink_close(s); /* cache size 0 */
   return 1;
 }
+
+int ar_conn_execute(lua_State *L) { return conn_execute(L, 0); }
+int ar_conn_execute_json_hashes(lua_State *L) { return conn_execute(L, 1); }
 
 /* ---- streaming cursors ---------------------------------------------- */
 
@@ -538,6 +557,7 @@ static int cursor_tostring(lua_State *L) {
 /* Returns the generic-for quadruple: next, cursor, nil, cursor (the fourth
  * value closes the cursor when the loop ends or breaks). */
 static int start_cursor(lua_State *L, ar_stmt *s, int stmt_idx, int first, int nargs) {
+  s->json_hashes = 0;
   ar_conn *c = s->conn;
   run(L, s, stmt_idx, first, nargs);
   AR_CHECK_TX(L, c, s->sql); /* drops the result it raises */
@@ -602,6 +622,7 @@ static int stmt_execute(lua_State *L) {
   ar_stmt *s = check_stmt(L);
   int nargs = lua_gettop(L) - 1;
   ar_conn_settle(L, s->conn);
+  s->json_hashes = 0;
   lua_getiuservalue(L, 1, AR_STMT_UV_CONN);
   int ci = lua_gettop(L);
   run(L, s, 1, 2, nargs);

@@ -164,57 +164,78 @@ end
 -- ---- JSON values changed in place ----------------------------------------
 -- A JSON field holds a Lua table the caller may change in place
 -- (`r.doc.browser = "safari"`), which no assignment reports. A stored record
--- keeps, per JSON field it handed out or wrote, the JSON text of the value
--- the database holds: the text the write bound, or the field's encoding
--- when a loaded value is first handed out. A different encoding when asked
--- (save, is_dirty, dirty_fields, old_value) is a change. An equal table can
--- encode differently only after keys were added and removed again: at worst
--- one needless write.
+-- keeps, per JSON field it handed out or wrote, what the database holds,
+-- under the field's definition table as key in its state (`st[f]`): the
+-- JSON text the last write bound, or, for a loaded value, its structural
+-- hash (core.json_hash) taken when it is first handed out. Neither builds a
+-- table: a large fetch whose JSON is read allocates nothing more, so it
+-- gives the collector no more work. A different value when asked (save,
+-- is_dirty, dirty_fields, old_value) is a change. An equal table can encode
+-- differently only after keys were added and removed again: at worst one
+-- needless write. A change found through a hash has no old value at hand:
+-- `old_value` reads it from the row when asked.
+
+local json_hash, json_decode = core.json_hash, core.json_decode
+local NO_FIELD = {} -- a state key no field uses
 
 local function encode(f, v)
   local ok, text = pcall(f.to_db, v, f)
   return ok and text or false -- false: not encodable, seen as changed
 end
 
--- Remembers a loaded JSON table's text at its first hand-out.
+-- Remembers a loaded JSON table at its first hand-out.
 local function snapshot(st, f, v)
-  local name = f.name
-  local snap = st.snap
-  if snap ~= nil and snap[name] ~= nil then return end
-  if st.changes[name] ~= nil then return end -- not what the database holds
-  if snap == nil then
-    st.snap = { [name] = encode(f, v) }
-  else
-    snap[name] = encode(f, v)
-  end
+  if st[f] ~= nil or st.changes[f.name] ~= nil then return end -- held already / not what the database holds
+  st[f] = json_hash(v)
 end
 
 -- After a write: the texts it bound are what the database holds.
 local function keep_texts(st, texts)
-  local snap = st.snap
-  if snap == nil then
-    st.snap = texts
-    return
-  end
-  for name, text in next, texts do snap[name] = text end
+  local fields = st.model.fields
+  for name, text in next, texts do st[fields[name]] = text end
+  st.json = true -- the caller may still hold the tables it wrote
+end
+
+-- Whether `v` still is what the database holds (`held`: a text or a hash).
+local function unchanged(f, v, held)
+  if not held then return false end
+  if math.type(held) == "integer" then return json_hash(v) == held end
+  if encode(f, v) == held then return true end
+  local ok, old = pcall(json_decode, held)
+  return ok and json_hash(old) == json_hash(v) -- the same value, other key order
 end
 
 -- Turns in-place changes of handed-out JSON tables into ordinary changes.
 local function sync_json(st)
-  local snap = st.snap
-  if snap == nil or not st.persisted then return end
-  local changes, values, fields = st.changes, st.values, st.model.fields
-  for name, text in next, snap do
-    if changes[name] == nil and encode(fields[name], values[name]) ~= text then
+  if not st.persisted then return end
+  local list = st.model._json_fields
+  local changes, values = st.changes, st.values
+  for i = 1, #list do
+    local f = list[i]
+    local name, held = f.name, st[f]
+    if held ~= nil and changes[name] == nil and not unchanged(f, values[name], held) then
       if changes == NO_CHANGES then
         changes = {}
         st.changes = changes
       end
-      changes[name] = { old = text and core.json_decode(text) or nil }
+      if type(held) == "string" then
+        local old = json_decode(held)
+        changes[name] = old == nil and NIL_OLD or { old = old }
+      else -- only a hash: old_value reads the stored value when asked
+        changes[name] = { unread = true }
+      end
     end
   end
 end
 M.sync_json = sync_json
+
+-- Forgets what the JSON fields held (reload).
+local function forget_json(st)
+  local list = st.model._json_fields
+  if list then
+    for i = 1, #list do st[list[i]] = nil end
+  end
+end
 
 local function make_instance_mt(model)
   local fields = model.fields
@@ -225,7 +246,11 @@ local function make_instance_mt(model)
     if f then
       local st = rawget(inst, STATE)
       local v = st.values[k]
-      if f.is_json and type(v) == "table" and st.persisted then snapshot(st, f, v) end
+      if f.is_json and type(v) == "table" and st.persisted then
+        -- handed out: the caller may change it in place from now on
+        if st[f] == nil then snapshot(st, f, v) end
+        st.json = true
+      end
       return v
     end
     local m = methods[k] or InstanceMethods[k]
@@ -238,6 +263,7 @@ local function make_instance_mt(model)
   mt.__tostring = function(inst) return InstanceMethods.inspect(inst) end
   mt.__pairs = function(inst)
     local st = rawget(inst, STATE)
+    if model._json_fields then st.json = true end -- hands out the JSON tables
     local i = 0
     return function()
       i = i + 1
@@ -320,6 +346,12 @@ function M.define(def)
   model.primary_key = pk
   model.pk_field = pkf
   model.field_list = sorted_fields(model.fields, pk)
+  for _, f in ipairs(model.field_list) do
+    if f.is_json then
+      model._json_fields = model._json_fields or {}
+      model._json_fields[#model._json_fields + 1] = f
+    end
+  end
   model.columns = {}
   for _, f in ipairs(model.field_list) do
     if model.columns[f.column] then config_error(model_name, f.name, "two fields use column " .. f.column) end
@@ -490,7 +522,11 @@ function ClassMethods:_check_json()
   rawset(self, "_json_checked", true)
 end
 
-function ClassMethods:_load(row)
+-- `held`: for rows from `_execute_json_hashes`, a list of { field, key }:
+-- row[key] is the hash of what the field's JSON column holds (see
+-- `snapshot`), kept so a change made in place is seen without hashing the
+-- value again when it is read.
+function ClassMethods:_load(row, held)
   if not rawget(self, "_json_checked") then self:_check_json() end
   local values = {}
   local list = self.field_list
@@ -500,8 +536,44 @@ function ClassMethods:_load(row)
     if v ~= nil and f.from_db then v = f.from_db(v, f) end
     values[f.name] = v
   end
-  return setmetatable({ [STATE] = { model = self, values = values, changes = NO_CHANGES, persisted = true } },
-    self._instance_mt)
+  if not self._json_fields then
+    return setmetatable({ [STATE] = { model = self, values = values, changes = NO_CHANGES, persisted = true } },
+      self._instance_mt)
+  end
+  -- `json`: true once a JSON table was handed out (only then can it have
+  -- changed in place). What the first JSON field holds goes into the
+  -- constructor too: sized at once, the state never needs a rehash.
+  local f1, h1 = NO_FIELD, nil
+  if held then
+    local h = held[1]
+    f1, h1 = h[1], row[h[2]]
+  end
+  local st = { model = self, values = values, changes = NO_CHANGES, persisted = true, json = false, [f1] = h1 }
+  if held then
+    for i = 2, #held do
+      local h = held[i]
+      st[h[1]] = row[h[2]]
+    end
+  end
+  return setmetatable({ [STATE] = st }, self._instance_mt)
+end
+
+-- For a result of `_execute_json_hashes`: which row keys hold the hashes
+-- of this model's JSON fields (nil when none).
+function ClassMethods:_held_keys(columns)
+  local fields = self._json_fields
+  if not fields or not columns then return nil end
+  local held
+  for i = 1, #columns do
+    local name = columns[i].name
+    for j = 1, #fields do
+      if fields[j].column == name then
+        held = held or {}
+        held[#held + 1] = { fields[j], -i }
+      end
+    end
+  end
+  return held
 end
 
 --- A new, unsaved record with defaults applied (`User.new{...}` or `User:new{...}`).
@@ -608,8 +680,22 @@ function ClassMethods:find(id)
   local args = {}
   for i = 1, params.n do args[i] = params[i] end
   args[t.slot] = pkf.to_db and pkf.to_db(id, pkf) or id
-  local row = t.backend:execute(t.sql, unpack(args, 1, params.n)).rows[1]
-  return row and self:_load(row) or nil
+  local db = t.backend
+  if not (self._json_fields and db._execute_json_hashes) then
+    local row = db:execute(t.sql, unpack(args, 1, params.n)).rows[1]
+    return row and self:_load(row) or nil
+  end
+  local res = db:_execute_json_hashes(t.sql, unpack(args, 1, params.n))
+  local row = res.rows[1]
+  if not row then return nil end
+  -- the core hands back the same columns table while the result's shape
+  -- stays (an ALTER TABLE gives a new one)
+  local held = t.held
+  if t.held_for ~= res.columns then
+    held = self:_held_keys(res.columns)
+    t.held, t.held_for = held, res.columns
+  end
+  return self:_load(row, held)
 end
 
 --- Like `find`, raising when the record is absent.
@@ -678,7 +764,7 @@ function M.assign(inst, name, v)
   if change == nil then
     if old == v and type(v) ~= "table" and st.persisted then return end
     changes[name] = old == nil and NIL_OLD or { old = old }
-  elseif change.old == v and type(v) ~= "table" and st.persisted then
+  elseif change.old == v and not change.unread and type(v) ~= "table" and st.persisted then
     changes[name] = nil -- back to the stored value
   end
   values[name] = v
@@ -701,7 +787,7 @@ function InstanceMethods:is_new() return not state_of(self).persisted end
 -- @treturn boolean
 function InstanceMethods:is_dirty()
   local st = state_of(self)
-  if st.snap then sync_json(st) end
+  if st.json then sync_json(st) end
   return next(st.changes) ~= nil
 end
 
@@ -709,7 +795,7 @@ end
 -- @treturn {string,...}
 function InstanceMethods:dirty_fields()
   local st = state_of(self)
-  if st.snap then sync_json(st) end
+  if st.json then sync_json(st) end
   local out = {}
   for _, f in ipairs(st.model.field_list) do
     if st.changes[f.name] then out[#out + 1] = f.name end
@@ -726,8 +812,13 @@ function InstanceMethods:old_value(name)
   if not st.model.fields[name] then
     errors.raise("ConfigError", ("%s has no field '%s'"):format(st.model.name, tostring(name)))
   end
-  if st.snap then sync_json(st) end
+  if st.json then sync_json(st) end
   local c = st.changes[name]
+  if c and c.unread then -- a JSON table changed in place: the row still holds the old value
+    local model, pkf = st.model, st.model.pk_field
+    local stored = model:unscoped():where({ [pkf.name] = st.values[pkf.name] }):limit(1):all()[1]
+    c.old, c.unread = stored and rawget(stored, STATE).values[name], nil
+  end
   if c then return c.old end
   return st.values[name]
 end
@@ -736,6 +827,7 @@ end
 -- @treturn table field -> value
 function InstanceMethods:to_table()
   local st = state_of(self)
+  if st.model._json_fields then st.json = true end -- hands out the JSON tables
   local out = {}
   for k, v in pairs(st.values) do out[k] = v end
   return out
@@ -1065,7 +1157,7 @@ function InstanceMethods:save(opts)
   end
   local model = st.model
   local creating = not st.persisted
-  if st.snap then sync_json(st) end
+  if st.json then sync_json(st) end
   if not creating and next(st.changes) == nil then return 0 end
   if not (opts and opts.validate == false) then
     local ok, errs, collector = self:valid(not creating)
@@ -1173,7 +1265,8 @@ function InstanceMethods:reload()
       { model = model.name, id = id })
   end
   local fst = rawget(fresh, STATE)
-  st.values, st.changes, st.persisted, st.snap = fst.values, NO_CHANGES, true, nil
+  st.values, st.changes, st.persisted = fst.values, NO_CHANGES, true
+  forget_json(st)
   if st.cache then st.cache = {} end
   return self
 end

@@ -1411,11 +1411,23 @@ end
 
 function Query:_rows() return self:_execute().rows end
 
-function Query:_wrap(rows)
+function Query:_wrap(rows, held)
   if not self.model then return rows end
   local load = self.model._load
-  for i = 1, #rows do rows[i] = load(self.model, rows[i]) end
+  for i = 1, #rows do rows[i] = load(self.model, rows[i], held) end
   return rows
+end
+
+-- Rows for model instances. A model with JSON fields takes them with the
+-- hash of each JSON value (`_execute_json_hashes`, where the backend has
+-- it): the record keeps what the database holds, to see changes made in place.
+function Query:_model_rows()
+  local model = self.model
+  local db = self:_backend()
+  if not (model._json_fields and db._execute_json_hashes) then return self:_rows() end
+  local sql, params = db.compiler.select(db.dialect, self:_final())
+  local res = db:_execute_json_hashes(sql, unpack(params, 1, params.n))
+  return res.rows, model:_held_keys(res.columns)
 end
 
 --- Runs the query.
@@ -1425,7 +1437,8 @@ end
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:all()
-  local rows = self:_wrap(self:_rows())
+  local rows
+  if self.model then rows = self:_wrap(self:_model_rows()) else rows = self:_rows() end
   if self.after_load then self.after_load(self, rows) end
   return rows
 end

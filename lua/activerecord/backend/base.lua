@@ -14,6 +14,8 @@
 --   db.dialect                  -> the SQL dialect (quoting, placeholders, DDL, ...)
 --   db:close()
 --   db:_track_undo(fn)          -> boolean: registers an undo action (below)
+--   db:_execute_json_hashes(sql, ...) (optional) -> like execute; row[-i] holds
+--                                  core.json_hash of JSON column i's value
 --
 -- One transaction state (design section 8): a `db:transaction` block is
 -- active, doomed or done. When the server ends the transaction by itself (a

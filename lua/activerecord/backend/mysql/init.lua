@@ -84,11 +84,12 @@ function Backend:_emit(sql, started, n, res, err, ...)
   end
 end
 
--- Runs one statement on `conn`; logs it when a hook is set.
-function Backend:_run(conn, sql, ...)
-  if not self.log then return conn:execute(sql, ...) end
+-- Runs one statement on `conn` with the core's method `run` ("execute", or
+-- "execute_json_hashes" for model loads); logs it when a hook is set.
+function Backend:_run(conn, run, sql, ...)
+  if not self.log then return conn[run](conn, sql, ...) end
   local started = now()
-  local ok, res = pcall(conn.execute, conn, sql, ...)
+  local ok, res = pcall(conn[run], conn, sql, ...)
   self:_emit(sql, started, select("#", ...), ok and res or nil, (not ok) and res or nil, ...)
   if not ok then error(res, 0) end
   return res
@@ -281,21 +282,8 @@ end
 -- Fields: `dialect` (SQL generation for this server), `compiler`.
 -- @type Backend
 
---- Runs one statement with `?` placeholders; the values are bound, never
--- spliced. Inside a transaction it runs on the transaction's connection.
--- Outside one, a lost connection is replaced and the statement re-run once
--- (`reconnect_retries`) when that is safe: a read, or a write the server
--- never received.
--- @tparam string sql the statement
--- @param ... the values (integers, floats, strings, booleans, nil/`ar.null`)
--- @treturn table `{ rows, columns, affected_rows, insert_id, warning_count }`
--- @raise `QueryError` (syntax, unknown table or column, non-string sql),
---   `IntegrityError`, `DataError`, `DeadlockError`, `LockTimeoutError`,
---   `QueryTimeout`, `ConnectionLost`, `ConnectionError` (pool exhausted),
---   `TransactionError` (inside a transaction the server ended earlier —
---   deadlock, lost connection — or for a statement that would commit it
---   implicitly, such as DDL, `COMMIT`, `LOCK TABLES`; neither is sent)
-function Backend:execute(sql, ...)
+-- The body of `execute` and `_execute_json_hashes`.
+local function execute_with(self, run, sql, ...)
   if type(sql) ~= "string" then
     errors.raise("QueryError", "execute expects SQL text with ? placeholders")
   end
@@ -305,7 +293,7 @@ function Backend:execute(sql, ...)
     local refused = ends_memo[sql]
     if refused == nil then refused = classify(sql) end
     if refused then refuse(refused) end
-    local ok, res = pcall(self._run, self, t.conn, sql, ...)
+    local ok, res = pcall(self._run, self, t.conn, run, sql, ...)
     if ok then return res end
     if self:_ends(t.conn, res) then doom(t, res) end
     error(res, 0)
@@ -315,7 +303,7 @@ function Backend:execute(sql, ...)
   while true do
     local conn = self.pool:checkout()
     local started = read_timeout and now()
-    local ok, res = pcall(self._run, self, conn, sql, ...)
+    local ok, res = pcall(self._run, self, conn, run, sql, ...)
     if ok then
       self.pool:checkin(conn)
       return res
@@ -334,6 +322,36 @@ function Backend:execute(sql, ...)
       error(res, 0)
     end
   end
+end
+
+--- Runs one statement with `?` placeholders; the values are bound, never
+-- spliced. Inside a transaction it runs on the transaction's connection.
+-- Outside one, a lost connection is replaced and the statement re-run once
+-- (`reconnect_retries`) when that is safe: a read, or a write the server
+-- never received.
+-- @tparam string sql the statement
+-- @param ... the values (integers, floats, strings, booleans, nil/`ar.null`)
+-- @treturn table `{ rows, columns, affected_rows, insert_id, warning_count }`
+-- @raise `QueryError` (syntax, unknown table or column, non-string sql),
+--   `IntegrityError`, `DataError`, `DeadlockError`, `LockTimeoutError`,
+--   `QueryTimeout`, `ConnectionLost`, `ConnectionError` (pool exhausted),
+--   `TransactionError` (inside a transaction the server ended earlier —
+--   deadlock, lost connection — or for a statement that would commit it
+--   implicitly, such as DDL, `COMMIT`, `LOCK TABLES`; neither is sent)
+function Backend:execute(sql, ...)
+  return execute_with(self, "execute", sql, ...)
+end
+
+--- Like `execute`; each row also holds, under the key `-i` for its JSON
+-- column number `i`, `core.json_hash` of the decoded value (computed while
+-- decoding). The model layer keeps it as what the database holds, to see a
+-- JSON table changed in place. Internal to the model layer; a backend
+-- without it makes the model hash a JSON value when first read.
+-- @tparam string sql the statement
+-- @param ... the values
+-- @treturn table the result of `execute`
+function Backend:_execute_json_hashes(sql, ...)
+  return execute_with(self, "execute_json_hashes", sql, ...)
 end
 
 --- Like `execute`, returning only the rows.
