@@ -647,6 +647,9 @@ function M.save_upsert(inst)
   local model = st.model
   local res = M.upsert_all(model, { inst })
   local n = res.affected_rows
+  -- the row may hold what this write did not set (the update kept it, or a
+  -- default filled it): the record is read back so it matches its row
+  if not inst:is_new() then inst:reload() end
   return n, (n == 1 and "inserted") or (n == 2 and "updated") or "unchanged"
 end
 

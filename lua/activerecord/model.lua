@@ -674,6 +674,9 @@ function ClassMethods:find(id)
   if id == nil or id == null then
     errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got nil")
   end
+  if type(id) == "table" then -- a decoded request body is not a key
+    errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got a table")
+  end
   local t = self:_find_template()
   local pkf = self.pk_field
   local params = t.params

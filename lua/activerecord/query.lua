@@ -1609,7 +1609,7 @@ function Query:explain(opts)
   local res = db:execute("EXPLAIN FORMAT=JSON " .. sql, unpack(params, 1, params.n))
   local row = res.rows[1]
   local text = row and row[res.columns[1].name]
-  if type(text) == "string" then text = require("cjson").decode(text) end
+  if type(text) == "string" then text = core.json_decode(text) end
   return text, "json"
 end
 

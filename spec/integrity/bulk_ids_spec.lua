@@ -32,10 +32,12 @@ for _, variant in ipairs({ "with RETURNING", "without RETURNING" }) do
       assert.equal(variant == "with RETURNING", db:supports("returning"))
       db:execute("DROP TABLE IF EXISTS " .. TABLE)
       db:execute("CREATE TABLE " .. TABLE .. " (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-        .. "email VARCHAR(100) NOT NULL, name VARCHAR(100), UNIQUE KEY (email)) ENGINE=InnoDB")
+        .. "email VARCHAR(100) NOT NULL, name VARCHAR(100), note VARCHAR(20) NOT NULL DEFAULT 'fresh', "
+        .. "UNIQUE KEY (email)) ENGINE=InnoDB")
       User = ar.Model{
         name = "BulkIdsUser" .. (variant == "with RETURNING" and "R" or "N"), table = TABLE, backend = db,
-        fields = { id = "integer", email = { type = "string", required = true }, name = "string" },
+        fields = { id = "integer", email = { type = "string", required = true }, name = "string",
+                   note = { type = "string", server_default = true } },
       }
     end)
 
@@ -63,6 +65,18 @@ for _, variant in ipairs({ "with RETURNING", "without RETURNING" }) do
         local same = User.new{ email = "a@x", name = "changed later" }
         assert.same({ 0, "unchanged" }, { same:save{ upsert = true } })
         assert.equal(existing.id, same.id)
+      end)
+
+    it("save{ upsert = true } leaves the record holding its row: columns it did not write are read back",
+      function()
+        User:create{ email = "k@x", name = "old", note = "kept" }
+        local u = User.new{ email = "k@x", name = "new" }
+        u:save{ upsert = true }
+        assert.equal("kept", u.note) -- the update left it; the record says so
+        assert.is_false(u:is_dirty())
+        local fresh = User.new{ email = "f@x" }
+        fresh:save{ upsert = true }
+        assert.equal("fresh", fresh.note) -- the column's default
       end)
 
     it("save{ upsert = true } of a new key: the new row's id", function()

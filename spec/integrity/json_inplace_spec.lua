@@ -141,4 +141,18 @@ describe("integrity: JSON changed in place", function()
       assert.are.same({ n = 1 }, stored(id))
     end)
   end)
+
+  describe("json_contains", function()
+    it("binds a 64-bit integer exactly and matches an empty array as an array", function()
+      local id = insert_raw('{"big": 1234567890123456789, "none": []}')
+      insert_raw('{"big": 1, "none": {}}')
+      local _, params = Doc:where(ar.json_contains("doc", 1234567890123456789, "$.big")):to_sql()
+      local bound = {}
+      for i = 1, params.n do bound[#bound + 1] = tostring(params[i]) end
+      assert.truthy(table.concat(bound, " "):find("1234567890123456789", 1, true), table.concat(bound, " "))
+      local hits = Doc:where(ar.json_contains("doc", ar.json_array(), "$.none")):all()
+      assert.are.equal(1, #hits)
+      assert.are.equal(id, hits[1].id)
+    end)
+  end)
 end)

@@ -74,6 +74,8 @@ describe("integrity: values never become SQL", function()
       return Thing:select("name"):group_by("name"):having{ name = b }:aggregate()
     end, ALL)
     refused("where{} list item", function(b) return Thing:where{ name = { "a", b } }:all() end, ALL)
+    refused("find", function(b) return Thing:find(b) end, ALL)
+    refused("find_or_fail", function(b) return Thing:find_or_fail(b) end, ALL)
   end)
 
   it("expression operands refuse it: eq, ne, gt, like, between, in_list, arithmetic, functions", function()

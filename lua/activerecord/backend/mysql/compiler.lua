@@ -272,8 +272,12 @@ local JSON = {
     return "JSON_LENGTH(" .. target .. ", " .. json_path(ctx, e.path) .. ")"
   end,
   contains = function(ctx, e, target)
-    local ok, text = pcall(require("cjson").encode, e.value)
-    if not ok then query_error("json_contains: value cannot be encoded as JSON: " .. tostring(text)) end
+    -- the core's encoder: integers exact, `ar.json_array()` stays an array
+    local ok, text = pcall(core.json_encode, e.value)
+    if not ok then
+      query_error("json_contains: value cannot be encoded as JSON: " .. (type(text) == "table" and text.message
+        or tostring(text)))
+    end
     return add_fragment(ctx, ctx.d:json_contains(target, text, e.path))
   end,
   contains_path = function(ctx, e, target)
