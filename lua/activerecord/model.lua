@@ -165,7 +165,8 @@ end
 -- A JSON field holds a Lua table the caller may change in place
 -- (`r.doc.browser = "safari"`), which no assignment reports. A stored record
 -- keeps, per JSON field it handed out or wrote, what the database holds,
--- under the field's definition table as key in its state (`st[f]`): the
+-- in its values table under the field's definition table as key
+-- (`values[f]`, never a field name, so never an attribute): the
 -- JSON text the last write bound, or, for a loaded value, its structural
 -- hash (core.json_hash) taken when it is first handed out. Neither builds a
 -- table: a large fetch whose JSON is read allocates nothing more, so it
@@ -176,7 +177,9 @@ end
 -- `old_value` reads it from the row when asked.
 
 local json_hash, json_decode = core.json_hash, core.json_decode
-local NO_FIELD = {} -- a state key no field uses
+-- values[HANDED]: a JSON table was handed out (read, to_table, pairs) or
+-- written, so it may change in place; only then is it compared.
+local HANDED = setmetatable({}, { __tostring = function() return "<json handed out>" end })
 
 local function encode(f, v)
   local ok, text = pcall(f.to_db, v, f)
@@ -185,15 +188,17 @@ end
 
 -- Remembers a loaded JSON table at its first hand-out.
 local function snapshot(st, f, v)
-  if st[f] ~= nil or st.changes[f.name] ~= nil then return end -- held already / not what the database holds
-  st[f] = json_hash(v)
+  local values = st.values
+  if values[f] ~= nil or st.changes[f.name] ~= nil then return end -- held already / not what the database holds
+  values[f] = json_hash(v)
 end
 
 -- After a write: the texts it bound are what the database holds.
 local function keep_texts(st, texts)
   local fields = st.model.fields
-  for name, text in next, texts do st[fields[name]] = text end
-  st.json = true -- the caller may still hold the tables it wrote
+  local values = st.values
+  for name, text in next, texts do values[fields[name]] = text end
+  values[HANDED] = true -- the caller may still hold the tables it wrote
 end
 
 -- Whether `v` still is what the database holds (`held`: a text or a hash).
@@ -212,7 +217,7 @@ local function sync_json(st)
   local changes, values = st.changes, st.values
   for i = 1, #list do
     local f = list[i]
-    local name, held = f.name, st[f]
+    local name, held = f.name, values[f]
     if held ~= nil and changes[name] == nil and not unchanged(f, values[name], held) then
       if changes == NO_CHANGES then
         changes = {}
@@ -229,14 +234,6 @@ local function sync_json(st)
 end
 M.sync_json = sync_json
 
--- Forgets what the JSON fields held (reload).
-local function forget_json(st)
-  local list = st.model._json_fields
-  if list then
-    for i = 1, #list do st[list[i]] = nil end
-  end
-end
-
 local function make_instance_mt(model)
   local fields = model.fields
   local methods = model._methods
@@ -248,8 +245,9 @@ local function make_instance_mt(model)
       local v = st.values[k]
       if f.is_json and type(v) == "table" and st.persisted then
         -- handed out: the caller may change it in place from now on
-        if st[f] == nil then snapshot(st, f, v) end
-        st.json = true
+        local values = st.values
+        if values[f] == nil then snapshot(st, f, v) end
+        values[HANDED] = true
       end
       return v
     end
@@ -263,7 +261,7 @@ local function make_instance_mt(model)
   mt.__tostring = function(inst) return InstanceMethods.inspect(inst) end
   mt.__pairs = function(inst)
     local st = rawget(inst, STATE)
-    if model._json_fields then st.json = true end -- hands out the JSON tables
+    if model._json_fields then st.values[HANDED] = true end -- hands out the JSON tables
     local i = 0
     return function()
       i = i + 1
@@ -536,33 +534,23 @@ function ClassMethods:_load(row, held)
     if v ~= nil and f.from_db then v = f.from_db(v, f) end
     values[f.name] = v
   end
-  if not self._json_fields then
-    return setmetatable({ [STATE] = { model = self, values = values, changes = NO_CHANGES, persisted = true } },
-      self._instance_mt)
-  end
-  -- `json`: true once a JSON table was handed out (only then can it have
-  -- changed in place). What the first JSON field holds goes into the
-  -- constructor too: sized at once, the state never needs a rehash.
-  local f1, h1 = NO_FIELD, nil
-  if held then
-    local h = held[1]
-    f1, h1 = h[1], row[h[2]]
-  end
-  local st = { model = self, values = values, changes = NO_CHANGES, persisted = true, json = false, [f1] = h1 }
-  if held then
-    for i = 2, #held do
+  if held then -- what the JSON columns hold, in the values table's spare slots
+    for i = 1, #held do
       local h = held[i]
-      st[h[1]] = row[h[2]]
+      values[h[1]] = row[h[2]]
     end
   end
-  return setmetatable({ [STATE] = st }, self._instance_mt)
+  return setmetatable({ [STATE] = { model = self, values = values, changes = NO_CHANGES, persisted = true } },
+    self._instance_mt)
 end
 
 -- For a result of `_execute_json_hashes`: which row keys hold the hashes
--- of this model's JSON fields (nil when none).
-function ClassMethods:_held_keys(columns)
-  local fields = self._json_fields
+-- of this model's JSON fields (nil when none). The core hands back one
+-- columns table per statement shape, so the last answer is kept with it.
+local function held_keys(self, columns)
+  local fields = rawget(self, "_json_fields")
   if not fields or not columns then return nil end
+  if rawget(self, "_held_for") == columns then return rawget(self, "_held") end
   local held
   for i = 1, #columns do
     local name = columns[i].name
@@ -573,8 +561,11 @@ function ClassMethods:_held_keys(columns)
       end
     end
   end
+  rawset(self, "_held_for", columns)
+  rawset(self, "_held", held)
   return held
 end
+ClassMethods._held_keys = held_keys
 
 --- A new, unsaved record with defaults applied (`User.new{...}` or `User:new{...}`).
 -- @tparam table cls the model class
@@ -691,11 +682,9 @@ function ClassMethods:find(id)
   local res = db:_execute_json_hashes(t.sql, unpack(args, 1, params.n))
   local row = res.rows[1]
   if not row then return nil end
-  -- the core hands back the same columns table while the result's shape
-  -- stays (an ALTER TABLE gives a new one)
   local held = t.held
   if t.held_for ~= res.columns then
-    held = self:_held_keys(res.columns)
+    held = held_keys(self, res.columns)
     t.held, t.held_for = held, res.columns
   end
   return self:_load(row, held)
@@ -790,7 +779,7 @@ function InstanceMethods:is_new() return not state_of(self).persisted end
 -- @treturn boolean
 function InstanceMethods:is_dirty()
   local st = state_of(self)
-  if st.json then sync_json(st) end
+  if st.values[HANDED] then sync_json(st) end
   return next(st.changes) ~= nil
 end
 
@@ -798,7 +787,7 @@ end
 -- @treturn {string,...}
 function InstanceMethods:dirty_fields()
   local st = state_of(self)
-  if st.json then sync_json(st) end
+  if st.values[HANDED] then sync_json(st) end
   local out = {}
   for _, f in ipairs(st.model.field_list) do
     if st.changes[f.name] then out[#out + 1] = f.name end
@@ -815,7 +804,7 @@ function InstanceMethods:old_value(name)
   if not st.model.fields[name] then
     errors.raise("ConfigError", ("%s has no field '%s'"):format(st.model.name, tostring(name)))
   end
-  if st.json then sync_json(st) end
+  if st.values[HANDED] then sync_json(st) end
   local c = st.changes[name]
   if c and c.unread then -- a JSON table changed in place: the row still holds the old value
     local model, pkf = st.model, st.model.pk_field
@@ -830,9 +819,10 @@ end
 -- @treturn table field -> value
 function InstanceMethods:to_table()
   local st = state_of(self)
-  if st.model._json_fields then st.json = true end -- hands out the JSON tables
-  local out = {}
-  for k, v in pairs(st.values) do out[k] = v end
+  local model = st.model
+  if model._json_fields then st.values[HANDED] = true end -- hands out the JSON tables
+  local out, values = {}, st.values
+  for _, f in ipairs(model.field_list) do out[f.name] = values[f.name] end
   return out
 end
 
@@ -1160,7 +1150,7 @@ function InstanceMethods:save(opts)
   end
   local model = st.model
   local creating = not st.persisted
-  if st.json then sync_json(st) end
+  if st.values[HANDED] then sync_json(st) end
   if not creating and next(st.changes) == nil then return 0 end
   if not (opts and opts.validate == false) then
     local ok, errs, collector = self:valid(not creating)
@@ -1269,7 +1259,6 @@ function InstanceMethods:reload()
   end
   local fst = rawget(fresh, STATE)
   st.values, st.changes, st.persisted = fst.values, NO_CHANGES, true
-  forget_json(st)
   if st.cache then st.cache = {} end
   return self
 end
