@@ -674,20 +674,10 @@ function ClassMethods:find(id)
   local args = {}
   for i = 1, params.n do args[i] = params[i] end
   args[t.slot] = pkf.to_db and pkf.to_db(id, pkf) or id
-  local db = t.backend
-  if not (self._json_fields and db._execute_json_hashes) then
-    local row = db:execute(t.sql, unpack(args, 1, params.n)).rows[1]
-    return row and self:_load(row) or nil
-  end
-  local res = db:_execute_json_hashes(t.sql, unpack(args, 1, params.n))
-  local row = res.rows[1]
-  if not row then return nil end
-  local held = t.held
-  if t.held_for ~= res.columns then
-    held = held_keys(self, res.columns)
-    t.held, t.held_for = held, res.columns
-  end
-  return self:_load(row, held)
+  -- one row: its JSON, if read at all, is hashed when first handed out
+  -- (hashing while decoding pays off for many rows, see Query:_model_rows)
+  local row = t.backend:execute(t.sql, unpack(args, 1, params.n)).rows[1]
+  return row and self:_load(row) or nil
 end
 
 --- Like `find`, raising when the record is absent.
