@@ -193,6 +193,19 @@ local function snapshot(st, f, v)
   values[f] = json_hash(v)
 end
 
+-- Every JSON table of a stored record goes out at once (to_table, pairs).
+local function hand_out_json(st)
+  local list = st.model._json_fields
+  if not list or not st.persisted then return end
+  local values = st.values
+  for i = 1, #list do
+    local f = list[i]
+    local v = values[f.name]
+    if type(v) == "table" and values[f] == nil then snapshot(st, f, v) end
+  end
+  values[HANDED] = true
+end
+
 -- After a write: the texts it bound are what the database holds.
 local function keep_texts(st, texts)
   local fields = st.model.fields
@@ -261,7 +274,7 @@ local function make_instance_mt(model)
   mt.__tostring = function(inst) return InstanceMethods.inspect(inst) end
   mt.__pairs = function(inst)
     local st = rawget(inst, STATE)
-    if model._json_fields then st.values[HANDED] = true end -- hands out the JSON tables
+    hand_out_json(st)
     local i = 0
     return function()
       i = i + 1
@@ -810,7 +823,7 @@ end
 function InstanceMethods:to_table()
   local st = state_of(self)
   local model = st.model
-  if model._json_fields then st.values[HANDED] = true end -- hands out the JSON tables
+  hand_out_json(st)
   local out, values = {}, st.values
   for _, f in ipairs(model.field_list) do out[f.name] = values[f.name] end
   return out
