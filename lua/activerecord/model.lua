@@ -14,6 +14,8 @@ local M = {}
 
 local null = core.null
 local unpack = table.unpack
+-- locals, not globals: the attribute path runs once per field read
+local type, rawget, setmetatable = type, rawget, setmetatable
 local STATE = setmetatable({}, { __tostring = function() return "<record state>" end })
 -- Shared, never written: a clean record's change set (one table fewer per
 -- loaded row); assign() swaps in a real table on the first change.
@@ -254,7 +256,7 @@ local function make_instance_mt(model)
   mt.__index = function(inst, k)
     local f = fields[k]
     if f then
-      local st = rawget(inst, STATE)
+      local st = inst[STATE] -- present, so a plain read: no metamethod, no C call
       local v = st.values[k]
       if f.is_json and type(v) == "table" and st.persisted then
         -- handed out: the caller may change it in place from now on
