@@ -41,8 +41,11 @@ static const char json_array_key = 'A';
  * alike), a json_array-marked table apart from a plain one (`[]` vs `{}`).
  * The model layer keeps it for a loaded JSON table when it is first handed
  * out and compares it at save time, which is how a change made in place is
- * seen; a hash costs a fraction of an encoding and allocates nothing. A
- * value JSON cannot hold (or nesting past the limit) gives false. */
+ * seen; a hash costs a fraction of an encoding and allocates nothing. The
+ * decoder computes the same hash while it parses (execute_json_hashes). Two
+ * different values share a hash with a chance of about 2^-64, the odds of
+ * an in-place change going unseen. A value JSON cannot hold (or nesting past
+ * the limit) gives false. */
 
 static uint64_t mix64(uint64_t x) { /* splitmix64's finaliser */
   x ^= x >> 30;
