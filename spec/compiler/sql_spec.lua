@@ -154,6 +154,108 @@ local SELECTS = {
     "SELECT /*+ MAX_EXECUTION_TIME(2000) */ * FROM `users`", {} },
 }
 
+-- functions, windows, JSON helpers, full text, grouping, boolean composition
+local MORE = {
+  { "exists", mariadb, function()
+      return T("users"):where(ar.exists(T("posts"):where(ar.col("posts.user_id"):eq(ar.col("users.id")))))
+    end,
+    "SELECT * FROM `users` WHERE (EXISTS (SELECT * FROM `posts` WHERE (`posts`.`user_id` = `users`.`id`)))", {} },
+  { "not exists", mariadb, function()
+      return T("users"):where(ar.not_exists(T("posts"):where(ar.col("posts.user_id"):eq(ar.col("users.id")))))
+    end,
+    "SELECT * FROM `users` WHERE (NOT EXISTS (SELECT * FROM `posts` WHERE (`posts`.`user_id` = `users`.`id`)))",
+    {} },
+  { "count distinct", mariadb,
+    function() return T("users"):select({ expr = ar.count_distinct("team"), as = "teams" }) end,
+    "SELECT COUNT(DISTINCT `team`) AS `teams` FROM `users`", {} },
+  { "a function with a bound argument (a ? in a value stays a value)", mariadb,
+    function() return T("users"):select({ expr = ar.fn.coalesce("nick", ar.value("?")), as = "shown" }) end,
+    "SELECT COALESCE(`nick`, ?) AS `shown` FROM `users`", { "?" } },
+  { "row_number", mariadb,
+    function() return T("users"):select("id", { expr = ar.row_number():over{ order_by = "id" }, as = "rn" }) end,
+    "SELECT `id`, ROW_NUMBER() OVER (ORDER BY `id` ASC) AS `rn` FROM `users`", {} },
+  { "ntile takes a literal integer", mariadb,
+    function() return T("users"):select("id", { expr = ar.ntile(4):over{ order_by = "score" }, as = "q" }) end,
+    "SELECT `id`, NTILE(4) OVER (ORDER BY `score` ASC) AS `q` FROM `users`", {} },
+  { "lag with a default (bound, outside the frame only)", mariadb,
+    function()
+      return T("users"):select("id", { expr = ar.lag("score", 1, 0):over{ order_by = "id" }, as = "prev" })
+    end,
+    "SELECT `id`, CASE WHEN LAG(1, 1) OVER (ORDER BY `id` ASC) IS NULL THEN ? ELSE LAG(`score`, 1) OVER "
+      .. "(ORDER BY `id` ASC) END AS `prev` FROM `users`", { 0 } },
+  { "lead over a partition", mariadb, function()
+      return T("users"):select("id", { expr = ar.lead("score"):over{ partition_by = "team", order_by = "id" },
+        as = "next" })
+    end,
+    "SELECT `id`, LEAD(`score`, 1) OVER (PARTITION BY `team` ORDER BY `id` ASC) AS `next` FROM `users`", {} },
+  { "first_value", mariadb,
+    function() return T("users"):select("id", { expr = ar.first_value("score"):over{ order_by = "id" }, as = "f" }) end,
+    "SELECT `id`, FIRST_VALUE(`score`) OVER (ORDER BY `id` ASC) AS `f` FROM `users`", {} },
+  { "nth_value", mariadb,
+    function()
+      return T("users"):select("id", { expr = ar.nth_value("score", 2):over{ order_by = "id" }, as = "n2" })
+    end,
+    "SELECT `id`, NTH_VALUE(`score`, 2) OVER (ORDER BY `id` ASC) AS `n2` FROM `users`", {} },
+  { "dense_rank", mariadb,
+    function() return T("users"):select("id", { expr = ar.dense_rank():over{ order_by = "score" }, as = "d" }) end,
+    "SELECT `id`, DENSE_RANK() OVER (ORDER BY `score` ASC) AS `d` FROM `users`", {} },
+  { "json_length", mariadb, function() return T("users"):where(ar.json_length("profile", "$.tags"):gt(2)) end,
+    "SELECT * FROM `users` WHERE (JSON_LENGTH(`profile`, ?) > ?)", { "$.tags", 2 } },
+  { "json_contains_path", mariadb,
+    function() return T("users"):where(ar.json_contains_path("profile", "one", "$.a", "$.b")) end,
+    "SELECT * FROM `users` WHERE (JSON_CONTAINS_PATH(`profile`, ?, ?, ?))", { "one", "$.a", "$.b" } },
+  { "json_search", mariadb,
+    function() return T("users"):where(ar.json_search("profile", "one", "x%", "$.tags"):is_not_null()) end,
+    "SELECT * FROM `users` WHERE (JSON_SEARCH(`profile`, ?, ?, NULL, ?) IS NOT NULL)", { "one", "x%", "$.tags" } },
+  { "json_extract in a select", mariadb,
+    function() return T("users"):select({ expr = ar.json_extract("profile", "$.tags[0]"), as = "t0" }) end,
+    "SELECT JSON_EXTRACT(`profile`, ?) AS `t0` FROM `users`", { "$.tags[0]" } },
+  { "match against", mariadb, function() return T("posts"):where(ar.match_against({ "title", "body" }, "lua orm")) end,
+    "SELECT * FROM `posts` WHERE (MATCH (`title`, `body`) AGAINST (?))", { "lua orm" } },
+  { "match against in boolean mode", mariadb,
+    function() return T("posts"):where(ar.match_against({ "title" }, "+lua -java", "boolean")) end,
+    "SELECT * FROM `posts` WHERE (MATCH (`title`) AGAINST (? IN BOOLEAN MODE))", { "+lua -java" } },
+  { "with rollup", mariadb, function()
+      return T("users"):group_by("team"):with_rollup():select("team", { expr = ar.fn.sum("score"), as = "s" })
+    end,
+    "SELECT `team`, SUM(`score`) AS `s` FROM `users` GROUP BY `team` WITH ROLLUP", {} },
+  { "limit before FOR UPDATE", mariadb, function() return T("users"):where{ id = 1 }:limit(1):for_update() end,
+    "SELECT * FROM `users` WHERE (`id` = ?) LIMIT ? FOR UPDATE", { 1, 1 } },
+  { "SKIP LOCKED on MySQL 8", mysql8,
+    function() return T("users"):where{ id = 1 }:for_update{ skip_locked = true } end,
+    "SELECT * FROM `users` WHERE (`id` = ?) FOR UPDATE SKIP LOCKED", { 1 } },
+  { "in_list of a query", mariadb, function() return T("users"):where(ar.col("age"):in_list(T("ages"):select("a"))) end,
+    "SELECT * FROM `users` WHERE (`age` IN (SELECT `a` FROM `ages`))", {} },
+  { "nested arithmetic", mariadb,
+    function() return T("users"):where(ar.col("score"):mul(2):sub(ar.col("age")):div(3):lt(10)) end,
+    "SELECT * FROM `users` WHERE ((((`score` * ?) - `age`) / ?) < ?)", { 2, 3, 10 } },
+  { "and_", mariadb, function() return T("users"):where(ar.col("a"):eq(1):and_(ar.col("b"):eq(2))) end,
+    "SELECT * FROM `users` WHERE ((`a` = ?) AND (`b` = ?))", { 1, 2 } },
+  { "or_", mariadb, function() return T("users"):where(ar.col("a"):eq(1):or_(ar.col("b"):eq(2))) end,
+    "SELECT * FROM `users` WHERE ((`a` = ?) OR (`b` = ?))", { 1, 2 } },
+  { "not_", mariadb, function() return T("users"):where(ar.col("a"):eq(1):not_()) end,
+    "SELECT * FROM `users` WHERE (NOT (`a` = ?))", { 1 } },
+  { "eq with a list is IN", mariadb, function() return T("users"):where(ar.col("name"):eq({ "a", "b" })) end,
+    "SELECT * FROM `users` WHERE (`name` IN (?, ?))", { "a", "b" } },
+  { "ne with a list is NOT IN", mariadb, function() return T("users"):where(ar.col("name"):ne({ "a", "b" })) end,
+    "SELECT * FROM `users` WHERE (`name` NOT IN (?, ?))", { "a", "b" } },
+  { "a qualified key in where{}", mariadb, function() return T("users"):where{ ["users.name"] = "a" } end,
+    "SELECT * FROM `users` WHERE (`users`.`name` = ?)", { "a" } },
+  { "a joined column with an alias", mariadb, function()
+      return T("users"):select("users.*", { expr = ar.col("teams.name"), as = "team_name" })
+        :joins("teams", { ["teams.id"] = "users.team_id" })
+    end,
+    "SELECT `users`.*, `teams`.`name` AS `team_name` FROM `users` INNER JOIN `teams` ON `teams`.`id` = "
+      .. "`users`.`team_id`", {} },
+  { "a datetime string is a value", mariadb,
+    function() return T("users"):where(ar.col("created_at"):ge("2024-01-01 00:00:00")) end,
+    "SELECT * FROM `users` WHERE (`created_at` >= ?)", { "2024-01-01 00:00:00" } },
+  { "where calls chain with AND", mariadb,
+    function() return T("users"):where{ active = true }:where{ team = "red" }:order_by("name"):limit(5) end,
+    "SELECT * FROM `users` WHERE (`active` = ?) AND (`team` = ?) ORDER BY `name` ASC LIMIT ?", { true, "red", 5 } },
+}
+for _, case in ipairs(MORE) do SELECTS[#SELECTS + 1] = case end
+
 -- { name, dialect, build, message pattern }: refused before any SQL exists
 local REFUSED = {
   { "SKIP LOCKED on MySQL 5.7", mysql57, function() return T("users"):for_update{ skip_locked = true } end,
