@@ -209,6 +209,7 @@ void ar_json_open(lua_State *L); /* json_encode, json_array(_mt) into the module
 
 /* capabilities.c */
 int ar_capabilities_for(lua_State *L);
+int ar_capability_matrix(lua_State *L);
 void ar_push_capabilities(lua_State *L, const char *flavor, int major, int minor,
                           int patch);
 int ar_parse_version(const char *s, int *major, int *minor, int *patch,

@@ -95,6 +95,7 @@ static int core_parse_version(lua_State *L) {
 static const luaL_Reg core_functions[] = {
     {"connect", ar_connect},
     {"capabilities_for", ar_capabilities_for},
+    {"capability_matrix", ar_capability_matrix},
     {"parse_version", core_parse_version},
     {"error", core_error},
     {"error_kind", core_error_kind},

@@ -32,38 +32,16 @@ end
 
 -- ------------------------------------------------------ capabilities ----
 
--- Where each gated capability first appears, for CapabilityError messages
--- only (the decision itself is the C core's matrix; a spec keeps the two in
--- step). false: that flavor never has it.
-local CAPABILITY_HINTS = {
-  cte = { "WITH (common table expressions)", "8.0.1", "10.2.1" },
-  recursive_cte = { "WITH RECURSIVE", "8.0.1", "10.2.2" },
-  window_functions = { "window functions", "8.0.2", "10.2.0" },
-  json = { "JSON functions", "5.7.8", "10.2.7" },
-  native_json = { "the native JSON type", "5.7.8", false },
-  json_table = { "JSON_TABLE", "8.0.4", "10.6.0" },
-  json_arrow_operators = { "the -> / ->> JSON operators", "5.7.13", false },
-  json_extended_metadata = { "JSON extended metadata", false, "10.5.2" },
-  returning = { "INSERT ... RETURNING", false, "10.5.0" },
-  delete_returning = { "DELETE ... RETURNING", false, "10.0.5" },
-  intersect = { "INTERSECT", "8.0.31", "10.3.0" },
-  except = { "EXCEPT", "8.0.31", "10.3.0" },
-  check_constraints = { "CHECK constraints", "8.0.16", "10.2.1" },
-  for_share = { "FOR SHARE", "8.0.1", false },
-  nowait = { "NOWAIT", "8.0.1", "10.3.0" },
-  skip_locked = { "SKIP LOCKED", "8.0.1", "10.6.0" },
-  upsert_alias = { "INSERT ... AS alias ON DUPLICATE KEY UPDATE", "8.0.19", false },
-  sequences = { "sequences", false, "10.3.0" },
-  system_versioning = { "system-versioned tables", false, "10.3.4" },
-  bulk_array_binding = { "bulk array binding", false, "10.2.0" },
-  lateral = { "LATERAL derived tables", "8.0.14", false },
-  max_execution_time = { "statement time limits", "5.7.8", "10.1.1" },
-  invisible_columns = { "invisible columns", "8.0.23", "10.3.3" },
-  descending_indexes = { "descending indexes", "8.0.1", "10.8.0" },
-  explain_json = { "EXPLAIN FORMAT=JSON", true, "10.1.2" }, -- true: every version
-  grouping_function = { "GROUPING()", "8.0.1", false },
-  uuid_type = { "the UUID column type", false, "10.7.0" },
-}
+-- Where each gated capability first appears, for CapabilityError messages:
+-- { feature, mysql, mariadb } with a version string, true (every version)
+-- or false (never), read from the C core's matrix, the one table of
+-- capabilities (it also decides them). Those every server has are left out.
+local CAPABILITY_HINTS = {}
+for name, c in pairs(core.capability_matrix()) do
+  if not (c.mysql == true and c.mariadb == true) then
+    CAPABILITY_HINTS[name] = { c.feature, c.mysql, c.mariadb }
+  end
+end
 Dialect.CAPABILITY_HINTS = CAPABILITY_HINTS
 
 local FLAVOR_NAMES = { mysql = "MySQL", mariadb = "MariaDB" }
