@@ -6,6 +6,7 @@
 -- @module activerecord.bulk
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 local model_mod = require("activerecord.model")
 local relations = require("activerecord.relations")
 
@@ -30,7 +31,7 @@ local function check_opts(name, opts)
   end
   for k, v in pairs(opts) do
     local want = OPTIONS[k]
-    if not want then errors.raise("ConfigError", ("%s: unknown option '%s'"):format(name, tostring(k))) end
+    if not want then options.check(opts, OPTIONS, name) end
     if want ~= "any" and type(v) ~= want then
       errors.raise("ConfigError", ("%s: option '%s' must be a %s"):format(name, k, want))
     end

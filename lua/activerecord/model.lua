@@ -5,6 +5,7 @@
 -- @module activerecord.model
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 local types = require("activerecord.types")
 local validation = require("activerecord.validation")
 local registry = require("activerecord.registry")
@@ -62,13 +63,7 @@ local function parse_field(model_name, name, spec)
   local f = { name = name }
   for k, v in pairs(spec) do
     local want = FIELD_OPTIONS[k]
-    if not want then
-      local known = {}
-      for opt in pairs(FIELD_OPTIONS) do known[#known + 1] = opt end
-      table.sort(known)
-      config_error(model_name, name, ("unknown option '%s' (accepted: %s)"):format(tostring(k),
-        table.concat(known, ", ")))
-    end
+    if not want then config_error(model_name, name, (options.unknown(spec, FIELD_OPTIONS))) end
     if want ~= "any" and type(v) ~= want then
       config_error(model_name, name, ("option '%s' must be a %s"):format(k, want))
     end
@@ -306,9 +301,7 @@ function M.define(def)
   local model_name = def.name or def.table or "Model"
   for k, v in pairs(def) do
     local want = DEF_KEYS[k]
-    if not want then
-      config_error(model_name, nil, ("unknown model option '%s'"):format(tostring(k)))
-    end
+    if not want then config_error(model_name, nil, (options.unknown(def, DEF_KEYS))) end
     if type(v) ~= want then config_error(model_name, nil, ("option '%s' must be a %s"):format(k, want)) end
   end
   if not def.table then config_error(model_name, nil, "a model needs a table name") end
@@ -1147,11 +1140,7 @@ function InstanceMethods:save(opts)
   local st = state_of(self)
   if opts ~= nil then
     if type(opts) ~= "table" then errors.raise("ConfigError", "save expects an options table") end
-    for k in pairs(opts) do
-      if not SAVE_OPTIONS[k] then
-        errors.raise("ConfigError", ("save: unknown option '%s' (accepted: upsert, validate)"):format(tostring(k)))
-      end
-    end
+    options.check(opts, SAVE_OPTIONS, "save")
   end
   local model = st.model
   local creating = not st.persisted

@@ -10,6 +10,7 @@
 -- @module activerecord.query
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 local registry = require("activerecord.registry")
 
 local M = {}
@@ -613,12 +614,10 @@ local SPEC_KEYS = { partition_by = true, order_by = true, frame = true, window =
 --- Checks a window specification (what `Expr:over` and `Query:window` take).
 -- @tparam table spec `{ partition_by =, order_by =, frame =, window = "base" }`
 -- @treturn table the checked specification
--- @raise `QueryError` for an unknown key, a bad name, order or frame
+-- @raise `ConfigError` for an unknown key; `QueryError` for a bad name, order or frame
 function M.window_spec(spec)
   if type(spec) ~= "table" then query_error("a window is a name or { partition_by =, order_by =, frame = }") end
-  for k in pairs(spec) do
-    if not SPEC_KEYS[k] then query_error("unknown window option " .. show(k)) end
-  end
+  options.check(spec, SPEC_KEYS, "window")
   return {
     base = spec.window and check_name(spec.window, "window name"),
     partition = expr_list(spec.partition_by),
@@ -1238,12 +1237,10 @@ local CTE_KEYS = { columns = true, recursive = true }
 -- @tparam[opt] table opts `columns` (a list of names), `recursive = true`
 -- @treturn Query the new query; compiling raises `CapabilityError` on a
 --   server without (recursive) CTEs
--- @raise `QueryError` for a bad name, body or option
+-- @raise `QueryError` for a bad name or body; `ConfigError` for an unknown option
 function Query:with_cte(name, body, opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not CTE_KEYS[k] then query_error("unknown with_cte option " .. show(k)) end
-  end
+  options.check(opts, CTE_KEYS, "with_cte")
   if type(body) == "string" then body = M.raw(body) end
   if not (is_query(body) or (is_expr(body) and body.kind == "raw")) then
     query_error("with_cte expects a query, ar.raw(sql, ...) or SQL text")
@@ -1311,15 +1308,15 @@ end
 
 -- ---- locking -------------------------------------------------------------
 
+local LOCK_OPTIONS = { nowait = true, skip_locked = true }
+
 -- for_update{ nowait = true } / for_share{ skip_locked = true }
 local function lock_opts(mode, opts)
   if opts ~= nil and type(opts) ~= "table" then
     query_error("for_" .. mode .. " expects { nowait =, skip_locked = }")
   end
   for k, v in pairs(opts or {}) do
-    if k ~= "nowait" and k ~= "skip_locked" then
-      query_error(("for_%s: unknown option '%s' (accepted: nowait, skip_locked)"):format(mode, tostring(k)))
-    end
+    if not LOCK_OPTIONS[k] then options.check(opts, LOCK_OPTIONS, "for_" .. mode) end
     if type(v) ~= "boolean" then query_error(("for_%s: option '%s' must be a boolean"):format(mode, k)) end
   end
   return { mode = mode, nowait = opts and opts.nowait, skip_locked = opts and opts.skip_locked }
@@ -1640,6 +1637,8 @@ function Query:update_all(values)
   return db:execute(sql, unpack(params, 1, params.n)).affected_rows
 end
 
+local DELETE_OPTIONS = { returning = true }
+
 --- `DELETE ... WHERE <this query's conditions>` in one statement (no events).
 -- @tparam[opt] table opts `returning = { columns }` (capability `delete_returning`)
 -- @treturn integer the affected rows
@@ -1650,11 +1649,7 @@ end
 function Query:delete_all(opts)
   if opts ~= nil then
     if type(opts) ~= "table" then query_error("delete_all expects { returning = {...} }") end
-    for k in pairs(opts) do
-      if k ~= "returning" then
-        query_error(("delete_all: unknown option '%s' (accepted: returning)"):format(tostring(k)))
-      end
-    end
+    options.check(opts, DELETE_OPTIONS, "delete_all")
   end
   local db = self:_backend()
   local sql, params = db.compiler.delete(db.dialect, self:_final(), opts)
@@ -1681,9 +1676,7 @@ end
 local BATCH_KEYS = { batch_size = true, key = true, start = true }
 
 local function batch_options(self, opts)
-  for k in pairs(opts) do
-    if not BATCH_KEYS[k] then query_error("unknown find_each option " .. show(k)) end
-  end
+  options.check(opts, BATCH_KEYS, "find_each")
   local size = opts.batch_size or 1000
   if math.type(size) ~= "integer" or size < 1 then query_error("batch_size must be a positive integer") end
   if #self._order > 0 or self._limit or self._offset or self._compound then

@@ -7,6 +7,7 @@
 -- @module activerecord.relations
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 local registry = require("activerecord.registry")
 local query = require("activerecord.query")
 
@@ -31,9 +32,7 @@ local function relation_spec(kind, target, opts)
     errors.raise("ConfigError", kind .. " expects a model or a model name")
   end
   for k, v in pairs(opts) do
-    if not OPTIONS[k] then
-      errors.raise("ConfigError", ("%s: unknown option '%s'"):format(kind, tostring(k)))
-    end
+    if not OPTIONS[k] then options.check(opts, OPTIONS, kind) end
     if type(v) ~= OPTIONS[k] then
       errors.raise("ConfigError", ("%s: option '%s' must be a %s"):format(kind, k, OPTIONS[k]))
     end

@@ -15,6 +15,7 @@
 -- column; the dialect expands them (one place decides their names).
 -- @module activerecord.schema
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 
 local M = {}
 
@@ -209,8 +210,7 @@ local function check_keys(spec, opts, table_name, column, what)
   for key, value in pairs(opts) do
     local kind = spec[key]
     if kind == nil then
-      config_error(table_name, column, string.format("unknown %s %q (accepted: %s)",
-        what, tostring(key), table.concat(sorted_keys(spec), ", ")))
+      config_error(table_name, column, (what == "option" and "" or what .. ": ") .. (options.unknown(opts, spec)))
     end
     if kind ~= "references" then
       local ok, expected = KIND_CHECKS[kind](value)

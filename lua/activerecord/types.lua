@@ -6,6 +6,7 @@
 -- @module activerecord.types
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 
 local M = {}
 
@@ -37,10 +38,7 @@ function M.register(name, spec)
   if type(spec) ~= "table" then errors.raise("ConfigError", ("type '%s' needs a table"):format(name)) end
   for k, v in pairs(spec) do
     local want = spec_keys[k]
-    if not want then
-      errors.raise("ConfigError", ("type '%s': unknown key '%s' (accepted: cast, from_db, options, "
-        .. "schema_type, sql_type, to_db, validate)"):format(name, tostring(k)))
-    end
+    if not want then options.check(spec, spec_keys, ("type '%s'"):format(name)) end
     if type(v) ~= want then
       errors.raise("ConfigError", ("type '%s': '%s' must be a %s"):format(name, k, want))
     end

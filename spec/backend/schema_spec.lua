@@ -82,7 +82,7 @@ describe("schema.define", function()
 
   it("rejects unknown options, listing the accepted ones", function()
     local err = definition_error(function(t) t:string("name", { sise = 10 }) end, "name")
-    assert.matches('unknown option "sise"', err.message, 1, true)
+    assert.matches("unknown option 'sise'", err.message, 1, true)
     assert.matches("size", err.message, 1, true)
     definition_error(function(t) t:string("name", { unsigned = true }) end, "name")
     definition_error(function(t) t:string("name", { auto_increment = true }) end, "name")

@@ -1,6 +1,7 @@
 -- Configuration of `ar.connect{...}`: validated up front, so a typo is a
 -- ConfigError naming the key (and the accepted ones) before any connection.
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 
 local M = {}
 
@@ -172,10 +173,7 @@ function M.normalize(user_opts)
   for k, v in pairs(M.pool_defaults) do pool[k] = v end
   for k, v in pairs(backend.pool or {}) do
     local want = M.pool_options[k]
-    if not want then
-      errors.raise("ConfigError", ("unknown pool option '%s' (accepted: %s)"):format(
-        k, sorted_keys(M.pool_options)))
-    end
+    if not want then options.check(backend.pool, M.pool_options, "pool") end
     -- validate_on_checkout also takes a boolean: true = always, false = never
     if k == "validate_on_checkout" and type(v) == "boolean" then
       v = v and 0 or math.huge

@@ -9,6 +9,7 @@
 -- either sql_mode (with or without NO_BACKSLASH_ESCAPES).
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 local schema = require("activerecord.schema")
 
 local Dialect = {}
@@ -243,9 +244,7 @@ local LOCK_KEYS = { mode = true, nowait = true, skip_locked = true }
 -- { mode = "update"|"share", nowait = bool, skip_locked = bool } -> clause.
 function Dialect:lock_clause(opts)
   opts = opts or {}
-  for key in pairs(opts) do
-    if not LOCK_KEYS[key] then query_error("unknown lock option " .. show(key)) end
-  end
+  options.check(opts, LOCK_KEYS, "lock")
   local mode = opts.mode or "update"
   local sql
   if mode == "update" then
@@ -272,9 +271,7 @@ end
 -- ------------------------------------------------------- DML helpers ----
 
 local function check_option_keys(opts, accepted, what)
-  for key in pairs(opts) do
-    if not accepted[key] then query_error("unknown " .. what .. " option " .. show(key)) end
-  end
+  options.check(opts, accepted, what)
 end
 
 -- A WHERE fragment or other trusted SQL: a raw value or a checked string.
@@ -870,9 +867,8 @@ end
 
 function Dialect:table_options_sql(def)
   local opts = def.options or {}
-  for key in pairs(opts) do
-    if not TABLE_OPTION_KEYS[key] then config_error(def.name, nil, "unknown table option " .. show(key)) end
-  end
+  local unknown = options.unknown(opts, TABLE_OPTION_KEYS)
+  if unknown then config_error(def.name, nil, "table " .. unknown) end
   local function name_opt(key, default)
     local v = opts[key] or default
     if v ~= nil and (type(v) ~= "string" or not v:match("^[%w_]+$")) then

@@ -8,6 +8,7 @@
 -- @module activerecord.backend.mysql
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 local config = require("activerecord.backend.mysql.config")
 local Pool = require("activerecord.backend.mysql.pool")
 local caps = require("activerecord.backend.capabilities")
@@ -579,6 +580,8 @@ function Backend:_attempt(co, fn, opts)
   return false, res
 end
 
+local TRANSACTION_OPTIONS = { isolation = true, read_only = true, retries = true }
+
 --- Runs `fn` in a transaction: commits when it returns, rolls back and
 -- re-raises when it raises. Every statement the running coroutine issues
 -- inside uses the transaction's connection. A nested call is a savepoint:
@@ -620,12 +623,7 @@ function Backend:transaction(fn, opts)
   if opts.isolation ~= nil and type(opts.isolation) ~= "string" then
     errors.raise("ConfigError", "transaction option 'isolation' must be a string")
   end
-  for k in pairs(opts) do
-    if k ~= "isolation" and k ~= "read_only" and k ~= "retries" then
-      errors.raise("ConfigError", ("unknown transaction option '%s' (accepted: isolation, read_only, "
-        .. "retries)"):format(tostring(k)))
-    end
-  end
+  options.check(opts, TRANSACTION_OPTIONS, "transaction")
   local co = coroutine.running()
   local t = self.tx[co]
   if t then return self:_nested(t, fn, opts) end

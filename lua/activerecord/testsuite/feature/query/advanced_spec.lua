@@ -108,11 +108,15 @@ describe("advanced queries", function()
 
     it("validates names and options", function()
       local q = ar.table("x", db)
-      for _, args in ipairs({ { "bad name", "SELECT 1" }, { "c", 42 }, { "c", "SELECT 1", { recurse = true } },
+      for _, args in ipairs({ { "bad name", "SELECT 1" }, { "c", 42 },
                               { "c", "SELECT 1", { columns = { "a;b" } } } }) do
         local err = testsuite.error_of(q.with_cte, q, table.unpack(args))
         assert.is_true(ar.errors.is(err, "QueryError"), tostring(err))
       end
+      -- an unknown option is a ConfigError, as everywhere
+      local err = testsuite.error_of(q.with_cte, q, "c", "SELECT 1", { recurse = true })
+      assert.is_true(ar.errors.is(err, "ConfigError"), tostring(err))
+      assert.matches("accepted: columns, recursive", err.message, 1, true)
     end)
   end)
 
@@ -221,7 +225,7 @@ describe("advanced queries", function()
         assert.is_true(ar.errors.is(err, "QueryError"), tostring(err))
       end
       local err = testsuite.error_of(function() return ar.rank():over{ order_by = "id", partiton_by = "x" } end)
-      assert.is_true(ar.errors.is(err, "QueryError"), tostring(err))
+      assert.is_true(ar.errors.is(err, "ConfigError"), tostring(err)) -- an unknown option, as everywhere
       err = testsuite.error_of(function() return ar.lag("name", -1) end)
       assert.is_true(ar.errors.is(err, "QueryError"), tostring(err))
     end)
