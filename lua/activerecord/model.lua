@@ -425,13 +425,15 @@ end
 
 -- ---- class ----------------------------------------------------------------
 
+local NO_METHODS = {} -- read-only: a miss must not allocate (model.backend is often nil)
+
 M.ModelMT = {
   __index = function(cls, k)
     local m = ClassMethods[k]
     if m ~= nil then return m end
     local scope = rawget(cls, "_scopes")[k]
     if scope then return function(c, ...) return scope(c:query(), ...) end end
-    local qm = query.Query[k] or (rawget(cls, "_query_methods") or {})[k]
+    local qm = query.Query[k] or (rawget(cls, "_query_methods") or NO_METHODS)[k]
     if type(qm) == "function" then
       return function(c, ...)
         local q = c:query()
@@ -443,13 +445,15 @@ M.ModelMT = {
   __tostring = function(cls) return ("Model %s (%s)"):format(cls.name, cls.table) end,
 }
 
-function ClassMethods:_backend()
-  local b = self.backend or registry.default_backend()
+local function model_backend(self)
+  -- raw: a model without its own backend must not go through __index
+  local b = rawget(self, "backend") or registry.default_backend()
   if not b then
     errors.raise("ConfigError", self.name .. ": no backend (pass backend = db, or ar.set_default_backend(db))")
   end
   return b
 end
+ClassMethods._backend = model_backend
 
 --- Class methods of every model (`User:find(1)`, `User:query()`, ...).
 -- @type ClassMethods
@@ -654,8 +658,8 @@ local function compile_find(model, db)
   return { sql = sql, params = params, slot = slot, backend = db }
 end
 
-function ClassMethods:_find_template()
-  local db = self:_backend()
+local function find_template(self)
+  local db = model_backend(self)
   if #self._default_scopes > 0 then return compile_find(self, db) end
   local t = rawget(self, "_find_sql")
   if t and t.backend == db then return t end
@@ -663,6 +667,8 @@ function ClassMethods:_find_template()
   rawset(self, "_find_sql", t)
   return t
 end
+
+ClassMethods._find_template = find_template
 
 --- The record with this primary key, or nil (default scopes apply, as they
 -- are when this call runs).
@@ -676,7 +682,7 @@ function ClassMethods:find(id)
   if type(id) == "table" then -- a decoded request body is not a key
     errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got a table")
   end
-  local t = self:_find_template()
+  local t = find_template(self)
   local pkf = self.pk_field
   local params = t.params
   local args = {}
@@ -1155,7 +1161,7 @@ function InstanceMethods:save(opts)
   end
   run_event(model, "before_save", self)
   run_event(model, creating and "before_create" or "before_update", self)
-  local db = model:_backend()
+  local db = model_backend(model)
   local after = creating and "after_create" or "after_update"
   local affected
   if has_after(model, after) then
@@ -1205,7 +1211,7 @@ function InstanceMethods:delete()
     errors.raise("RecordNotFound", model.name .. ": cannot delete a record that was never saved")
   end
   run_event(model, "before_delete", self)
-  local db = model:_backend()
+  local db = model_backend(model)
   local function write()
     local pkf = model.pk_field
     local changes = st.changes
