@@ -54,8 +54,8 @@ end
 
 local function parse_version(version)
   if type(version) == "string" then
-    local a, b, c = version:match("^(%d+)%.?(%d*)%.?(%d*)")
-    if a then return { tonumber(a), tonumber(b) or 0, tonumber(c) or 0 } end
+    local _, v = core.parse_version(version) -- the C core's reader, the one there is
+    if v then return v end
   elseif type(version) == "table" then
     local v = { version[1], version[2] or 0, version[3] or 0 }
     if math.type(v[1]) == "integer" and math.type(v[2]) == "integer"
