@@ -532,20 +532,25 @@ function ClassMethods:_check_json()
   rawset(self, "_json_checked", true)
 end
 
--- `held`: for rows from `_execute_json_hashes`, a list of { field, key }:
--- row[key] is the hash of what the field's JSON column holds (see
--- `snapshot`), kept so a change made in place is seen without hashing the
--- value again when it is read.
-function ClassMethods:_load(row, held)
-  if not rawget(self, "_json_checked") then self:_check_json() end
-  local values = {}
-  local list = self.field_list
+-- The values of `list`'s fields from a row (column -> value) into `values`,
+-- each converted once by its type.
+local function read_fields(list, row, values)
   for i = 1, #list do
     local f = list[i]
     local v = row[f.column]
     if v ~= nil and f.from_db then v = f.from_db(v, f) end
     values[f.name] = v
   end
+  return values
+end
+
+-- `held`: for rows from `_execute_json_hashes`, a list of { field, key }:
+-- row[key] is the hash of what the field's JSON column holds (see
+-- `snapshot`), kept so a change made in place is seen without hashing the
+-- value again when it is read.
+function ClassMethods:_load(row, held)
+  if not rawget(self, "_json_checked") then self:_check_json() end
+  local values = read_fields(self.field_list, row, {})
   if held then -- what the JSON columns hold, in the values table's spare slots
     for i = 1, #held do
       local h = held[i]
@@ -991,14 +996,7 @@ end
 -- The server's values of the fields the INSERT left out.
 local function read_back(model, st, shape, row)
   if not rawget(model, "_json_checked") then model:_check_json() end
-  local values = st.values
-  local read = shape.read
-  for i = 1, #read do
-    local f = read[i]
-    local v = row[f.column]
-    if v ~= nil and f.from_db then v = f.from_db(v, f) end
-    values[f.name] = v
-  end
+  read_fields(shape.read, row, st.values)
 end
 
 -- INSERT; returns the affected rows and the undo closure.
