@@ -5,6 +5,7 @@ local ar = require("activerecord")
 local options = require("activerecord.options")
 local config = require("activerecord.backend.mysql.config")
 local Dialect = require("activerecord.backend.mysql.dialect")
+local compiler = require("activerecord.backend.mysql.compiler")
 local schema = require("activerecord.schema")
 
 local mariadb = Dialect.new{ flavor = "mariadb", version = { 10, 11, 6 } }
@@ -51,7 +52,7 @@ describe("an unknown option", function()
     { "find_each", function() q:find_each({ batchsize = 2 }, function() end) end, "batchsize" },
     { "pool", function() config.normalize{ pool = { sise = 2 } } end, "sise" },
     { "dialect lock", function() mariadb:lock_clause{ wait = 5 } end, "wait" },
-    { "dialect insert", function() mariadb:insert_sql("t", { "a" }, 1, { replace = true }) end, "replace" },
+    { "compiler insert", function() compiler.insert(mariadb, "t", { "a" }, 1, { replace = true }) end, "replace" },
     { "schema column", function() schema.define("t", function(t) t:string("a", { sise = 3 }) end) end, "sise" },
     { "type registration", function() ar.register_type("options_spec_t", { sql_typ = "INT" }) end, "sql_typ" },
   }

@@ -493,7 +493,7 @@ local function run_batches(model, instances, opts, sql_opts)
         local ckey = (run_fields == fields and "a" or "b") .. #batch
         local sql = sql_cache[ckey]
         if not sql then
-          sql = db.dialect:insert_sql(model.table, columns, #batch,
+          sql = db:compile("insert", model.table, columns, #batch,
             { ignore = ignore, upsert = upsert and { update = upsert.update }, returning = returning })
           if upsert and #batch == 1 and pkf.auto then
             local q = db.dialect:quote_identifier(pkf.column)

@@ -969,12 +969,7 @@ local function insert_shape(model, db, cols)
   for _, f in ipairs(model.field_list) do
     if not written[f.column] and not (f == pkf and pkf.auto) then read[#read + 1] = f end
   end
-  local sql
-  if #cols == 0 then
-    sql = "INSERT INTO " .. d:quote_qualified(model.table) .. " () VALUES ()"
-  else
-    sql = d:insert_sql(model.table, cols, 1)
-  end
+  local sql = db:compile("insert", model.table, cols, 1)
   shape = { db = db, read = read, sql = sql }
   if #read > 0 then
     local names = { pkf.column }

@@ -5,6 +5,8 @@ local Dialect = require("activerecord.backend.mysql.dialect")
 local schema = require("activerecord.schema")
 local errors = require("activerecord.errors")
 local core = require("activerecord.backend.mysql.core")
+local compiler = require("activerecord.backend.mysql.compiler")
+local insert = compiler.insert
 
 local function dialect(flavor, version)
   return Dialect.new{ flavor = flavor, version = version }
@@ -236,19 +238,19 @@ describe("lock_clause", function()
   end)
 end)
 
-describe("insert_sql", function()
+describe("compiler.insert (INSERT text)", function()
   it("writes multi-row INSERT with placeholders", function()
     assert.equal("INSERT INTO `users` (`name`, `score`) VALUES (?, ?), (?, ?), (?, ?)",
-      mariadb:insert_sql("users", { "name", "score" }, 3))
+      insert(mariadb, "users", { "name", "score" }, 3))
     assert.equal("INSERT IGNORE INTO `db`.`users` (`name`) VALUES (?)",
-      mariadb:insert_sql("db.users", { "name" }, 1, { ignore = true }))
+      insert(mariadb, "db.users", { "name" }, 1, { ignore = true }))
   end)
 
   it("upserts with VALUES(col) on MariaDB and MySQL before 8.0.19", function()
     local want = "INSERT INTO `users` (`id`, `name`, `score`) VALUES (?, ?, ?), (?, ?, ?)"
       .. " ON DUPLICATE KEY UPDATE `name` = VALUES(`name`), `score` = VALUES(`score`)"
     for _, d in ipairs({ mariadb, mysql_8018, mysql57 }) do
-      assert.equal(want, d:insert_sql("users", { "id", "name", "score" }, 2,
+      assert.equal(want, insert(d, "users", { "id", "name", "score" }, 2,
         { upsert = { update = { "name", "score" } } }))
     end
   end)
@@ -256,55 +258,32 @@ describe("insert_sql", function()
   it("upserts with a row alias on MySQL 8.0.19+", function()
     assert.equal("INSERT INTO `users` (`id`, `name`, `score`) VALUES (?, ?, ?), (?, ?, ?)"
       .. " AS new ON DUPLICATE KEY UPDATE `name` = new.`name`, `score` = new.`score`",
-      mysql8:insert_sql("users", { "id", "name", "score" }, 2,
+      insert(mysql8, "users", { "id", "name", "score" }, 2,
         { upsert = { update = { "name", "score" } } }))
   end)
 
   it("picks another alias when the table itself is called new", function()
     assert.matches("AS new_row ON DUPLICATE KEY UPDATE `a` = new_row.`a`$",
-      mysql8:insert_sql("new", { "id", "a" }, 1, { upsert = { update = { "a" } } }))
+      insert(mysql8, "new", { "id", "a" }, 1, { upsert = { update = { "a" } } }))
   end)
 
   it("appends RETURNING on MariaDB and refuses it on MySQL", function()
     assert.equal("INSERT INTO `users` (`name`) VALUES (?) RETURNING `id`, `name`",
-      mariadb:insert_sql("users", { "name" }, 1, { returning = { "id", "name" } }))
-    local err = error_of("CapabilityError", mysql8.insert_sql, mysql8, "users", { "name" }, 1,
+      insert(mariadb, "users", { "name" }, 1, { returning = { "id", "name" } }))
+    local err = error_of("CapabilityError", insert, mysql8, "users", { "name" }, 1,
       { returning = { "id" } })
     assert.matches("RETURNING is not available on MySQL %(server: mysql 8%.0%.36%)", err.message)
-    error_of("CapabilityError", mariadb_102.insert_sql, mariadb_102, "users", { "name" }, 1,
+    error_of("CapabilityError", insert, mariadb_102, "users", { "name" }, 1,
       { returning = { "id" } })
   end)
 
   it("quotes every name and rejects bad input", function()
     assert.matches("^INSERT INTO `x``y` %(`a``; %-%-`%)",
-      mariadb:insert_sql("x`y", { "a`; --" }, 1))
-    error_of("QueryError", mariadb.insert_sql, mariadb, "users", {}, 1)
-    error_of("QueryError", mariadb.insert_sql, mariadb, "users", { "a" }, 0)
-    error_of("QueryError", mariadb.insert_sql, mariadb, "users", { "a" }, 1, { upsert = { update = {} } })
-    error_of("ConfigError", mariadb.insert_sql, mariadb, "users", { "a" }, 1, { replace = true })
-  end)
-end)
-
-describe("update_sql and delete_sql", function()
-  it("writes UPDATE and DELETE with a WHERE fragment", function()
-    assert.equal("UPDATE `users` SET `name` = ?, `score` = ? WHERE `id` = ?",
-      mariadb:update_sql("users", { "name", "score" }, "`id` = ?"))
-    assert.equal("DELETE FROM `users` WHERE `id` IN (?, ?)",
-      mariadb:delete_sql("users", "`id` IN (?, ?)"))
-    assert.equal("DELETE FROM `users` WHERE `id` = ? RETURNING `id`",
-      mariadb:delete_sql("users", "`id` = ?", { returning = { "id" } }))
-  end)
-
-  it("needs { all = true } to touch every row", function()
-    error_of("QueryError", mariadb.update_sql, mariadb, "users", { "a" })
-    error_of("QueryError", mariadb.delete_sql, mariadb, "users")
-    assert.equal("DELETE FROM `users`", mariadb:delete_sql("users", nil, { all = true }))
-  end)
-
-  it("refuses WHERE fragments that would end the statement", function()
-    error_of("QueryError", mariadb.delete_sql, mariadb, "users", "1 = 1; DROP TABLE x")
-    error_of("QueryError", mariadb.delete_sql, mariadb, "users", "1 = 1 -- ")
-    error_of("CapabilityError", mysql8.delete_sql, mysql8, "users", "`id` = ?", { returning = "*" })
+      insert(mariadb, "x`y", { "a`; --" }, 1))
+    assert.equal("INSERT INTO `users` () VALUES ()", insert(mariadb, "users", {}, 1))
+    error_of("QueryError", insert, mariadb, "users", { "a" }, 0)
+    error_of("QueryError", insert, mariadb, "users", { "a" }, 1, { upsert = { update = {} } })
+    error_of("ConfigError", insert, mariadb, "users", { "a" }, 1, { replace = true })
   end)
 end)
 

@@ -2,6 +2,7 @@
 -- run on the real server and checked by what a user would notice: defaults
 -- read back exactly, cascades cascade, CHECKs reject, options stick.
 local schema = require("activerecord.schema")
+local compiler = require("activerecord.backend.mysql.compiler")
 local Dialect = require("activerecord.backend.mysql.dialect")
 local errors = require("activerecord.errors")
 
@@ -366,14 +367,14 @@ describe("schema on the server", function()
       t:integer("score")
       t:json("doc")
     end, { force = true })
-    local insert = d:insert_sql("ar_upserts", { "id", "name", "score", "doc" }, 2,
+    local insert = compiler.insert(d, "ar_upserts", { "id", "name", "score", "doc" }, 2,
       { upsert = { update = { "name", "score" } } })
     conn:execute(insert, 1, "a", 1, '{"k": "v1"}', 2, "b", 2, '{"it\'s": [5]}')
     conn:execute(insert, 1, "A", 10, "{}", 3, "c", 3, "{}")
     assert.same({ { id = 1, name = "A", score = 10 }, { id = 2, name = "b", score = 2 },
       { id = 3, name = "c", score = 3 } }, query("SELECT id, name, score FROM `ar_upserts` ORDER BY id"))
     if d:supports("returning") then
-      local rows = query(d:insert_sql("ar_upserts", { "id", "name" }, 1, { returning = { "id", "name" } }),
+      local rows = query(compiler.insert(d, "ar_upserts", { "id", "name" }, 1, { returning = { "id", "name" } }),
         4, "d")
       assert.same({ { id = 4, name = "d" } }, rows)
     end

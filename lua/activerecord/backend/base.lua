@@ -11,6 +11,9 @@
 --   db:supports(name)           -> boolean (a capability or a category name)
 --   db:require_capability(name, feature) raises CapabilityError when missing
 --   db:server()                 -> { flavor, version = {maj, min, patch}, version_string }
+--   db:compile(kind, ...)       -> sql, params: the compiler, the one place that writes
+--                                  SQL text ("select"|"update"|"delete" take a finalized
+--                                  query; "insert" takes table, columns, row count, opts)
 --   db.dialect                  -> the SQL dialect (quoting, placeholders, DDL, ...)
 --   db:close()
 --   db:_track_undo(fn)          -> boolean: registers an undo action (below)
@@ -49,7 +52,7 @@ local M = {}
 
 M.methods = {
   "execute", "query", "each", "transaction", "in_transaction", "capabilities",
-  "supports", "require_capability", "server", "close", "_track_undo",
+  "supports", "require_capability", "server", "close", "_track_undo", "compile",
 }
 
 -- Raises a ConfigError listing what `backend` lacks; returns it otherwise.

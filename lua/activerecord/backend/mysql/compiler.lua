@@ -8,6 +8,7 @@
 -- Parameters are appended in the order their `?` appear in the text, so
 -- every clause is compiled left to right.
 local errors = require("activerecord.errors")
+local options = require("activerecord.options")
 local core = require("activerecord.backend.mysql.core")
 local query = require("activerecord.query")
 
@@ -621,6 +622,60 @@ function M.delete(dialect, q, opts)
     sql = sql .. dialect:returning_clause(opts.returning, "delete_returning", "DELETE ... RETURNING")
   end
   return sql, ctx.params
+end
+
+-- ON DUPLICATE KEY UPDATE in the form this server prefers.
+local function upsert_clause(dialect, table_name, update)
+  if type(update) ~= "table" or #update == 0 then
+    query_error("upsert.update must be a non-empty list of column names")
+  end
+  local alias_form = dialect:supports("upsert_alias")
+  -- The row alias must not clash with the table's own name.
+  local bare = table_name:match("([^.]+)$")
+  local alias = bare == "new" and "new_row" or "new"
+  local sets = {}
+  for i, col in ipairs(update) do
+    local q = dialect:quote_identifier(col)
+    if alias_form then
+      sets[i] = q .. " = " .. alias .. "." .. q
+    else
+      sets[i] = q .. " = VALUES(" .. q .. ")"
+    end
+  end
+  local prefix = alias_form and (" AS " .. alias) or ""
+  return prefix .. " ON DUPLICATE KEY UPDATE " .. table.concat(sets, ", ")
+end
+
+local INSERT_OPTIONS = { ignore = true, upsert = true, returning = true }
+local UPSERT_OPTIONS = { update = true }
+
+-- INSERT [IGNORE] INTO t (cols) VALUES (?, ...), ... with `nrows` tuples;
+-- opts: ignore, upsert = { update = {...} }, returning = {...} | "*".
+-- Returns the text only: every value is a parameter.
+function M.insert(dialect, table_name, columns, nrows, opts)
+  opts = opts or {}
+  options.check(opts, INSERT_OPTIONS, "insert")
+  local n = math.tointeger(nrows or 1)
+  if not n or n < 1 then query_error("an INSERT needs at least one row") end
+  if type(columns) ~= "table" then query_error("INSERT columns must be a list of names") end
+  -- no columns: a row of defaults, `() VALUES ()`
+  local cols = #columns == 0 and "" or dialect:quote_list(columns, "INSERT columns")
+  local tuple = #columns == 0 and "()" or "(" .. dialect:placeholders(#columns) .. ")"
+  local parts = {
+    opts.ignore and "INSERT IGNORE INTO " or "INSERT INTO ",
+    dialect:quote_qualified(table_name), " (", cols, ") VALUES ",
+    string.rep(tuple, n, ", "),
+  }
+  if opts.upsert then
+    if type(opts.upsert) ~= "table" then query_error("upsert must be { update = {...} }") end
+    options.check(opts.upsert, UPSERT_OPTIONS, "upsert")
+    dialect:require("upsert", "ON DUPLICATE KEY UPDATE")
+    parts[#parts + 1] = upsert_clause(dialect, table_name, opts.upsert.update)
+  end
+  if opts.returning then
+    parts[#parts + 1] = dialect:returning_clause(opts.returning, "returning", "INSERT ... RETURNING")
+  end
+  return table.concat(parts)
 end
 
 return M

@@ -274,100 +274,12 @@ local function check_option_keys(opts, accepted, what)
   options.check(opts, accepted, what)
 end
 
--- A WHERE fragment or other trusted SQL: a raw value or a checked string.
-local function fragment(x, what)
-  if schema.is_raw(x) then return schema.raw_text(x) end
-  return schema.check_fragment(x, what)
-end
-
 function Dialect:returning_clause(columns, capability, feature)
   self:require(capability, feature)
   if columns == "*" then return " RETURNING *" end
   return " RETURNING " .. self:quote_list(columns, "RETURNING")
 end
 
--- ON DUPLICATE KEY UPDATE in the form this server prefers.
-function Dialect:upsert_clause(table_name, update)
-  if type(update) ~= "table" or #update == 0 then
-    query_error("upsert.update must be a non-empty list of column names")
-  end
-  local alias_form = self:supports("upsert_alias")
-  -- The row alias must not clash with the table's own name.
-  local bare = table_name:match("([^.]+)$")
-  local alias = bare == "new" and "new_row" or "new"
-  local sets = {}
-  for i, col in ipairs(update) do
-    local q = self:quote_identifier(col)
-    if alias_form then
-      sets[i] = q .. " = " .. alias .. "." .. q
-    else
-      sets[i] = q .. " = VALUES(" .. q .. ")"
-    end
-  end
-  local prefix = alias_form and (" AS " .. alias) or ""
-  return prefix .. " ON DUPLICATE KEY UPDATE " .. table.concat(sets, ", ")
-end
-
--- Multi-row INSERT with `nrows` tuples of `?`; opts: ignore, upsert =
--- { update = {...} }, returning = {...} | "*".
-function Dialect:insert_sql(table_name, columns, nrows, opts)
-  opts = opts or {}
-  check_option_keys(opts, { ignore = true, upsert = true, returning = true }, "insert")
-  nrows = count_arg(nrows or 1, "row count")
-  if nrows == 0 then query_error("an INSERT needs at least one row") end
-  local cols = self:quote_list(columns, "INSERT columns")
-  local tuple = "(" .. self:placeholders(#columns) .. ")"
-  local parts = {
-    opts.ignore and "INSERT IGNORE INTO " or "INSERT INTO ",
-    self:quote_qualified(table_name), " (", cols, ") VALUES ",
-    string.rep(tuple, nrows, ", "),
-  }
-  if opts.upsert then
-    if type(opts.upsert) ~= "table" then query_error("upsert must be { update = {...} }") end
-    check_option_keys(opts.upsert, { update = true }, "upsert")
-    self:require("upsert", "ON DUPLICATE KEY UPDATE")
-    parts[#parts + 1] = self:upsert_clause(table_name, opts.upsert.update)
-  end
-  if opts.returning then
-    parts[#parts + 1] = self:returning_clause(opts.returning, "returning", "INSERT ... RETURNING")
-  end
-  return table.concat(parts)
-end
-
-local function where_clause(where, opts, statement)
-  if where == nil then
-    if not opts.all then
-      query_error(statement .. " without a WHERE needs { all = true }")
-    end
-    return ""
-  end
-  return " WHERE " .. fragment(where, statement .. " WHERE fragment")
-end
-
--- UPDATE `t` SET `a` = ?, `b` = ? WHERE <where>; opts.all allows no WHERE.
-function Dialect:update_sql(table_name, set_columns, where, opts)
-  opts = opts or {}
-  check_option_keys(opts, { all = true }, "update")
-  if type(set_columns) ~= "table" or #set_columns == 0 then
-    query_error("UPDATE needs a non-empty list of columns to set")
-  end
-  local sets = {}
-  for i, col in ipairs(set_columns) do sets[i] = self:quote_identifier(col) .. " = ?" end
-  return "UPDATE " .. self:quote_qualified(table_name) .. " SET " .. table.concat(sets, ", ")
-    .. where_clause(where, opts, "UPDATE")
-end
-
--- DELETE FROM `t` WHERE <where> [RETURNING ...]; opts.all allows no WHERE.
-function Dialect:delete_sql(table_name, where, opts)
-  opts = opts or {}
-  check_option_keys(opts, { all = true, returning = true }, "delete")
-  local sql = "DELETE FROM " .. self:quote_qualified(table_name)
-    .. where_clause(where, opts, "DELETE")
-  if opts.returning then
-    sql = sql .. self:returning_clause(opts.returning, "delete_returning", "DELETE ... RETURNING")
-  end
-  return sql
-end
 
 -- ---------------------------------------------------------- JSON path ----
 

@@ -657,6 +657,25 @@ function Backend:json_path_query(table_name, column, path, value)
   return query.table(table_name, self):where(query.json_value(column, path):eq(value)):all()
 end
 
+-- ---- SQL text ----------------------------------------------------------
+
+local COMPILE_KINDS = { select = true, update = true, delete = true, insert = true }
+
+--- SQL text and parameters from the compiler, the one place that writes
+-- SQL: `db:compile("select", q)`, `db:compile("update", q, assignments)`,
+-- `db:compile("delete", q, opts)` (q: a finalized query, `q:_final()`) ->
+-- sql, params; `db:compile("insert", table_name, columns, nrows, opts)` ->
+-- sql (every value a parameter).
+-- @tparam string kind `select`, `update`, `delete` or `insert`
+-- @raise `QueryError` for what the compiler refuses; `ConfigError` for an unknown kind
+function Backend:compile(kind, ...)
+  if not COMPILE_KINDS[kind] then
+    errors.raise("ConfigError", "compile: unknown statement kind " .. tostring(kind)
+      .. " (accepted: delete, insert, select, update)")
+  end
+  return self.compiler[kind](self.dialect, ...)
+end
+
 -- ---- server, capabilities, lifetime ---------------------------------
 
 --- The server this backend talks to.

@@ -52,7 +52,7 @@ testsuite.each_scenario(function(scenario)
       end, { force = true })
       assert.is_true(ar.schema.table_exists(db, HOSTILE_TABLE))
       canary_alive()
-      local insert = db.dialect:insert_sql(HOSTILE_TABLE, { "id", HOSTILE_COLUMN }, 1)
+      local insert = db:compile("insert", HOSTILE_TABLE, { "id", HOSTILE_COLUMN }, 1)
       db:execute(insert, 1, "hello")
       local rows = db:query("SELECT " .. q(HOSTILE_COLUMN) .. " AS v FROM " .. q(HOSTILE_TABLE)
         .. " WHERE id = ?", 1)
@@ -63,7 +63,7 @@ testsuite.each_scenario(function(scenario)
     end)
 
     it("stores hostile values verbatim and finds them by equality", function()
-      local insert = db.dialect:insert_sql("users", { "name", "email" }, 1)
+      local insert = db:compile("insert", "users", { "name", "email" }, 1)
       for i, value in ipairs(HOSTILE_VALUES) do
         db:execute(insert, value, "u" .. i .. "@example.test")
       end
@@ -94,7 +94,7 @@ testsuite.each_scenario(function(scenario)
 
     it("binds JSON paths as parameters, quoted keys included", function()
       if not testsuite.requires_capabilities(db, "json") then return end
-      db:execute(db.dialect:insert_sql("users", { "name", "profile" }, 1), "ann",
+      db:execute(db:compile("insert", "users", { "name", "profile" }, 1), "ann",
         '{"theme": "dark", "it\'s here": 7}')
       local col = db.dialect:quote_column_ref("profile")
       for path, want in pairs({ ["$.theme"] = "dark", ["$.\"it's here\""] = "7" }) do

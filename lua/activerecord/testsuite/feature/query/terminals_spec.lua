@@ -219,7 +219,7 @@ describe("query find_each over many rows", function()
             params[#params + 1] = v
           end
         end
-        tx:execute(tx.dialect:insert_sql("users", cols, n), table.unpack(params))
+        tx:execute(tx:compile("insert", "users", cols, n), table.unpack(params))
       end
     end)
   end)
