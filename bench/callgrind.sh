@@ -14,6 +14,11 @@
 # bench/run.sh does; BENCH_SETUP=1 here runs it first):
 #   LUA_CPATH=... LUA_PATH=... bench/callgrind.sh [W1 W3 ...]
 # Output files stay in build/bench/cg/ for callgrind_annotate.
+#
+# W8 (issue 13): the floor is sysbench's own client process (bench/sysbench.sh
+# callgrind: BENCH_W8_TXNS transactions minus a 10-transaction run, scaled to
+# BENCH_W8_TXNS), against the Lua programs' timed regions (orm, core, luasql);
+# sbtest1 must exist (bench/sysbench.sh prepare, which BENCH_SETUP=1 runs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -25,16 +30,23 @@ mkdir -p "$CG"
 # shellcheck disable=SC2046
 ${CC:-cc} -O2 -g -std=c11 -Wall -Wextra -Werror $(mariadb_config --cflags) \
     -o "$BUILD/floor" bench/floor.c $(mariadb_config --libs)
-[[ -n "${BENCH_SETUP:-}" ]] && "$BUILD/floor" setup
-
-WORKLOADS=${*:-"W1 W2 W3 W4 W5 W6 W7"}
-declare -A CALLS=([B1]=10000 [B3]=5000 [W1]=5000 [W3]=10000 [W5]=5000 [W7]=1000)
+WORKLOADS=${*:-"W1 W2 W3 W4 W5 W6 W7 W8"}
+if [[ -n "${BENCH_SETUP:-}" ]]; then
+    "$BUILD/floor" setup
+    if [[ " $WORKLOADS " == *" W8 "* ]]; then bash bench/sysbench.sh prepare; fi
+fi
+W8_TXNS=${BENCH_W8_TXNS:-1000}
+declare -A CALLS=([B1]=10000 [B3]=5000 [W1]=5000 [W3]=10000 [W5]=5000 [W7]=1000 [W8]=$W8_TXNS)
 
 ir() {  # out-file -> total Ir
     awk '/^(summary|totals):/ { print $2; exit }' "$1"
 }
 count() {  # impl wl -> timed-region Ir
     local impl=$1 wl=$2 cmd full base
+    if [[ $impl:$wl == floor:W8 ]]; then  # sysbench's own client, startup removed
+        CG_DIR="$CG" bash bench/sysbench.sh callgrind | awk '{ print $1 }'
+        return
+    fi
     case $impl in
         floor)  cmd=("$BUILD/floor" "$wl") ;;
         orm)    cmd=("$LUA" bench/orm.lua "$wl") ;;
@@ -54,6 +66,7 @@ for wl in $WORKLOADS; do
     case $wl in
         B*) impls="core luasql" ;;
         W2|W3|W4|W7) impls="orm luasql" ;;
+        W8) impls="orm core luasql" ;;
         *) impls="orm" ;;
     esac
     f=$(count floor "$wl")

@@ -42,6 +42,77 @@ function M.w5_nonce()
 end
 function M.w5_score(i, nonce) return (i % 1000) * 1.5 + nonce end
 
+-- W8: sysbench's oltp_read_write transaction (oltp_common.lua): 10 point
+-- selects, 4 range selects of 100 ids (simple, SUM, ORDER BY, DISTINCT),
+-- an index update (k = k + 1), a non-index update (c), a delete and the
+-- insert of the same id, in one transaction.  The table is sysbench's own
+-- sbtest1 (`sysbench oltp_read_write prepare`, bench/sysbench.sh); its
+-- size and the transaction count must match what bench/sysbench.sh passes
+-- to sysbench (both read BENCH_W8_TABLE_SIZE / BENCH_W8_TXNS).
+M.W8_TABLE = "sbtest1"
+M.W8_TABLE_SIZE = math.tointeger(tonumber(os.getenv("BENCH_W8_TABLE_SIZE") or "")) or 10000
+M.W8_TXNS = math.tointeger(tonumber(os.getenv("BENCH_W8_TXNS") or "")) or 1000
+M.W8_POINT_SELECTS = 10
+M.W8_RANGE = 100
+M.W8_SQL = {
+  point = "SELECT c FROM sbtest1 WHERE id=?",
+  simple = "SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ?",
+  sum = "SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN ? AND ?",
+  order = "SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c",
+  distinct = "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c",
+  index_update = "UPDATE sbtest1 SET k=k+1 WHERE id=?",
+  non_index_update = "UPDATE sbtest1 SET c=? WHERE id=?",
+  delete = "DELETE FROM sbtest1 WHERE id=?",
+  insert = "INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)",
+}
+
+-- Uniform ids 1..W8_TABLE_SIZE (sysbench --rand-type=uniform) from the LCG
+-- above; every Lua implementation draws the same sequence in the same order.
+function M.w8_rng(seed)
+  local x = seed or 42
+  local size = M.W8_TABLE_SIZE
+  return function()
+    x = (x * 1103515245 + 12345) % 2147483648
+    return (x >> 4) % size + 1
+  end
+end
+
+-- c and pad values shaped like sysbench's (11-digit groups joined by '-':
+-- 10 groups = 119 characters, 5 groups = 59), from a pool of W8_POOL built
+-- before the clock starts: sysbench makes its strings in C, so the Lua
+-- sides should not pay a Lua string builder per transaction either.
+local W8_POOL = 4096
+function M.w8_pools()
+  local c, pad = {}, {}
+  local x = 7
+  local function group()
+    x = (x * 1103515245 + 12345) % 2147483648
+    return string.format("%011d", (x * 48271) % 99999999999)
+  end
+  for i = 1, W8_POOL do
+    local g = {}
+    for j = 1, 10 do g[j] = group() end
+    c[i] = table.concat(g, "-")
+    pad[i] = table.concat(g, "-", 1, 5)
+  end
+  return c, pad
+end
+
+-- One transaction's random values, drawn in one fixed order into `t`
+-- (reused across transactions): t[1..10] point-select ids, t.r1..t.r4 the
+-- range starts (simple, sum, order, distinct), t.ki the index-update id,
+-- t.nc/t.ni the non-index update's c and id, t.di the deleted and
+-- re-inserted id with t.dk, t.dc, t.dp its k, c and pad.
+function M.w8_draw(rnd, cpool, padpool, t)
+  for i = 1, M.W8_POINT_SELECTS do t[i] = rnd() end
+  t.r1, t.r2, t.r3, t.r4 = rnd(), rnd(), rnd(), rnd()
+  t.ki = rnd()
+  t.nc, t.ni = cpool[rnd() % W8_POOL + 1], rnd()
+  t.di, t.dk = rnd(), rnd()
+  t.dc, t.dp = cpool[rnd() % W8_POOL + 1], padpool[rnd() % W8_POOL + 1]
+  return t
+end
+
 function M.users_ddl(table_name)
   return "CREATE TABLE " .. table_name .. " ("
     .. "id BIGINT AUTO_INCREMENT PRIMARY KEY, "

@@ -3,8 +3,9 @@
 --
 -- Usage (from the repo root, after `make`):
 --   LUA_CPATH='build/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' \
---     lua5.4 bench/core.lua [B1] [B2] [B3]
--- Prints "B<n> <seconds>" per workload; checksums go to stderr.
+--     lua5.4 bench/core.lua [B1] [B2] [B3] [W8]
+-- Prints "B<n> <seconds>" per workload; checksums go to stderr.  W8 (the
+-- sysbench transaction of the ORM suite) runs here as the core-alone column.
 --
 -- Core API used: core.connect{host=,port=,socket=,user=,password=,database=},
 -- conn:execute(sql, ...) -> { rows = {{col=value,...},...}, columns = {...},
@@ -105,6 +106,36 @@ function W.B3()
   conn:commit()
   local t1 = now()
   return t1 - t0, fmt("inserted=%d last_id=%s", common.B3_INSERTS, tostring(last_id))
+end
+
+-- W8: sysbench's oltp_read_write transaction (common.W8_SQL), W8_TXNS
+-- times, as prepared statements through the core (the same statements
+-- sysbench prepares); BEGIN/COMMIT through conn:begin()/conn:commit().
+function W.W8()
+  local S = common.W8_SQL
+  local rnd = common.w8_rng(42)
+  local cpool, padpool = common.w8_pools()
+  local draw, t = common.w8_draw, {}
+  local npoint, span = common.W8_POINT_SELECTS, common.W8_RANGE - 1
+  local rows = 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  for _ = 1, common.W8_TXNS do
+    draw(rnd, cpool, padpool, t)
+    conn:begin()
+    for i = 1, npoint do rows = rows + #conn:execute(S.point, t[i]).rows end
+    rows = rows + #conn:execute(S.simple, t.r1, t.r1 + span).rows
+    conn:execute(S.sum, t.r2, t.r2 + span)
+    rows = rows + #conn:execute(S.order, t.r3, t.r3 + span).rows
+    conn:execute(S.distinct, t.r4, t.r4 + span) -- its count drifts as c changes: not checked
+    conn:execute(S.index_update, t.ki)
+    conn:execute(S.non_index_update, t.nc, t.ni)
+    conn:execute(S.delete, t.di)
+    conn:execute(S.insert, t.di, t.dk, t.dc, t.dp)
+    conn:commit()
+  end
+  local t1 = now()
+  return t1 - t0, fmt("rows=%d txns=%d", rows, common.W8_TXNS)
 end
 
 common.main(arg or {}, W)

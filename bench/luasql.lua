@@ -1,13 +1,13 @@
 -- bench/luasql.lua -- the benchmark workloads on LuaSQL (lua-sql-mysql), the
 -- raw-driver peer we compare against: the core suite B1-B3 and, of the ORM
--- suite (design section 7), W2, W3, W4 and W7 with hand-built tables in place
--- of model instances (LuaSQL has no models).  LuaSQL has no prepared
+-- suite (design section 7), W2, W3, W4, W7 and W8 with hand-built tables in
+-- place of model instances (LuaSQL has no models).  LuaSQL has no prepared
 -- statements, so SQL text is built with conn:escape() for strings and
 -- tostring()/%.17g for numbers.  LuaSQL returns every value as text; the W
 -- workloads convert them to the types a model would hold (integers, floats,
 -- booleans, decoded JSON) by hand.
 --
--- Usage (from the repo root):  lua5.4 bench/luasql.lua [B1] [B2] [B3] [W2] [W3] [W4] [W7]
+-- Usage (from the repo root):  lua5.4 bench/luasql.lua [B1] [B2] [B3] [W2] [W3] [W4] [W7] [W8]
 -- Prints "<name> <seconds>" per workload; checksums go to stderr.
 --
 -- Socket transport: LuaSQL's connect() takes no socket path; libmariadb then
@@ -217,6 +217,54 @@ function W.W7()
   end
   local t1 = now()
   return t1 - t0, fmt("rows=%d id_sum=%d", rows, id_sum)
+end
+
+-- W8: sysbench's oltp_read_write transaction as SQL text (numbers by
+-- tostring, c and pad escaped), W8_TXNS times; every row fetched into a
+-- fresh table, as the core and the ORM hand them back.
+function W.W8()
+  local rnd = common.w8_rng(42)
+  local cpool, padpool = common.w8_pools()
+  local draw, t = common.w8_draw, {}
+  local npoint, span = common.W8_POINT_SELECTS, common.W8_RANGE - 1
+  local tbl = common.W8_TABLE
+  local function range(what, lo, tail)
+    return "SELECT " .. what .. " FROM " .. tbl .. " WHERE id BETWEEN " .. tostring(lo)
+      .. " AND " .. tostring(lo + span) .. (tail or "")
+  end
+  local function select_rows(sql)
+    local cur = assert(conn:execute(sql))
+    local n = 0
+    local row = cur:fetch({}, "a")
+    while row do
+      n = n + 1
+      row = cur:fetch({}, "a")
+    end
+    cur:close()
+    return n
+  end
+  local rows = 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  for _ = 1, common.W8_TXNS do
+    draw(rnd, cpool, padpool, t)
+    assert(conn:execute("BEGIN"))
+    for i = 1, npoint do
+      rows = rows + select_rows("SELECT c FROM " .. tbl .. " WHERE id=" .. tostring(t[i]))
+    end
+    rows = rows + select_rows(range("c", t.r1))
+    select_rows(range("SUM(k)", t.r2))
+    rows = rows + select_rows(range("c", t.r3, " ORDER BY c"))
+    select_rows(range("DISTINCT c", t.r4, " ORDER BY c")) -- its count drifts as c changes: not checked
+    assert(conn:execute("UPDATE " .. tbl .. " SET k=k+1 WHERE id=" .. tostring(t.ki)))
+    assert(conn:execute("UPDATE " .. tbl .. " SET c='" .. conn:escape(t.nc) .. "' WHERE id=" .. tostring(t.ni)))
+    assert(conn:execute("DELETE FROM " .. tbl .. " WHERE id=" .. tostring(t.di)))
+    assert(conn:execute("INSERT INTO " .. tbl .. " (id, k, c, pad) VALUES (" .. tostring(t.di) .. ", "
+      .. tostring(t.dk) .. ", '" .. conn:escape(t.dc) .. "', '" .. conn:escape(t.dp) .. "')"))
+    assert(conn:execute("COMMIT"))
+  end
+  local t1 = now()
+  return t1 - t0, fmt("rows=%d txns=%d", rows, common.W8_TXNS)
 end
 
 common.main(arg or {}, W)

@@ -2,6 +2,8 @@
 # bench/run.sh -- the benchmarks against the C floor, in one run:
 #   core suite (issue 2): B1-B3, driver level: floor | core (our C core) | LuaSQL
 #   orm suite  (issue 7): W1-W7 of design section 7: floor | orm | LuaSQL (W2-W4, W7)
+#              (issue 13): W8, sysbench's oltp_read_write transaction: sysbench
+#              itself as the floor (bench/sysbench.sh) | orm | core | LuaSQL
 #
 # Builds the C floor (build/bench/floor), fills the schema once
 # (`floor setup`: 50,000 users, 10 posts each for users 1..1,000), then for
@@ -58,8 +60,8 @@ REPS=${BENCH_REPS:-5}
 SUITE=${BENCH_SUITE:-all}
 case $SUITE in
     core) DEFAULT_WL="B1 B2 B3" ;;
-    orm)  DEFAULT_WL="W1 W2 W3 W4 W5 W6 W7" ;;
-    all)  DEFAULT_WL="B1 B2 B3 W1 W2 W3 W4 W5 W6 W7" ;;
+    orm)  DEFAULT_WL="W1 W2 W3 W4 W5 W6 W7 W8" ;;
+    all)  DEFAULT_WL="B1 B2 B3 W1 W2 W3 W4 W5 W6 W7 W8" ;;
     *)    echo "run.sh: BENCH_SUITE must be core, orm or all" >&2; exit 1 ;;
 esac
 WORKLOADS=${BENCH_WORKLOADS:-$DEFAULT_WL}
@@ -119,10 +121,18 @@ else
     CORE_NOTE="core and orm columns skipped: $CORE_SO not built (run make)"
 fi
 
+HAVE_SYSBENCH=0
+command -v "${SYSBENCH:-sysbench}" >/dev/null && HAVE_SYSBENCH=1
+W8_TXNS=${BENCH_W8_TXNS:-1000}
+
 # implementations of a workload, in run order
 impls_for() {
     local wl=$1 l="floor"
     case $wl in
+        W8) l=""  # floor = sysbench (bench/sysbench.sh)
+            [[ $HAVE_SYSBENCH == 1 ]] && l+="floor"
+            [[ $HAVE_CORE == 1 ]] && l+=" orm core"
+            l+=" luasql" ;;
         B*) [[ $HAVE_CORE == 1 ]] && l+=" core"; l+=" luasql" ;;
         W*) [[ $HAVE_CORE == 1 ]] && l+=" orm"
             case $wl in W2|W3|W4|W7) l+=" luasql" ;; esac
@@ -135,6 +145,13 @@ impls_for() {
 if [[ -z "${BENCH_SKIP_SETUP:-}" ]]; then
     echo "== setup (drop/create users, posts; 50,000 users, 10,000 posts)"
     "$BUILD/floor" setup
+    if [[ " $WORKLOADS " == *" W8 "* && $HAVE_SYSBENCH == 1 ]]; then
+        echo "== setup W8 (sysbench prepare: sbtest1, ${BENCH_W8_TABLE_SIZE:-10000} rows)"
+        bash bench/sysbench.sh prepare
+    fi
+fi
+if [[ " $WORKLOADS " == *" W8 "* && $HAVE_SYSBENCH == 0 ]]; then
+    echo "   NOTE: sysbench not installed: W8 runs without its floor (apt-get install sysbench)"
 fi
 
 # W5: every run writes new scores (BENCH_NONCE changes per run; run_impl runs
@@ -142,8 +159,10 @@ fi
 NONCE=$(( $(date +%s) % 1000 ))
 run_impl() {  # impl workload -> prints seconds on stdout; checksum line kept in $BUILD/check.<impl>.<wl>
     local impl=$1 wl=$2 out mode=$2
+    local floor_cmd=("$BUILD/floor" "$wl")
+    [[ $wl == W8 ]] && floor_cmd=(bash bench/sysbench.sh run "$W8_TXNS")  # W8's floor: sysbench
     case $impl in
-        floor)       out=$("${PIN[@]}" "$BUILD/floor" "$wl" 2>"$BUILD/err.$impl.$wl") ;;
+        floor)       out=$("${PIN[@]}" "${floor_cmd[@]}" 2>"$BUILD/err.$impl.$wl") ;;
         floor_array) mode=${wl}a
                      out=$("${PIN[@]}" "$BUILD/floor" "$mode" 2>"$BUILD/err.$impl.$wl") ;;
         core)        out=$("${PIN[@]}" "$LUA" bench/core.lua "$wl" 2>"$BUILD/err.$impl.$wl") ;;
@@ -183,7 +202,8 @@ for wl in $WORKLOADS; do
     for impl in $impls; do
         f="$BUILD/check.$impl.$wl"
         [[ -s "$f" ]] || continue
-        sig=$(grep -oE '(rows|namebal_len|id_sum|inserted|last_id|users|posts|title_len|updated)=[0-9]+' "$f" | tr '\n' ' ')
+        sig=$(grep -oE '(rows|namebal_len|id_sum|inserted|last_id|users|posts|title_len|updated)=[0-9]+' "$f" | tr '\n' ' ') || true
+        [[ -n "$sig" ]] || continue  # nothing comparable (W8's sysbench draws its own ids)
         if [[ -z "$ref" ]]; then ref=$sig; refimpl=$impl
         elif [[ "$sig" != "$ref" ]]; then
             echo "   !! $wl checksum mismatch: $refimpl [$ref] vs $impl [$sig]" >&2
@@ -215,9 +235,10 @@ stat() {  # workload impl median|best -> seconds or "-"
 
 declare -A NAME=([B1]="B1 pk_lookup" [B2]="B2 fetch_all" [B3]="B3 insert_one"
                  [W1]="W1 insert_one" [W2]="W2 insert_bulk" [W3]="W3 pk_lookup" [W4]="W4 fetch_all"
-                 [W5]="W5 update_one" [W6]="W6 eager_load" [W7]="W7 json_where")
-declare -A CALLS=([B1]=10000 [B3]=5000 [W1]=5000 [W3]=10000 [W5]=5000 [W7]=1000)
-declare -A TARGET=([W1]=1.1 [W2]=1.0 [W3]=1.08 [W4]=2.5 [W5]=1.1 [W6]=1.8 [W7]=1.05)
+                 [W5]="W5 update_one" [W6]="W6 eager_load" [W7]="W7 json_where" [W8]="W8 oltp_read_write")
+declare -A CALLS=([B1]=10000 [B3]=5000 [W1]=5000 [W3]=10000 [W5]=5000 [W7]=1000 [W8]=$W8_TXNS)
+# W8 (issue 13): >= 0.8x sysbench's transactions per second = at most 1.25x its time
+declare -A TARGET=([W1]=1.1 [W2]=1.0 [W3]=1.08 [W4]=2.5 [W5]=1.1 [W6]=1.8 [W7]=1.05 [W8]=1.25)
 declare -A REF_ORM=([W1]=2.3 [W2]=5.3 [W3]=1.4 [W4]=10.4 [W5]=1.7 [W6]=2.3 [W7]=1.1)
 declare -A REF_LUASQL=([W1]=1.2 [W2]=2.9 [W3]=1.1 [W4]=4.8 [W5]=1.2 [W6]=2.3 [W7]=1.0)
 
@@ -262,17 +283,30 @@ if have_suite W; then
     echo "ORM suite (design section 7): median of $REPS alternating runs, seconds; ratio = impl / floor (median), best = ratio of the best runs; transport: $TRANSPORT${BENCH_CPU:+; clients on CPU $BENCH_CPU}"
     if [[ -n "$CORE_NOTE" ]]; then echo "NOTE: $CORE_NOTE"; fi
     {
-        printf 'workload|floor s|orm s|ratio|best|luasql s|ratio|best|orm us/call over floor|luasql us/call over floor|target (issue 7)|ref ORMs|ref LuaSQL\n'
+        printf 'workload|floor s|orm s|ratio|best|luasql s|ratio|best|orm us/call over floor|luasql us/call over floor|target (issues 7, 13)|ref ORMs|ref LuaSQL\n'
         for wl in $WORKLOADS; do if [[ $wl == W* ]]; then row "$wl" orm; fi; done
     } | column -t -s '|' -o ' | '
     echo "(floor: C on libmariadb, prepared statements, plain structs; W2 floor = one prepared 1,000-row"
     echo " multi-row INSERT executed 50 times. ref ORMs = best of Ruby ActiveRecord 6.1, Sequel 5.63,"
     echo " SQLAlchemy 1.4, peewee 3.14 (issue 7); ref LuaSQL = the issue's LuaSQL figures; LuaSQL runs"
-    echo " W2-W4 and W7 here, with hand-built typed tables. Per-call columns: (t_impl - t_floor) / n * 1e6.)"
+    echo " W2-W4, W7 and W8 here, with hand-built typed tables. Per-call columns: (t_impl - t_floor) / n * 1e6;"
+    echo " W8: floor = sysbench's own oltp_read_write, per call = per transaction.)"
     if [[ " $WORKLOADS " == *" W2 "* && $ARRAY == 1 ]]; then
         fa=$(stat W2 floor_array median); f=$(stat W2 floor median)
         awk -v a="$fa" -v f="$f" 'BEGIN { if (a ~ /^[0-9.]+$/ && f > 0)
             printf "W2 floor with MariaDB array binding (STMT_ATTR_ARRAY_SIZE = 1,000, floor W2a): %.4f s median = %.2fx the multi-row floor\n", a, a / f }'
+    fi
+    if [[ " $WORKLOADS " == *" W8 "* ]]; then
+        echo "W8 oltp_read_write ($W8_TXNS transactions, one thread, uniform ids; floor = sysbench itself):"
+        echo "transactions per second (median run) and ratio to sysbench's (issue 13 target: orm >= 0.8x)"
+        for impl in floor orm core luasql; do
+            m=$(stat W8 "$impl" median); f=$(stat W8 floor median)
+            awk -v impl="$impl" -v m="$m" -v f="$f" -v n="$W8_TXNS" 'BEGIN {
+                if (m !~ /^[0-9.]+$/ || m <= 0) exit
+                name = (impl == "floor") ? "sysbench" : impl
+                r = (f ~ /^[0-9.]+$/ && f > 0) ? sprintf("%.2fx", f / m) : "-"
+                printf "   %-8s %8.1f tps  %s\n", name, n / m, r }'
+        done
     fi
     echo
 fi
