@@ -19,6 +19,8 @@
 # callgrind: BENCH_W8_TXNS transactions minus a 10-transaction run, scaled to
 # BENCH_W8_TXNS), against the Lua programs' timed regions (orm, core, luasql);
 # sbtest1 must exist (bench/sysbench.sh prepare, which BENCH_SETUP=1 runs).
+# W8p (not in the default list): W8's point select alone, 10,000 times through
+# the builder (orm) and through db:execute (orm W8e), the C core as the floor.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -36,7 +38,7 @@ if [[ -n "${BENCH_SETUP:-}" ]]; then
     if [[ " $WORKLOADS " == *" W8 "* ]]; then bash bench/sysbench.sh prepare; fi
 fi
 W8_TXNS=${BENCH_W8_TXNS:-1000}
-declare -A CALLS=([B1]=10000 [B3]=5000 [W1]=5000 [W3]=10000 [W5]=5000 [W7]=1000 [W8]=$W8_TXNS)
+declare -A CALLS=([B1]=10000 [B3]=5000 [W1]=5000 [W3]=10000 [W5]=5000 [W7]=1000 [W8]=$W8_TXNS [W8p]=10000)
 
 ir() {  # out-file -> total Ir
     awk '/^(summary|totals):/ { print $2; exit }' "$1"
@@ -47,6 +49,8 @@ count() {  # impl wl -> timed-region Ir
         CG_DIR="$CG" bash bench/sysbench.sh callgrind | awk '{ print $1 }'
         return
     fi
+    [[ $impl:$wl == floor:W8p ]] && impl=core  # the point select's floor: the C core
+    [[ $impl:$wl == orm_execute:W8p ]] && { impl=orm; wl=W8e; }
     case $impl in
         floor)  cmd=("$BUILD/floor" "$wl") ;;
         orm)    cmd=("$LUA" bench/orm.lua "$wl") ;;
@@ -67,6 +71,7 @@ for wl in $WORKLOADS; do
         B*) impls="core luasql" ;;
         W2|W3|W4|W7) impls="orm luasql" ;;
         W8) impls="orm core luasql" ;;
+        W8p) impls="orm orm_execute" ;;
         *) impls="orm" ;;
     esac
     f=$(count floor "$wl")

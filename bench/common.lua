@@ -53,6 +53,7 @@ M.W8_TABLE = "sbtest1"
 M.W8_TABLE_SIZE = math.tointeger(tonumber(os.getenv("BENCH_W8_TABLE_SIZE") or "")) or 10000
 M.W8_TXNS = math.tointeger(tonumber(os.getenv("BENCH_W8_TXNS") or "")) or 1000
 M.W8_POINT_SELECTS = 10
+M.W8P_SELECTS = 10000    -- W8p / W8e: the point select alone
 M.W8_RANGE = 100
 M.W8_SQL = {
   point = "SELECT c FROM sbtest1 WHERE id=?",

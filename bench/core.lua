@@ -3,7 +3,7 @@
 --
 -- Usage (from the repo root, after `make`):
 --   LUA_CPATH='build/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' \
---     lua5.4 bench/core.lua [B1] [B2] [B3] [W8]
+--     lua5.4 bench/core.lua [B1] [B2] [B3] [W8] [W8p]
 -- Prints "B<n> <seconds>" per workload; checksums go to stderr.  W8 (the
 -- sysbench transaction of the ORM suite) runs here as the core-alone column.
 --
@@ -136,6 +136,20 @@ function W.W8()
   end
   local t1 = now()
   return t1 - t0, fmt("rows=%d txns=%d", rows, common.W8_TXNS)
+end
+
+-- W8p: W8's point select alone, W8P_SELECTS times (bench/orm.lua W8p's floor).
+function W.W8p()
+  local rnd = common.w8_rng(42)
+  local sql = common.W8_SQL.point
+  local rows = 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  for _ = 1, common.W8P_SELECTS do
+    rows = rows + #conn:execute(sql, rnd()).rows
+  end
+  local t1 = now()
+  return t1 - t0, fmt("rows=%d", rows)
 end
 
 common.main(arg or {}, W)

@@ -229,6 +229,34 @@ function W.W8()
   return t1 - t0, fmt("rows=%d txns=%d", rows, common.W8_TXNS)
 end
 
+-- W8p: W8's point select alone, W8P_SELECTS times through the builder (the
+-- issue's "builder point select" figure: callgrind Ir / W8P_SELECTS); W8e:
+-- the same SQL through db:execute, for comparison.
+function W.W8p()
+  local rnd = common.w8_rng(42)
+  local rows = 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  for _ = 1, common.W8P_SELECTS do
+    rows = rows + #Sbtest:where{ id = rnd() }:select("c"):all()
+  end
+  local t1 = now()
+  return t1 - t0, fmt("rows=%d", rows)
+end
+
+function W.W8e()
+  local rnd = common.w8_rng(42)
+  local sql = common.W8_SQL.point
+  local rows = 0
+  if common.SETUP_ONLY then return 0, "setup only" end
+  local t0 = now()
+  for _ = 1, common.W8P_SELECTS do
+    rows = rows + #db:execute(sql, rnd()).rows
+  end
+  local t1 = now()
+  return t1 - t0, fmt("rows=%d", rows)
+end
+
 common.main(arg or {}, W)
 
 db:close()
