@@ -117,6 +117,14 @@ typedef struct ar_stmt {
   size_t sql_len;
 } ar_stmt;
 
+/* core.c: the neutral side's values the core adopts at luaopen. The SQL
+ * NULL sentinel is `require("activerecord.null")` (lua-cjson's null, the
+ * NULL light userdata); ar_is_null also accepts any NULL light userdata. */
+void ar_push_null(lua_State *L);
+int ar_is_null(lua_State *L, int idx);
+/* Calls the global `require` on `name`, leaving the module on the stack. */
+void ar_require(lua_State *L, const char *name);
+
 /* errors.c: the one error path. */
 const char *ar_error_kind(unsigned code);
 void ar_push_error(lua_State *L, const char *kind, unsigned code,
@@ -126,6 +134,7 @@ int ar_raise(lua_State *L, const char *kind, unsigned code,
 int ar_raisef(lua_State *L, const char *kind, const char *fmt, ...);
 int ar_raise_mysql(lua_State *L, MYSQL *m, const char *sql);
 int ar_raise_stmt(lua_State *L, MYSQL_STMT *s, const char *sql);
+/* Adopts the error metatable of activerecord.errors (on the stack top). */
 void ar_errors_open(lua_State *L);
 const char *ar_check_text(lua_State *L, int idx, size_t *len, const char *kind,
                           const char *what);
@@ -205,7 +214,10 @@ void ar_push_temporal(lua_State *L, const MYSQL_TIME *t, enum enum_field_types t
 
 /* json.c */
 int ar_json_decode(lua_State *L);
-void ar_json_open(lua_State *L); /* json_encode, json_array(_mt) into the module */
+/* With the core module at -2 and activerecord.json at -1: adopts json's
+ * array metatable, sets json_encode/json_hash/json_array(_mt) on the core and
+ * encode/decode/hash/array on activerecord.json. */
+void ar_json_open(lua_State *L);
 
 /* capabilities.c */
 int ar_capabilities_for(lua_State *L);

@@ -34,7 +34,7 @@ size_t ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char
         b->buffer_type = MYSQL_TYPE_NULL;
         break;
       case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) != NULL) goto unsupported;
+        if (!ar_is_null(L, idx)) goto unsupported;
         b->buffer_type = MYSQL_TYPE_NULL; /* activerecord.null (= cjson.null) */
         break;
       case LUA_TBOOLEAN:
@@ -74,6 +74,10 @@ size_t ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char
                          "parameter %d is a table: encode it first (a json model "
                          "field does this)", i + 1);
       default:
+        if (ar_is_null(L, idx)) {
+          b->buffer_type = MYSQL_TYPE_NULL;
+          break;
+        }
       unsupported:
         return ar_raisef(L, "DataError", "parameter %d: cannot bind a %s value",
                          i + 1, luaL_typename(L, idx));

@@ -22,6 +22,33 @@
 
 #include "ar.h"
 
+/* The address is the registry key of the adopted NULL sentinel. */
+static const char null_key = 'N';
+
+void ar_push_null(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &null_key);
+}
+
+/* Any NULL light userdata (cjson.null, a C library's null) or the adopted
+ * sentinel itself. Called only off the hot paths (a value that is no
+ * string, number, boolean or table). */
+int ar_is_null(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL) return 1;
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &null_key);
+  int same = lua_rawequal(L, idx, -1);
+  lua_pop(L, 1);
+  return same;
+}
+
+void ar_require(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  if (!lua_isfunction(L, -1))
+    luaL_error(L, "activerecord core: no require function to load %s", name);
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+}
+
 /* core.error(kind, message [, fields]) -> error object (not raised), so the
  * Lua layers build ORM-level errors of the same shape as the core's. */
 static int core_error(lua_State *L) {
@@ -102,7 +129,6 @@ static const luaL_Reg core_functions[] = {
     {"monotime", core_monotime},
     {"sleep", core_sleep},
     {"now", core_now},
-    {"json_decode", ar_json_decode},
     {NULL, NULL}};
 
 LUALIB_API int luaopen_activerecord_backend_mysql_core(lua_State *L);
@@ -112,14 +138,31 @@ LUALIB_API int luaopen_activerecord_backend_mysql_core(lua_State *L) {
     return luaL_error(L, "cannot initialise the MySQL client library");
   ar_conn_open(L);
   ar_stmt_open(L);
-  luaL_newlib(L, core_functions);
-  ar_json_open(L);
-  ar_errors_open(L);              /* core, Error mt */
-  lua_setfield(L, -2, "Error");
-  /* one sentinel for SQL NULL and JSON null: lua-cjson's cjson.null is also
-   * a NULL light userdata, so the two compare equal */
-  lua_pushlightuserdata(L, NULL);
+  luaL_newlib(L, core_functions); /* core */
+  /* The neutral side owns null, the error shape, JSON's array mark and the
+   * clock's API; the core adopts them and installs its implementations. */
+  ar_require(L, "activerecord.null"); /* core, null */
+  if (lua_istable(L, -1) || lua_isnil(L, -1))
+    return luaL_error(L, "activerecord.null must be a userdata sentinel (cjson.null)");
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &null_key);
   lua_setfield(L, -2, "null");
+  ar_require(L, "activerecord.errors"); /* core, errors */
+  ar_errors_open(L);
+  lua_getfield(L, -1, "Error");
+  lua_setfield(L, -3, "Error");
+  lua_pushcfunction(L, core_error_kind);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "error_kind");
+  lua_setfield(L, -2, "kind_of");
+  lua_pop(L, 1);
+  ar_require(L, "activerecord.json"); /* core, json */
+  ar_json_open(L);
+  lua_pop(L, 1);
+  ar_require(L, "activerecord.clock"); /* core, clock */
+  lua_pushcfunction(L, core_now);
+  lua_setfield(L, -2, "now");
+  lua_pop(L, 1);
   lua_pushstring(L, mysql_get_client_info());
   lua_setfield(L, -2, "client_info");
   lua_pushboolean(L, AR_NONBLOCKING);

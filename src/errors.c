@@ -1,6 +1,7 @@
 /*
  * errors.c - the one error path: every failure becomes an error object
- * {kind, code, sqlstate, message, sql} with the AR_ERROR_MT metatable and is
+ * {kind, code, sqlstate, message, sql} with the AR_ERROR_MT metatable (the
+ * one of activerecord.errors, adopted at luaopen) and is
  * raised with lua_error. Server text is data, never a format string.
  * Parameter values are never part of the object (they may be secrets).
  */
@@ -108,41 +109,11 @@ const char *ar_check_text(lua_State *L, int idx, size_t *len, const char *kind,
   return lua_tolstring(L, idx, len);
 }
 
-/* "IntegrityError 1062 (23000): Duplicate entry ..." */
-static int error_tostring(lua_State *L) {
-  luaL_Buffer b;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_buffinit(L, &b);
-  lua_getfield(L, 1, "kind");
-  luaL_addstring(&b, lua_isstring(L, -1) ? lua_tostring(L, -1) : "Error");
-  lua_pop(L, 1);
-  lua_getfield(L, 1, "code");
-  if (lua_isinteger(L, -1) && lua_tointeger(L, -1) != 0) {
-    luaL_addchar(&b, ' ');
-    luaL_addvalue(&b); /* pops the code */
-  } else {
-    lua_pop(L, 1);
-  }
-  lua_getfield(L, 1, "sqlstate");
-  if (lua_isstring(L, -1)) {
-    luaL_addstring(&b, " (");
-    luaL_addvalue(&b);
-    luaL_addchar(&b, ')');
-  } else {
-    lua_pop(L, 1);
-  }
-  luaL_addstring(&b, ": ");
-  lua_getfield(L, 1, "message");
-  luaL_addstring(&b, lua_isstring(L, -1) ? lua_tostring(L, -1) : "unknown error");
-  lua_pop(L, 1);
-  luaL_pushresult(&b);
-  return 1;
-}
-
-/* Leaves the error metatable on the stack (the module exports it as
- * core.Error so the Lua layers raise ORM-level errors of the same shape). */
+/* Adopts the error metatable of activerecord.errors (the stack top): the
+ * neutral side owns the error shape and its `tostring`; every error this
+ * core builds gets that metatable through the registry name AR_ERROR_MT. */
 void ar_errors_open(lua_State *L) {
-  luaL_newmetatable(L, AR_ERROR_MT);
-  lua_pushcfunction(L, error_tostring);
-  lua_setfield(L, -2, "__tostring");
+  lua_getfield(L, -1, "Error");
+  if (!lua_istable(L, -1)) luaL_error(L, "activerecord.errors has no Error metatable");
+  lua_setfield(L, LUA_REGISTRYINDEX, AR_ERROR_MT);
 }

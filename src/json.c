@@ -5,10 +5,11 @@
  * fetch, and cjson costs a Lua call, a heap buffer and a strtod per number
  * for every value. This decoder builds tables directly from the column
  * buffer, keeps integers as Lua integers (cjson makes every number a float),
- * and maps JSON null to the library's null sentinel (a NULL light userdata,
- * equal to cjson.null), so values compare the same either way.
+ * and maps JSON null to the library's null sentinel (activerecord.null,
+ * adopted at luaopen: lua-cjson's null), so values compare the same either way.
  *
- * Arrays: every decoded JSON array gets one shared metatable (core.json_array_mt,
+ * Arrays: every decoded JSON array gets one shared metatable (json.array_mt,
+ * defined by the neutral module activerecord.json and adopted here;
  * `ar.json_array(t)` sets it), and the encoder writes a table carrying it as
  * an array even when it is empty, so `[]` survives a round trip. Otherwise a
  * table with keys 1..n (n >= 1) is an array and an empty plain table `{}` is
@@ -376,7 +377,7 @@ static int parse_value(json_parser *jp) {
       return 1;
     case 'n':
       if (!literal(jp, "null", 4)) return 0;
-      lua_pushlightuserdata(jp->L, NULL);
+      ar_push_null(jp->L);
       jp->hash = HASH_NULL;
       return 1;
     default: return parse_number(jp);
@@ -697,7 +698,7 @@ static void enc_value(json_enc *e, int idx) {
       put(e, "null", 4);
       break;
     case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) == NULL) { /* ar.null, cjson.null */
+      if (ar_is_null(L, idx)) { /* ar.null, cjson.null */
         put(e, "null", 4);
         break;
       }
@@ -707,7 +708,8 @@ static void enc_value(json_enc *e, int idx) {
       enc_table(e, idx);
       break;
     default:
-      enc_fail(e, "a %s value", luaL_typename(L, idx));
+      if (ar_is_null(L, idx)) put(e, "null", 4);
+      else enc_fail(e, "a %s value", luaL_typename(L, idx));
   }
 }
 
@@ -760,7 +762,8 @@ static int hash_value(lua_State *L, int idx, int mt_idx, int depth, uint64_t *ou
       *out = HASH_NULL;
       return 1;
     case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) != NULL) return 0;
+    case LUA_TUSERDATA:
+      if (!ar_is_null(L, idx)) return 0;
       *out = HASH_NULL; /* ar.null */
       return 1;
     case LUA_TTABLE: {
@@ -804,31 +807,43 @@ static int json_hash(lua_State *L) {
   return 1;
 }
 
-/* Sets json_encode, json_hash, json_array and json_array_mt on the module
- * table (top). */
+/* Sets `c` (a C function with `nup` upvalues on the stack top) as `core_name`
+ * on the core (at `core_idx`) and as `name` on activerecord.json (at
+ * `json_idx`); pops the upvalues. */
+static void install(lua_State *L, lua_CFunction c, int nup, int core_idx, int json_idx,
+                    const char *core_name, const char *name) {
+  lua_pushcclosure(L, c, nup);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, core_idx, core_name);
+  lua_setfield(L, json_idx, name);
+}
+
+/* With the core module at -2 and activerecord.json at -1: adopts
+ * json.array_mt (the neutral side defines it, so tables marked before the
+ * core loaded stay marked) and installs this file's encoder, decoder,
+ * structural hash and array marking into both tables. */
 void ar_json_open(lua_State *L) {
-  lua_newtable(L); /* module, mt */
-  lua_pushliteral(L, "activerecord.json_array");
-  lua_setfield(L, -2, "__name");
-  lua_pushliteral(L, "array");
-  lua_setfield(L, -2, "__jsontype"); /* dkjson reads this marker too */
+  int json_idx = lua_absindex(L, -1), core_idx = lua_absindex(L, -2);
+  lua_getfield(L, json_idx, "array_mt");
+  if (!lua_istable(L, -1)) luaL_error(L, "activerecord.json has no array_mt table");
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &json_array_key);
   lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "json_array_mt");
-  lua_pushvalue(L, -1); /* module, mt, mt */
-  lua_pushcclosure(L, json_array, 1);
-  lua_setfield(L, -3, "json_array"); /* module, mt */
-  lua_pushvalue(L, -1); /* module, mt, mt */
-  lua_pushcclosure(L, json_hash, 1);
-  lua_setfield(L, -3, "json_hash"); /* module, mt */
-  json_buf *b = (json_buf *)lua_newuserdatauv(L, sizeof *b, 0); /* module, mt, buf */
+  lua_setfield(L, core_idx, "json_array_mt"); /* mt */
+  lua_pushvalue(L, -1);
+  install(L, json_array, 1, core_idx, json_idx, "json_array", "array");
+  lua_pushvalue(L, -1);
+  install(L, json_hash, 1, core_idx, json_idx, "json_hash", "hash");
+  json_buf *b = (json_buf *)lua_newuserdatauv(L, sizeof *b, 0); /* mt, buf */
   memset(b, 0, sizeof *b);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, jbuf_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  lua_insert(L, -2); /* module, buf, mt */
-  lua_pushcclosure(L, json_encode, 2);
-  lua_setfield(L, -2, "json_encode");
+  lua_insert(L, -2); /* buf, mt */
+  install(L, json_encode, 2, core_idx, json_idx, "json_encode", "encode");
+  lua_pushcfunction(L, ar_json_decode);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, core_idx, "json_decode");
+  lua_setfield(L, json_idx, "decode");
 }

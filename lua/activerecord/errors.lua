@@ -2,15 +2,34 @@
 --
 -- An error is a table `{ kind, code, sqlstate, message, sql, ... }` whose
 -- metatable gives a one-line `tostring`; `pcall` catches it like any error.
--- `sql` is the statement text, never the parameter values.
+-- `sql` is the statement text, never the parameter values. Backend-neutral:
+-- the metatable is defined here and a backend's C core adopts it when it
+-- loads, so its errors and these are one kind of object.
 -- @module activerecord.errors
-local core = require("activerecord.backend.mysql.core")
 
 local M = {}
 
---- The metatable of every error object (from the C core).
+local function text(v)
+  local t = type(v)
+  if t == "string" or t == "number" then return v end
+  return nil
+end
+
+--- The metatable of every error object.
+-- `tostring(err)`: `"IntegrityError 1062 (23000): Duplicate entry ..."`.
 -- @table Error
-M.Error = core.Error
+M.Error = {
+  __name = "activerecord.Error",
+  __tostring = function(err)
+    local s = text(err.kind) or "Error"
+    local code = err.code
+    if math.type(code) == "integer" and code ~= 0 then s = s .. " " .. code end
+    local state = text(err.sqlstate)
+    if state then s = s .. " (" .. state .. ")" end
+    return s .. ": " .. (text(err.message) or "unknown error")
+  end,
+}
+local Error = M.Error
 
 --- Every kind the library raises, for `errors.is(err, errors.kinds.X)`:
 -- `ConnectionError`, `ConnectionLost`, `IntegrityError`, `DataError`,
@@ -36,7 +55,12 @@ M.kinds = {
 -- @raise an assertion error for a kind not in `kinds`
 function M.new(kind, message, fields)
   assert(M.kinds[kind], "unknown error kind: " .. tostring(kind))
-  return core.error(kind, message, fields)
+  if message == "" then message = nil end
+  local err = setmetatable({ kind = kind, code = 0, message = message or "unknown error" }, Error)
+  if type(fields) == "table" then
+    for k, v in pairs(fields) do rawset(err, k, v) end
+  end
+  return err
 end
 
 --- Raises a new error object (level-less: the object carries its own text).
@@ -55,14 +79,19 @@ end
 -- @usage local ok, err = pcall(user.save, user)
 -- if ar.errors.is(err, "IntegrityError") then ... end
 function M.is(err, kind)
-  if type(err) ~= "table" or getmetatable(err) ~= core.Error then return false end
+  if type(err) ~= "table" or getmetatable(err) ~= Error then return false end
   return kind == nil or err.kind == kind
 end
 
---- Maps a server or client errno to its kind (the C core's one table).
+--- Maps a server or client errno to its kind (the backend's one table; a
+-- backend installs it when it loads).
 -- @function kind_of
 -- @tparam integer code the errno (e.g. 1062)
 -- @treturn string the kind (e.g. `"IntegrityError"`)
-M.kind_of = core.error_kind
+-- @raise `ConfigError` when no backend has been loaded yet
+function M.kind_of(code)
+  M.raise("ConfigError", "errors.kind_of(" .. tostring(code) .. "): errnos are mapped by a backend, "
+    .. "and none is loaded (require \"activerecord.backend.mysql\" or call ar.connect first)")
+end
 
 return M

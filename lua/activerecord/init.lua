@@ -11,17 +11,20 @@
 -- (`ar.col`, `ar.raw`, `ar.json_value`, `ar.table`, ...), `ar.null` (writes
 -- SQL NULL; equal to cjson.null), `ar.errors`, `ar.core` and `ar.schema`.
 -- @module activerecord
+-- The MySQL core is loaded here for `ar.core` and `ar.connect`; loading it
+-- installs its JSON functions and clock into the neutral modules.
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local json = require("activerecord.json")
 
 local M = {
   _VERSION = "activerecord " .. core.version,
   -- Writes SQL NULL where `nil` would mean "absent"; equal to cjson.null.
-  null = core.null,
+  null = require("activerecord.null"),
   -- ar.json_array([t]) marks t (or a new table) as a JSON array, so an empty
   -- one is stored as [] (a plain {} is stored as an object); arrays read
   -- from JSON columns carry the same mark.
-  json_array = core.json_array,
+  json_array = json.array,
   errors = errors,
   core = core,
 }

@@ -1,7 +1,9 @@
 -- UTC "now" with microseconds, the form DATETIME(6) stores.
-local core = require("activerecord.backend.mysql.core")
+-- TRANSITIONAL: to be deleted; the mixins call
+-- types.normalize_datetime(require("activerecord.clock").now(), true).
+local clock = require("activerecord.clock")
 local types = require("activerecord.types")
 
 return function()
-  return types.normalize_datetime(core.now(), true)
+  return types.normalize_datetime(clock.now(), true)
 end
