@@ -1,0 +1,355 @@
+--- The query builder: a query's fields, `clone`, and the chain methods that
+-- add conditions, order, limits, the select list, grouping, windows and
+-- default scopes (`where`, `order_by`, `limit`, `select`, `group_by`, ...).
+-- A query is a value: every builder call returns a new query and never
+-- changes the one it was called on.
+-- One job: build queries; sources (from, joins, CTEs, set operations,
+-- locks) are in `query.sources`, running them in `query.terminals`.
+-- @module activerecord.query.builder
+local nodes = require("activerecord.query.nodes")
+local expr = require("activerecord.query.expr")
+local functions = require("activerecord.query.functions")
+local registry = require("activerecord.registry")
+
+local M = {}
+
+local Query = {}
+Query.__index = Query
+M.Query = Query
+
+local null = nodes.null
+local query_error, show, node = nodes.query_error, nodes.show, nodes.node
+local getmt, Expr, Order, Select, Slot, QUERY = nodes.getmt, nodes.Expr, nodes.Order, nodes.Select, nodes.Slot,
+  nodes.QUERY
+local is_expr, is_query = nodes.is_expr, nodes.is_query
+local check_name = nodes.check_name
+local as_expr, condition, order_entry = expr.as_expr, expr.condition, expr.order_entry
+
+-- ---- building ------------------------------------------------------------
+
+--- A new query (models use `Model:query()`; plain tables `table`).
+-- @tparam table opts `table` (required), `model`, `backend` (or a function
+--   returning one), `resolve` (field name -> column name)
+-- @treturn Query the query
+function M.new(opts)
+  return setmetatable({
+    [QUERY] = true,
+    table = opts.table, model = opts.model, backend = opts.backend, resolve = opts.resolve,
+    _where = {}, _order = {}, _select = {}, _group = {}, _having = {},
+    _joins = {}, _ctes = {}, _windows = {},
+  }, Query)
+end
+
+local function default_backend() return registry.default_backend() end
+
+--- A query without a model: `ar.table("users"):where{ id = 1 }:all()` gives plain rows.
+-- @tparam string name the table (`"t"` or `"db.t"`)
+-- @tparam[opt] activerecord.backend.mysql.Backend backend defaults to the default backend
+-- @treturn Query the query
+-- @raise `QueryError` for an invalid table name
+function M.table(name, backend)
+  return M.new{ table = check_name(name, "table name", true), backend = backend or default_backend }
+end
+
+
+--- A query is a value: every builder method returns a new query and never
+-- changes the one it was called on; SQL is compiled once, when a terminal
+-- method (`all`, `first`, `count`, ...) runs, with every value bound.
+-- @type Query
+
+--- A copy of the query.
+-- @treturn Query the copy
+-- The lists (conditions, order, ...) are shared between a query and its
+-- clones and never changed in place: a builder call that extends one copies
+-- that list only (`own`), so a clone costs one table, not nine.
+function Query:clone()
+  local q = {}
+  for k, v in pairs(self) do q[k] = v end
+  return setmetatable(q, getmetatable(self))
+end
+
+-- A private copy of list `key` on the (fresh) query q, ready to extend.
+local function own(q, key)
+  local src, dst = q[key] or {}, {}
+  for i = 1, #src do dst[i] = src[i] end
+  q[key] = dst
+  return dst
+end
+
+local function with(self, key, value)
+  local q = self:clone()
+  local list = own(q, key)
+  list[#list + 1] = value
+  return q
+end
+
+local function set(self, key, value)
+  local q = self:clone()
+  q[key] = value
+  return q
+end
+
+-- A model field's value as the column stores it (e.g. a UUID's binary
+-- form); a value the field cannot cast stays as given (it matches nothing).
+local function field_value(model, name, v)
+  local ok, converted = pcall(model._to_db, model, name, v)
+  if ok then return converted end
+  return v
+end
+
+-- A list converts item by item (IN); another table (a datetime table, a
+-- JSON document) converts as a whole, and is refused later if it is still
+-- a table.
+local function convert_value(model, name, v)
+  if v == null then return v end
+  if type(v) ~= "table" then return field_value(model, name, v) end
+  local mt = getmt(v)
+  if mt == Expr or mt == Slot or rawget(v, QUERY) ~= nil then return v end
+  local n = rawlen(v)
+  if n == 0 and next(v) ~= nil then return field_value(model, name, v) end
+  local list = {}
+  for i = 1, n do
+    local x = rawget(v, i)
+    if x == nil then return v end -- a hole: not a list, refused as it is
+    list[i] = field_value(model, name, x)
+  end
+  local count = 0
+  for _ in next, v do count = count + 1 end
+  if count ~= n then return v end -- other keys: not a list, refused as it is
+  return list
+end
+
+-- where{ field = value } on a model query: values converted like the fields.
+local function model_hash(model, t)
+  local out = {}
+  for k, v in pairs(t) do
+    local f = type(k) == "string" and model.fields[k]
+    if f and (f.to_db or f.cast) then v = convert_value(model, k, v) end
+    out[k] = v
+  end
+  return out
+end
+
+local function query_condition(self, first, ...)
+  local m = self.model
+  if m and m.fields and type(first) == "table" and not is_expr(first) and not is_query(first) then
+    first = model_hash(m, first)
+  end
+  return condition(first, ...)
+end
+
+--- Adds a condition (AND).
+-- @param ... a table `{ col = value }` (`=`; a list is `IN`; `ar.null` is
+--   `IS NULL`; a query is `IN (subquery)`; on a model, values convert like the
+--   fields), an expression (`ar.col("age"):gt(18)`), or SQL text with `?`
+--   followed by its values
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column name or argument, and for a value
+--   that is a table but not a list of scalars, a query or an expression
+--   (expressions are told apart by identity: a decoded JSON object is data)
+function Query:where(...) return with(self, "_where", query_condition(self, ...)) end
+
+--- `(everything so far) OR (this condition)`; arguments as for `where`.
+-- @param ... the condition
+-- @treturn Query the new query
+-- @raise `QueryError` as for `where`
+function Query:or_where(...)
+  local q = self:clone()
+  local current = node({ kind = "and", items = q._where })
+  q._where = { node({ kind = "or", items = { current, query_condition(self, ...) } }) }
+  return q
+end
+
+--- Adds `NOT (condition)`; arguments as for `where`.
+-- @param ... the condition
+-- @treturn Query the new query
+-- @raise `QueryError` as for `where`
+function Query:not_where(...)
+  return with(self, "_where", node({ kind = "not", item = query_condition(self, ...) }))
+end
+--- Adds `col IN (...)`.
+-- @tparam string|Expr col the column
+-- @tparam table|Query values the values or a subquery
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column or list
+function Query:in_list(col, values) return self:where(as_expr(col):in_list(values)) end
+--- Adds `col NOT IN (...)`.
+-- @tparam string|Expr col the column
+-- @tparam table|Query values the values or a subquery
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column or list
+function Query:not_in(col, values) return self:where(as_expr(col):not_in(values)) end
+--- Adds `col BETWEEN low AND high`.
+-- @tparam string|Expr col the column
+-- @param low the lower bound
+-- @param high the upper bound
+-- @treturn Query the new query
+function Query:between(col, low, high) return self:where(as_expr(col):between(low, high)) end
+--- Adds `col LIKE ?`.
+-- @tparam string|Expr col the column
+-- @tparam string pattern the pattern
+-- @treturn Query the new query
+function Query:like(col, pattern) return self:where(as_expr(col):like(pattern)) end
+--- Adds `col IS NULL`.
+-- @tparam string|Expr col the column
+-- @treturn Query the new query
+function Query:is_null(col) return self:where(as_expr(col):is_null()) end
+--- Adds `col IS NOT NULL`.
+-- @tparam string|Expr col the column
+-- @treturn Query the new query
+function Query:is_not_null(col) return self:where(as_expr(col):is_not_null()) end
+--- Adds `EXISTS (q)`.
+-- @tparam Query q the subquery
+-- @treturn Query the new query
+function Query:where_exists(q) return self:where(expr.exists(q)) end
+--- Adds `NOT EXISTS (q)`.
+-- @tparam Query q the subquery
+-- @treturn Query the new query
+function Query:where_not_exists(q) return self:where(expr.not_exists(q)) end
+
+--- Adds an ORDER BY item.
+-- @tparam string|Expr|table col a column, an expression, or `ar.col(x):desc()`
+-- @tparam[opt="asc"] string dir `"asc"` or `"desc"` (nothing else is accepted)
+-- @treturn Query the new query
+-- @raise `QueryError` for another direction or a bad column
+function Query:order_by(col, dir)
+  dir = dir and tostring(dir):lower() or "asc"
+  if dir ~= "asc" and dir ~= "desc" then
+    query_error(("order direction must be \"asc\" or \"desc\", got %s"):format(show(dir)))
+  end
+  if getmt(col) == Order then return with(self, "_order", col) end
+  return with(self, "_order", order_entry(as_expr(col), dir))
+end
+
+--- Drops any ordering, then (optionally) orders by `col`.
+-- @tparam[opt] string|Expr col the column
+-- @tparam[opt] string dir `"asc"` or `"desc"`
+-- @treturn Query the new query
+function Query:reorder(col, dir)
+  local q = set(self, "_order", {})
+  if col == nil then return q end
+  return q:order_by(col, dir)
+end
+
+local function count_arg(n, what)
+  if math.type(n) ~= "integer" or n < 0 then
+    query_error(what .. " must be a non-negative integer")
+  end
+  return n
+end
+
+--- `LIMIT n`.
+-- @tparam integer n a non-negative integer
+-- @treturn Query the new query
+-- @raise `QueryError` for anything else
+function Query:limit(n) return set(self, "_limit", count_arg(n, "limit")) end
+--- `OFFSET n`.
+-- @tparam integer n a non-negative integer
+-- @treturn Query the new query
+-- @raise `QueryError` for anything else
+function Query:offset(n) return set(self, "_offset", count_arg(n, "offset")) end
+
+local SELECT_KEYS = { expr = true, as = true }
+
+-- A select item: a column name, an expression, a query (scalar subquery),
+-- col:as("alias") or { expr = ..., as = "alias" } (those two keys only; the
+-- expr is itself a column name, an expression or a query).
+local function select_item(s)
+  if getmt(s) == Select then return s end
+  if type(s) == "table" and not is_expr(s) and not is_query(s) then
+    for k in next, s do
+      if not SELECT_KEYS[k] then query_error("a select item table takes expr and as only, got " .. show(k)) end
+    end
+    return setmetatable({ expr = as_expr(s.expr), as = s.as and check_name(s.as, "alias") }, Select)
+  end
+  return setmetatable({ expr = as_expr(s) }, Select)
+end
+
+--- Sets the select list (added to any earlier `select`).
+-- @param ... column names, expressions, queries (scalar subqueries),
+--   `expr:as("alias")` or `{ expr = ..., as = "alias" }`
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad name or alias
+function Query:select(...)
+  local q = self:clone()
+  local list = own(q, "_select")
+  for i = 1, select("#", ...) do list[#list + 1] = select_item(select(i, ...)) end
+  return q
+end
+
+--- `SELECT DISTINCT`.
+-- @treturn Query the new query
+function Query:distinct() return set(self, "_distinct", true) end
+
+--- `GROUP BY` columns or expressions.
+-- @param ... the columns
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad column
+function Query:group_by(...)
+  local q = self:clone()
+  local list = own(q, "_group")
+  for i = 1, select("#", ...) do list[#list + 1] = as_expr(select(i, ...)) end
+  return q
+end
+
+--- `GROUP BY ... WITH ROLLUP`: super-aggregate rows with NULL group columns.
+-- @treturn Query the new query
+function Query:with_rollup() return set(self, "_rollup", true) end
+
+--- Adds a HAVING condition; arguments as for `where`.
+-- @param ... the condition
+-- @treturn Query the new query
+function Query:having(...) return with(self, "_having", condition(...)) end
+
+--- `WINDOW name AS (spec)`, referenced by `fn:over("name")`.
+-- @tparam string name the window's name
+-- @tparam table spec as for `Expr:over`
+-- @treturn Query the new query
+-- @raise `QueryError` for a bad name or spec
+function Query:window(name, spec)
+  return with(self, "_windows", { name = check_name(name, "window name"), spec = functions.window_spec(spec) })
+end
+
+-- ---- default scopes ------------------------------------------------------
+
+--- Drops one named default scope (e.g. soft_delete's `"soft_delete"`) from this query.
+-- @tparam string name the default scope's name
+-- @treturn Query the new query
+function Query:unscope(name)
+  local m = self.model
+  local known = false
+  for _, s in ipairs(m and m._default_scopes or {}) do
+    if s.name == name then known = true end
+  end
+  if not known then
+    query_error(("unscope: %s has no default scope '%s'"):format(m and m.name or "this query", tostring(name)))
+  end
+  local q = self:clone()
+  local skip = {}
+  for k, v in pairs(self.skip_scopes or {}) do skip[k] = v end
+  skip[name] = true
+  q.skip_scopes = skip
+  return q
+end
+
+-- The query as it runs: the model's default scopes applied once, at the end.
+function Query:_final()
+  local m = self.model
+  if not m or self._scoped or self.skip_all_scopes or self._compound
+      or #m._default_scopes == 0 then
+    return self
+  end
+  local q = self:clone()
+  q._scoped = true
+  for _, s in ipairs(m._default_scopes) do
+    if not (self.skip_scopes and self.skip_scopes[s.name]) then
+      q = s.fn(q)
+      q._scoped = true
+    end
+  end
+  return q
+end
+
+M.with, M.set = with, set
+
+return M

@@ -1,0 +1,382 @@
+--- Query terminals: what runs a query and what it returns (`all`, `first`,
+-- `one`, `count`/`sum`/..., `exists`, `pluck`, `each`, `find_batches`,
+-- `find_each`, `update_all`, `delete_all`, `explain`, `to_sql`).
+-- One job: run queries through the backend contract: SQL text comes from
+-- `db:compile(kind, ...)` (the compiler, cached by the query's shape),
+-- rows from `db:execute` / `db:each`.
+-- @module activerecord.query.terminals
+local nodes = require("activerecord.query.nodes")
+local expr = require("activerecord.query.expr")
+local builder = require("activerecord.query.builder")
+local errors = require("activerecord.errors")
+local options = require("activerecord.options")
+local json = require("activerecord.json")
+
+local Query = builder.Query
+local unpack = table.unpack
+local query_error, node = nodes.query_error, nodes.node
+local is_expr, is_query, checked_value = nodes.is_expr, nodes.is_query, nodes.checked_value
+local check_column_ref, check_name = nodes.check_column_ref, nodes.check_name
+local as_expr, as_operand, sorted_keys = expr.as_expr, expr.as_operand, expr.sorted_keys
+
+-- ---- running -------------------------------------------------------------
+
+function Query:_backend()
+  local b = self.backend
+  if type(b) == "function" then b = b() end
+  if not b then errors.raise("ConfigError", "no backend: pass backend = db or call ar.set_default_backend(db)") end
+  return b
+end
+
+--- The SQL text and its parameters, without running anything.
+-- @treturn string the SQL
+-- @treturn table the parameters (`params.n` is their count, so NULLs survive)
+-- @raise `QueryError`, `CapabilityError`, `ConfigError` (no backend)
+function Query:to_sql()
+  local db = self:_backend()
+  return db:compile("select", self:_final())
+end
+
+function Query:_execute()
+  local db = self:_backend()
+  local sql, params = db:compile("select", self:_final())
+  return db:execute(sql, unpack(params, 1, params.n))
+end
+
+function Query:_rows() return self:_execute().rows end
+
+function Query:_wrap(rows, held)
+  if not self.model then return rows end
+  local load = self.model._load
+  for i = 1, #rows do rows[i] = load(self.model, rows[i], held) end
+  return rows
+end
+
+-- Rows for model instances. A model with JSON fields takes them with the
+-- hash of each JSON value (`_execute_json_hashes`, where the backend has
+-- it): the record keeps what the database holds, to see changes made in place.
+function Query:_model_rows()
+  local model = self.model
+  local db = self:_backend()
+  if not (model._json_fields and db._execute_json_hashes) then return self:_rows() end
+  local sql, params = db:compile("select", self:_final())
+  local res = db:_execute_json_hashes(sql, unpack(params, 1, params.n))
+  return res.rows, model:_held_keys(res.columns)
+end
+
+--- Runs the query.
+-- @treturn table an array of model instances (plain rows for a table query),
+--   with `with(...)` relations loaded
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:all()
+  local rows
+  if self.model then rows = self:_wrap(self:_model_rows()) else rows = self:_rows() end
+  if self.after_load then self.after_load(self, rows) end
+  return rows
+end
+
+-- The primary key as a column reference qualified by this query's source.
+local function pk_ref(q, key)
+  local column = key
+  if not column and q.model then column = q.model.pk_field.column end
+  if not column then return nil end
+  local source = q.table_alias or q.table
+  return expr.col(source and (source .. "." .. column) or column), column
+end
+
+--- The first row (by primary key unless ordered), or nil.
+-- @return a record, a row or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:first()
+  local q = self
+  if #q._order == 0 and not q._compound then
+    local ref = pk_ref(q)
+    if ref then q = q:order_by(ref) end
+  end
+  return q:limit(1):all()[1]
+end
+
+--- Exactly one row: nil when none.
+-- @return a record, a row or nil
+-- @raise `QueryError` when there are several; the errors of `all`
+function Query:one()
+  local rows = self:limit(2):all()
+  if #rows > 1 then query_error("one() found more than one row") end
+  return rows[1]
+end
+
+-- SELECT ... FROM (this query) AS alias: for counting grouped, limited,
+-- distinct or compound queries as their rows.
+local function wrapped(self, alias)
+  local inner = self:_final()
+  local q = builder.new{ backend = self.backend }
+  q._from_query, q.table_alias, q.skip_all_scopes = inner, alias, true
+  return q
+end
+
+local function needs_wrap(q, grouped)
+  return (grouped and #q._group > 0) or q._limit ~= nil or q._offset ~= nil or q._distinct
+    or q._compound ~= nil
+end
+
+local STAR = node({ kind = "raw", sql = "*", params = { n = 0 } })
+
+local function aggregate_value(self, fn, col, distinct)
+  local q
+  if needs_wrap(self, fn == "COUNT") then
+    q = wrapped(self, "ar_agg")
+  else
+    if #self._group > 0 then query_error(fn:lower() .. "() on a grouped query: use select + aggregate()") end
+    q = self:clone()
+    q._order = {}
+  end
+  local arg = col and as_expr(col) or STAR
+  q._select = { { expr = node({ kind = "func", name = fn, args = { arg }, distinct = distinct }), as = "value" } }
+  local row = q:_rows()[1]
+  return row and row.value
+end
+
+--- `count()` counts the rows `all` would return (grouped, limited, distinct
+-- or compound queries are counted as their rows); `count(col)` non-NULL
+-- values; `count(col, true)` distinct ones.
+-- @tparam[opt] string|Expr col the column
+-- @tparam[opt] boolean distinct count distinct values
+-- @treturn integer the count
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:count(col, distinct) return aggregate_value(self, "COUNT", col, distinct) or 0 end
+--- `SUM(col)`; DECIMAL results are exact strings.
+-- @tparam string|Expr col the column
+-- @return the sum, or nil when no row matches
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:sum(col) return aggregate_value(self, "SUM", col) end
+--- `AVG(col)`.
+-- @tparam string|Expr col the column
+-- @return the average, or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:avg(col) return aggregate_value(self, "AVG", col) end
+--- `MIN(col)`.
+-- @tparam string|Expr col the column
+-- @return the minimum, or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:min(col) return aggregate_value(self, "MIN", col) end
+--- `MAX(col)`.
+-- @tparam string|Expr col the column
+-- @return the maximum, or nil
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:max(col) return aggregate_value(self, "MAX", col) end
+
+local ONE = node({ kind = "raw", sql = "1", params = { n = 0 } })
+
+--- Whether any row matches (`SELECT 1 ... LIMIT 1`).
+-- @treturn boolean
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:exists()
+  local q = needs_wrap(self, true) and wrapped(self, "ar_exists") or self:clone()
+  q._select = { { expr = ONE, as = "one" } }
+  q._order = {}
+  return #q:limit(1):_rows() > 0
+end
+
+--- The values of one column (converted like the model's field when it is one).
+-- @tparam string|Expr col the column
+-- @treturn table the values
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:pluck(col)
+  local q = self:clone()
+  q._select = { { expr = as_expr(col), as = "value" } }
+  local rows = q:_rows()
+  local name = type(col) == "string" and col:match("([^.]+)$")
+  local field = self.model and name and self.model.fields[name]
+  local conv = field and self.model._from_db[name]
+  local out = {}
+  for i, row in ipairs(rows) do
+    local v = row.value
+    if conv and v ~= nil then v = conv(v, field) end
+    out[i] = v
+  end
+  return out
+end
+
+--- Runs the query and returns plain rows, never model instances (for
+-- grouped or computed selects).
+-- @treturn table the rows
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:aggregate()
+  return self:_rows()
+end
+
+--- The server's plan for this query.
+-- @tparam[opt] table opts `format = "traditional"` forces EXPLAIN's rows
+-- @return the decoded FORMAT=JSON document where the server has it
+--   (capability `explain_json`), else EXPLAIN's rows
+-- @treturn string `"json"` or `"traditional"`
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:explain(opts)
+  local db = self:_backend()
+  local sql, params = db:compile("select", self:_final())
+  local as_json = not (opts and opts.format == "traditional") and db.dialect:supports("explain_json")
+  if not as_json then
+    return db:execute("EXPLAIN " .. sql, unpack(params, 1, params.n)).rows, "traditional"
+  end
+  local res = db:execute("EXPLAIN FORMAT=JSON " .. sql, unpack(params, 1, params.n))
+  local row = res.rows[1]
+  local text = row and row[res.columns[1].name]
+  if type(text) == "string" then text = json.decode(text) end
+  return text, "json"
+end
+
+--- `UPDATE ... SET ... WHERE <this query's conditions>` in one statement (no
+-- events, no validation).
+-- @tparam table values column -> value (bound) or expression
+--   (`{ score = ar.col("score"):add(1) }`)
+-- @treturn integer the affected rows
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:update_all(values)
+  if type(values) ~= "table" or is_expr(values) then query_error("update_all expects a table of values") end
+  local assignments = {}
+  for i, k in ipairs(sorted_keys(values, "update_all")) do
+    local v = values[k]
+    if is_expr(v) or is_query(v) then
+      v = as_operand(v)
+    else
+      -- the field may turn a table into a value (JSON, datetime); a table left is refused
+      if self.model then v = self.model:_to_db(k, v) end
+      v = checked_value(v, "update_all{ " .. k .. " = ... }")
+    end
+    assignments[i] = { column = check_column_ref(k), value = v }
+  end
+  local db = self:_backend()
+  local sql, params = db:compile("update", self:_final(), assignments)
+  return db:execute(sql, unpack(params, 1, params.n)).affected_rows
+end
+
+local DELETE_OPTIONS = { returning = true }
+
+--- `DELETE ... WHERE <this query's conditions>` in one statement (no events).
+-- @tparam[opt] table opts `returning = { columns }` (capability `delete_returning`)
+-- @treturn integer the affected rows
+-- @treturn[opt] table the returned rows, with `returning`
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:delete_all(opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then query_error("delete_all expects { returning = {...} }") end
+    options.check(opts, DELETE_OPTIONS, "delete_all")
+  end
+  local db = self:_backend()
+  local sql, params = db:compile("delete", self:_final(), opts)
+  local res = db:execute(sql, unpack(params, 1, params.n))
+  if opts and opts.returning then return res.affected_rows, res.rows end
+  return res.affected_rows
+end
+
+--- Streams the matching rows (as instances for a model) through `fn`, without buffering them.
+-- @tparam function fn called with each record or row
+-- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
+--   `CapabilityError` (a feature the server lacks, before any SQL is sent),
+--   `ConfigError` (no backend) and the backend's statement errors
+function Query:each(fn)
+  local db = self:_backend()
+  local sql, params = db:compile("select", self:_final())
+  local model = self.model
+  for row in db:each(sql, unpack(params, 1, params.n)) do
+    if model then row = model._load(model, row) end
+    fn(row)
+  end
+end
+
+local BATCH_KEYS = { batch_size = true, key = true, start = true }
+
+local function batch_options(self, opts)
+  options.check(opts, BATCH_KEYS, "find_each")
+  local size = opts.batch_size or 1000
+  if math.type(size) ~= "integer" or size < 1 then query_error("batch_size must be a positive integer") end
+  if #self._order > 0 or self._limit or self._offset or self._compound then
+    query_error("find_each orders by the primary key in batches: drop order_by/limit/offset")
+  end
+  local ref, column = pk_ref(self, opts.key and check_name(opts.key, "key"))
+  if not ref then query_error("find_each on a table query needs { key = \"column\" }") end
+  return size, ref, column
+end
+
+--- Keyset batches: `WHERE pk > last ORDER BY pk LIMIT n`, one batch in memory.
+-- @tparam[opt] table opts `batch_size` (default 1000), `key` (required for a
+--   table query), `start` (the key to start after)
+-- @tparam[opt] function fn called with each batch; without it, an iterator over batches
+-- @return the iterator, when `fn` is omitted
+-- @raise `QueryError` for a bad option or an ordered/limited query; the errors of `all`
+function Query:find_batches(opts, fn)
+  if type(opts) == "function" then opts, fn = {}, opts end
+  opts = opts or {}
+  local size, ref, column = batch_options(self, opts)
+  local base = self:reorder(ref):limit(size)
+  local key_name = self.model and self.model.primary_key or column
+  local last = opts.start
+  local done = false
+  local function next_batch()
+    if done then return nil end
+    local q = last == nil and base or base:where(ref:gt(last))
+    local batch = q:all()
+    if #batch < size then done = true end
+    if #batch == 0 then return nil end
+    last = batch[#batch][key_name]
+    return batch
+  end
+  if not fn then return next_batch end
+  for batch in next_batch do fn(batch) end
+end
+
+--- Like `find_batches`, one record at a time.
+-- @tparam[opt] table opts as for `find_batches`
+-- @tparam[opt] function fn called with each record; without it, an iterator
+-- @return the iterator, when `fn` is omitted
+-- @raise as `find_batches`
+function Query:find_each(opts, fn)
+  if type(opts) == "function" then opts, fn = {}, opts end
+  local batches = self:find_batches(opts or {})
+  local batch, i = nil, 0
+  local function next_record()
+    while true do
+      if batch and i < #batch then
+        i = i + 1
+        return batch[i]
+      end
+      batch, i = batches(), 0
+      if not batch then return nil end
+    end
+  end
+  if not fn then return next_record end
+  for rec in next_record do fn(rec) end
+end
+
+function Query:__tostring()
+  local ok, sql = pcall(self.to_sql, self)
+  return "Query(" .. (ok and sql or tostring(self.table)) .. ")"
+end
+
+return {}
