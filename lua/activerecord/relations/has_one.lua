@@ -1,0 +1,17 @@
+--- One job: the has_one strategy. One target holds the owner's key
+-- (`user:profile()`): has_many's keys, query, eager loading and dependents,
+-- answering with the first record (or none) instead of a list.
+-- @module activerecord.relations.has_one
+local relation = require("activerecord.relations.relation")
+local HasMany = require("activerecord.relations.has_many")
+
+local HasOne = relation.kind({ single = true })
+setmetatable(HasOne, HasMany)
+
+--- The related record, or false.
+-- @param inst the owner record
+function HasOne:fetch(inst)
+  return self:query_for(inst):first() or false
+end
+
+return HasOne

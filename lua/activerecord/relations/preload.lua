@@ -1,0 +1,186 @@
+--- One job: eager loading. Parses `with(...)` specs into a tree, walks it
+-- one statement per relation level (the kinds' `preload`), and holds the
+-- keyed loader the key-matching kinds share: `WHERE key IN (...)` in
+-- chunks, children grouped by key (compared as the server compares them)
+-- and handed to their owners' relation caches.
+-- @module activerecord.relations.preload
+local errors = require("activerecord.errors")
+local relation = require("activerecord.relations.relation")
+local collation = require("activerecord.relations.collation")
+
+local M = {}
+
+local cache_of = relation.cache_of
+
+--- The distinct non-nil values of field `name` over `records`, in order.
+-- @tparam table records the records
+-- @tparam string name the field
+-- @treturn table the values
+function M.distinct_values(records, name)
+  local seen, out, n = {}, {}, 0
+  for i = 1, #records do
+    local v = records[i][name]
+    if v ~= nil and not seen[v] then
+      seen[v] = true
+      n = n + 1
+      out[n] = v
+    end
+  end
+  return out
+end
+local distinct_values = M.distinct_values
+
+--- Hands each owner its list from `by_key` (its key normalised by `norm`).
+-- A list goes to the first owner with that key as it is; owners sharing a
+-- key get copies, and owners without children fresh empty lists: two
+-- caches never share a table.
+-- @tparam string name the relation
+-- @tparam table records the owners
+-- @tparam string owner_key the owners' key field
+-- @tparam table by_key key -> list of records
+-- @tparam[opt] function norm the key normaliser
+-- @tparam[opt] string inverse the children's relation back to the owner
+function M.attach_lists(name, records, owner_key, by_key, norm, inverse)
+  local given = {}
+  for i = 1, #records do
+    local r = records[i]
+    local k = r[owner_key]
+    if norm and k ~= nil then k = norm(k) end
+    local list = k ~= nil and by_key[k]
+    if not list then
+      list = {}
+    elseif given[k] then
+      list = table.move(list, 1, #list, 1, {})
+    else
+      given[k] = true
+    end
+    if inverse then
+      for j = 1, #list do cache_of(list[j])[inverse] = r end
+    end
+    cache_of(r)[name] = list
+  end
+end
+
+-- The children of `keys`, one query per chunk.
+local function load_chunks(rel, keys, scope, chunk_size)
+  local target = rel:target()
+  local _, target_key = rel:keys()
+  local loaded
+  for first = 1, #keys, chunk_size do
+    local chunk = keys
+    if first > 1 or #keys > chunk_size then
+      chunk = table.move(keys, first, math.min(first + chunk_size - 1, #keys), 1, {})
+    end
+    local q = rel:ordered(target:query():where({ [target_key] = chunk }))
+    if scope then q = scope(q) end
+    local rows = q:all()
+    if loaded then table.move(rows, 1, #rows, #loaded + 1, loaded) else loaded = rows end
+  end
+  return loaded or {}
+end
+
+--- Eager loading for a kind matching one key column against another
+-- (belongs_to, has_one, has_many): the targets of every owner, one query
+-- per chunk of distinct keys.
+-- @param rel the relation
+-- @tparam table records the owners
+-- @tparam[opt] function scope the `with` scope
+-- @tparam integer chunk_size keys per statement
+-- @treturn table the loaded targets (for the next level)
+function M.keyed(rel, records, scope, chunk_size)
+  local owner_key, target_key = rel:keys()
+  local keys = distinct_values(records, owner_key)
+  local loaded = load_chunks(rel, keys, scope, chunk_size)
+  -- the server matched `target_key IN (...)` under the column's collation:
+  -- the Lua side matches the same way (`with` = the lazy accessor)
+  local nloaded = #loaded
+  local found = {}
+  for i = 1, nloaded do found[i] = loaded[i][target_key] end
+  local target = rel:target()
+  local tf = target.fields[target_key]
+  local norm = collation.normaliser(target:_backend(), target.table, tf and tf.column or target_key, keys, found)
+  local by_key = {}
+  if rel.single then
+    for i = 1, nloaded do
+      local k = found[i]
+      if norm then k = norm(k) end
+      if by_key[k] == nil then by_key[k] = loaded[i] end
+    end
+    for i = 1, #records do
+      local r = records[i]
+      local k = r[owner_key]
+      if norm and k ~= nil then k = norm(k) end
+      cache_of(r)[rel.name] = k ~= nil and by_key[k] or false
+    end
+    return loaded
+  end
+  for i = 1, nloaded do
+    local k = found[i]
+    if norm then k = norm(k) end
+    local list = by_key[k]
+    if not list then
+      list = {}
+      by_key[k] = list
+    end
+    list[#list + 1] = loaded[i]
+  end
+  M.attach_lists(rel.name, records, owner_key, by_key, norm, rel.opts.inverse_of)
+  return loaded
+end
+
+-- with("posts", "posts.comments", { "orders", function(q) ... end })
+-- -> { posts = { scope =, children = { comments = {...} } }, ... }
+local function add_path(tree, path, scope)
+  local node = { children = tree }
+  for part in path:gmatch("[^.]+") do
+    local children = node.children
+    local child = children[part]
+    if not child then
+      child = { children = {} }
+      children[part] = child
+    end
+    node = child
+  end
+  if scope then node.scope = scope end
+end
+
+--- The tree of `with(...)` specs.
+-- @tparam table specs relation paths (`"posts.comments"`) or `{ path, scope }`
+-- @treturn table name -> `{ scope =, children = { ... } }`
+-- @raise `QueryError` for a malformed spec
+function M.parse(specs)
+  local tree = {}
+  for _, s in ipairs(specs) do
+    if type(s) == "string" then
+      add_path(tree, s)
+    elseif type(s) == "table" and type(s[1]) == "string" then
+      if s[2] ~= nil and type(s[2]) ~= "function" then
+        errors.raise("QueryError", "with{ name, scope }: the scope must be a function(q) returning a query")
+      end
+      add_path(tree, s[1], s[2])
+    else
+      errors.raise("QueryError", "with expects relation names (\"posts.comments\") or { name, scope }")
+    end
+  end
+  return tree
+end
+
+--- Loads the tree's relations for `records`, level by level.
+-- @tparam table model the records' model
+-- @tparam table records the records
+-- @tparam table tree from `parse`
+-- @tparam integer chunk_size keys per statement
+-- @raise `ConfigError` for an unknown relation; the errors of `Query:all`
+function M.run(model, records, tree, chunk_size)
+  if #records == 0 then return end
+  for name, node in pairs(tree) do
+    local rel = model.relations[name]
+    if not rel then
+      errors.raise("ConfigError", ("%s has no relation '%s'"):format(model.name, name))
+    end
+    local loaded = rel:preload(records, node.scope, chunk_size)
+    if next(node.children) then M.run(rel:target(), loaded, node.children, chunk_size) end
+  end
+end
+
+return M
