@@ -95,6 +95,8 @@ typedef struct ar_conn {
   int cursor_open;           /* a streaming cursor owns `active` */
   unsigned long max_packet;  /* the server's max_allowed_packet (0: unknown) */
   int tx_open;               /* begin() opened a transaction, not yet ended */
+  double created;            /* ar_monotime() when connected: the pool's max_lifetime */
+  double last_used;          /* ar_monotime() at the last checkin_state() */
 } ar_conn;
 
 typedef struct ar_stmt {
@@ -160,6 +162,9 @@ int ar_wait(MYSQL *m, int status);
 #define AR_CALL(m, ret, fn, h, ...) do { (void)(m); (ret) = fn((h), __VA_ARGS__); } while (0)
 #define AR_CALL0(m, ret, fn, h) do { (void)(m); (ret) = fn(h); } while (0)
 #endif
+
+/* core.c: seconds from CLOCK_MONOTONIC. */
+double ar_monotime(void);
 
 /* connection.c */
 ar_conn *ar_check_conn(lua_State *L, int idx); /* raises on closed */

@@ -236,6 +236,18 @@ static int conn_is_closed(lua_State *L) {
   return 1;
 }
 
+/* checkin_state() -> nil when the connection may go back to the pool as it
+ * is, "closed", or "transaction" (a transaction is still open on the
+ * server); records the time as its last use. The pool's one call on checkin. */
+static int conn_checkin_state(lua_State *L) {
+  ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
+  c->last_used = ar_monotime();
+  if (!c->mysql || !c->connected) lua_pushliteral(L, "closed");
+  else if (c->mysql->server_status & SERVER_STATUS_IN_TRANS) lua_pushliteral(L, "transaction");
+  else lua_pushnil(L);
+  return 1;
+}
+
 /* ---- connect --------------------------------------------------------- */
 
 static void set_session_var(lua_State *L, int conn_idx, const char *sql,
@@ -417,6 +429,7 @@ int ar_connect(lua_State *L) {
           (unsigned)port, sock, CLIENT_MULTI_RESULTS);
   if (!ret) return fail_connect(L, c, NULL);
   c->connected = 1;
+  c->created = c->last_used = ar_monotime();
   if (ssl_mode >= SSL_REQUIRED && !mysql_get_ssl_cipher(m))
     return fail_connect(L, c, "TLS was required but the connection is not encrypted");
   /* remembered so reset() can restore the session the user asked for */
@@ -605,23 +618,49 @@ static int conn_ping(lua_State *L) {
  * killed us, restarted or timed us out has closed the socket (or left an
  * error packet), which makes it readable: one poll() with no wait tells,
  * before a statement is sent, that it would fail. */
-static int conn_probe(lua_State *L) {
-  ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
-  if (!c->mysql || !c->connected) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  if (c->active) { /* a result is being read: the link is in use, not idle */
-    lua_pushboolean(L, 1);
-    return 1;
-  }
+static int link_quiet(ar_conn *c) {
+  if (!c->mysql || !c->connected) return 0;
+  if (c->active) return 1; /* a result is being read: the link is in use, not idle */
   struct pollfd pfd;
   pfd.fd = (int)mysql_get_socket(c->mysql);
   pfd.events = POLLIN;
   pfd.revents = 0;
-  int rc = poll(&pfd, 1, 0);
-  lua_pushboolean(L, rc == 0);
+  return poll(&pfd, 1, 0) == 0;
+}
+
+static int conn_probe(lua_State *L) {
+  ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
+  lua_pushboolean(L, link_quiet(c));
   return 1;
+}
+
+/* checkout_check(max_lifetime, idle_timeout, validate_after) -> true when an
+ * idle connection may be handed out: young enough, used recently enough,
+ * nothing pending on its socket (probe), and answering a ping when idle for
+ * validate_after seconds or more; else false, broken (true when the link
+ * itself failed). The pool's one call on checkout. */
+static int conn_checkout_check(lua_State *L) {
+  ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
+  double max_lifetime = (double)luaL_checknumber(L, 2);
+  double idle_timeout = (double)luaL_checknumber(L, 3);
+  double validate_after = (double)luaL_checknumber(L, 4);
+  double t = ar_monotime(), idle = t - c->last_used;
+  int ok = t - c->created <= max_lifetime && idle <= idle_timeout;
+  int broken = 0;
+  if (ok && !link_quiet(c)) {
+    ok = 0;
+    broken = 1;
+  }
+  if (ok && idle >= validate_after) {
+    lua_settop(L, 1);
+    conn_ping(L);
+    ok = lua_toboolean(L, 2);
+    broken = !ok;
+  }
+  lua_pushboolean(L, ok);
+  if (ok) return 1;
+  lua_pushboolean(L, broken);
+  return 2;
 }
 
 /* mysql_reset_connection drops the server's prepared statements, so ours go
@@ -721,6 +760,8 @@ static const luaL_Reg conn_methods[] = {
     {"reset", conn_reset},
     {"close", conn_close},
     {"is_closed", conn_is_closed},
+    {"checkin_state", conn_checkin_state},
+    {"checkout_check", conn_checkout_check},
     {"server", conn_server},
     {"capabilities", conn_capabilities},
     {"thread_id", conn_thread_id},

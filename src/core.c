@@ -71,11 +71,15 @@ static int core_error_kind(lua_State *L) {
   return 1;
 }
 
-/* Seconds from CLOCK_MONOTONIC, for benchmarks and pool timing. */
-static int core_monotime(lua_State *L) {
+double ar_monotime(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds from CLOCK_MONOTONIC, for benchmarks and pool timing. */
+static int core_monotime(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)ar_monotime());
   return 1;
 }
 

@@ -26,8 +26,10 @@ function Pool.new(connect, opts)
     connect = connect,
     opts = opts,
     idle = {},      -- stack of idle connections
-    meta = {},      -- connection -> { created, last_used }
-    in_use = {},    -- connection -> true
+    -- connection -> true while checked out, false while idle (the key stays:
+    -- removing and re-adding it would rehash the table on every statement),
+    -- nil once closed
+    in_use = {},
     orphans = {},   -- connection, after-function, ... (queued by finalizers)
     open = 0,
     counters = { waits = 0, created = 0, closed = 0, errors = 0, replaced = 0, timeouts = 0 },
@@ -36,27 +38,11 @@ function Pool.new(connect, opts)
 end
 
 function Pool:_discard(conn, replaced)
-  self.meta[conn] = nil
   self.in_use[conn] = nil
   self.open = self.open - 1
   self.counters.closed = self.counters.closed + 1
   if replaced then self.counters.replaced = self.counters.replaced + 1 end
   pcall(conn.close, conn)
-end
-
--- An idle connection is usable when young enough, recently used or
--- answering a ping, and showing nothing pending on its socket (a server
--- that killed us or restarted has closed it: caught before any SQL is sent).
-function Pool:_usable(conn, t)
-  local m, o = self.meta[conn], self.opts
-  if t - m.created > o.max_lifetime then return false end
-  if t - m.last_used > o.idle_timeout then return false end
-  if not conn:probe() then return false, true end
-  if t - m.last_used >= o.validate_on_checkout then
-    local ok = conn:ping()
-    if not ok then return false, true end
-  end
-  return true
 end
 
 function Pool:_open_one()
@@ -65,10 +51,8 @@ function Pool:_open_one()
     self.counters.errors = self.counters.errors + 1
     error(conn, 0)
   end
-  local t = now()
   self.open = self.open + 1
   self.counters.created = self.counters.created + 1
-  self.meta[conn] = { created = t, last_used = t }
   return conn
 end
 
@@ -99,23 +83,44 @@ function Pool:_reap()
   end
 end
 
+-- The connection on top of the idle stack when it is usable, else nil. An
+-- idle connection is usable when young enough, recently used or answering
+-- a ping, and showing nothing pending on its socket (a server that killed
+-- us or restarted has closed it: caught before any SQL is sent); the C core
+-- checks all of it in one call, with the times it keeps per connection.
+local function take_idle(self)
+  local idle, o = self.idle, self.opts
+  local n = #idle
+  while n > 0 do
+    local conn = idle[n]
+    idle[n] = nil
+    local usable, broken = conn:checkout_check(o.max_lifetime, o.idle_timeout, o.validate_on_checkout)
+    if usable then
+      self.in_use[conn] = true
+      return conn
+    end
+    self:_discard(conn, broken)
+    n = n - 1
+  end
+  return nil
+end
+
 function Pool:checkout()
+  -- the common case first: the connection on top of the idle stack is usable
+  if self.orphans[1] == nil and not self.closed then
+    local conn = take_idle(self)
+    if conn then return conn end
+  end
   if self.orphans[1] ~= nil then self:_reap() end
   if self.closed then errors.raise("ConnectionError", "the connection pool is closed") end
+  local conn
   local started, waited
   while true do
+    conn = take_idle(self)
+    if conn then return conn end
     local t = now()
-    while #self.idle > 0 do
-      local conn = table.remove(self.idle)
-      local usable, broken = self:_usable(conn, t)
-      if usable then
-        self.in_use[conn] = true
-        return conn
-      end
-      self:_discard(conn, broken)
-    end
     if self.open < self.opts.size then
-      local conn = self:_open_one()
+      conn = self:_open_one()
       self.in_use[conn] = true
       return conn
     end
@@ -137,15 +142,29 @@ end
 
 -- Returns a connection; `discard` (or a closed/broken one) closes it.
 function Pool:checkin(conn, discard)
+  local in_use = self.in_use
+  -- the common case first: a healthy connection back on the idle stack
+  if in_use[conn] and not discard and self.orphans[1] == nil and not self.closed
+      and not self.opts.reset_session and conn:checkin_state() == nil then
+    in_use[conn] = false
+    local idle = self.idle
+    idle[#idle + 1] = conn
+    return
+  end
   if self.orphans[1] ~= nil then self:_reap() end
-  if not self.in_use[conn] then return end
-  self.in_use[conn] = nil
-  if self.closed or discard or conn:is_closed() then
+  if not in_use[conn] then return end
+  in_use[conn] = false
+  if self.closed or discard then
     self:_discard(conn, discard)
     return
   end
+  local state = conn:checkin_state() -- nil: open, no transaction left open; notes the time
+  if state == "closed" then
+    self:_discard(conn, false)
+    return
+  end
   -- a connection must never go back mid-transaction (a rollback failed)
-  if conn:in_transaction() and not pcall(conn.rollback, conn) then
+  if state == "transaction" and not pcall(conn.rollback, conn) then
     self:_discard(conn, true)
     return
   end
@@ -153,14 +172,16 @@ function Pool:checkin(conn, discard)
     self:_discard(conn, true)
     return
   end
-  self.meta[conn].last_used = now()
-  self.idle[#self.idle + 1] = conn
+  local idle = self.idle
+  idle[#idle + 1] = conn
 end
 
 function Pool:stats()
   if self.orphans[1] ~= nil then self:_reap() end
   local in_use = 0
-  for _ in pairs(self.in_use) do in_use = in_use + 1 end
+  for _, out in pairs(self.in_use) do
+    if out then in_use = in_use + 1 end
+  end
   local c = self.counters
   return {
     size = self.opts.size, open = self.open, in_use = in_use, idle = #self.idle,
