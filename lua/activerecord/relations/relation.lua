@@ -26,22 +26,33 @@ function M.kind(fields)
   return k
 end
 
--- activerecord.model loads this module while defining a model: it is
--- required on first use, once.
-local model_mod
+-- activerecord.model loads this module while defining a model: the record
+-- functions are looked up on first use, once. A record keeps its relation
+-- cache itself (activerecord.record's `cache`); the older layout kept it in
+-- the record's state (`state_of`).
+local record_cache
+
+local function find_cache()
+  local model = require("activerecord.model")
+  if model.hooks then return require("activerecord.record").cache end
+  local state_of = model.state_of
+  return function(inst)
+    local st = state_of(inst)
+    local c = st.cache
+    if not c then
+      c = {}
+      st.cache = c
+    end
+    return c
+  end
+end
 
 --- The record's cache of loaded relations (name -> record, list or false).
 -- @param inst a record
 -- @treturn table the cache
 function M.cache_of(inst)
-  model_mod = model_mod or require("activerecord.model")
-  local st = model_mod.state_of(inst)
-  local c = st.cache
-  if not c then
-    c = {}
-    st.cache = c
-  end
-  return c
+  record_cache = record_cache or find_cache()
+  return record_cache(inst)
 end
 local cache_of = M.cache_of
 
@@ -79,6 +90,9 @@ end
 -- @tparam[opt] table opts `reload`
 -- @return a record, a list of records or nil
 function Relation:load(inst, opts)
+  if type(inst) ~= "table" then
+    errors.raise("ConfigError", "expected a model instance (use rec:method(), not rec.method())")
+  end
   local cache = cache_of(inst)
   local name = self.name
   local v = cache[name]

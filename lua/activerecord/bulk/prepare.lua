@@ -1,0 +1,87 @@
+--- One job: the records a bulk write sends. Each row becomes a record
+-- (defaults and casts; a record passed in is used as it is), is validated
+-- and gets its before_save/before_create events, unless turned off; then
+-- the columns any record sets are gathered, in field order.
+-- @module activerecord.bulk.prepare
+local errors = require("activerecord.errors")
+local access = require("activerecord.bulk.access")
+
+local M = {}
+
+local getmetatable, type, rawget = getmetatable, type, rawget
+
+local function invalid(model, i, errs, collector)
+  errors.raise("ValidationError", ("%s row %d is invalid: %s"):format(model.name, i, collector:summary()),
+    { errors = errs, row = i, model = model.name })
+end
+
+--- Records for `rows`: defaults, casts, validation and before-events.
+-- @tparam table model the model
+-- @tparam table rows attribute tables or unsaved records
+-- @tparam table opts `validate`, `events`
+-- @treturn table the records
+-- @raise `QueryError` for a row that is not a table, `ValidationError`
+--   (with `row`) for an invalid one, any error a before-event raised
+function M.records(model, rows, opts)
+  local instances = {}
+  local build, mt = model._build, model._instance_mt
+  local validate = opts.validate ~= false
+  local events = opts.events ~= false
+  local before_save = events and access.has_handlers(model, "before_save")
+  local before_create = events and access.has_handlers(model, "before_create")
+  local valid -- the records' `valid` (one metatable: looked up once)
+  for i = 1, #rows do
+    local attrs = rows[i]
+    local inst = attrs
+    if getmetatable(attrs) ~= mt then
+      if type(attrs) ~= "table" then
+        errors.raise("QueryError", ("%s row %d is a %s, not a table of attributes"):format(model.name, i, type(attrs)))
+      end
+      inst = build(model, attrs)
+    end
+    if validate then
+      valid = valid or inst.valid
+      local ok, errs, collector = valid(inst)
+      if not ok then invalid(model, i, errs, collector) end
+    end
+    if before_save then access.run_event(model, "before_save", inst) end
+    if before_create then access.run_event(model, "before_create", inst) end
+    instances[i] = inst
+  end
+  return instances
+end
+
+--- The fields any record sets (a non-nil value), in field order.
+-- @tparam table model the model
+-- @tparam table instances the records
+-- @treturn table the fields
+function M.columns(model, instances)
+  local list = model.field_list
+  local missing, nmissing = {}, #list -- fields no record has set yet
+  for j = 1, nmissing do missing[j] = list[j] end
+  local used = {}
+  local values, key = access.values, access.key
+  for i = 1, #instances do
+    local t = values(instances[i])
+    local j = 1
+    while j <= nmissing do
+      local f = missing[j]
+      if rawget(t, key(f)) ~= nil then
+        used[f] = true
+        missing[j] = missing[nmissing]
+        missing[nmissing] = nil
+        nmissing = nmissing - 1
+      else
+        j = j + 1
+      end
+    end
+    if nmissing == 0 then break end
+  end
+  local fields = {}
+  for _, f in ipairs(list) do
+    if used[f] then fields[#fields + 1] = f end
+  end
+  return fields
+end
+
+return M

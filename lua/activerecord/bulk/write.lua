@@ -1,0 +1,185 @@
+--- One job: running a bulk write. Plans the statements (RETURNING or not,
+-- runs of records with and without their own key), sends the batches in one
+-- transaction (a savepoint inside one) when ids depend on the connection or
+-- there are several batches, registers the undo of the records' state for a
+-- rollback, gives the records their ids and runs the after-events.
+-- @module activerecord.bulk.write
+local errors = require("activerecord.errors")
+local access = require("activerecord.bulk.access")
+local prepare = require("activerecord.bulk.prepare")
+local batches = require("activerecord.bulk.batches")
+local ids = require("activerecord.bulk.ids")
+
+local M = {}
+
+local unpack, rawget = table.unpack, rawget
+local WRITTEN = ids.WRITTEN
+
+local function has_column(list, name)
+  for _, x in ipairs(list) do if x == name then return true end end
+  return false
+end
+
+local function has_field(fields, f)
+  for _, x in ipairs(fields) do if x == f then return true end end
+  return false
+end
+
+-- Runs of consecutive records that do / do not set the primary key, so that
+-- without RETURNING each statement's generated ids are a plain range.
+local function runs_of(instances, pkf, split)
+  if not split then
+    local all = {}
+    for i = 1, #instances do all[i] = i end
+    return { { idxs = all, with_pk = true } }
+  end
+  local runs, cur = {}, nil
+  local values, key = access.values, access.key(pkf)
+  for i = 1, #instances do
+    local has = rawget(values(instances[i]), key) ~= nil
+    if not cur or cur.with_pk ~= has then
+      cur = { idxs = {}, with_pk = has }
+      runs[#runs + 1] = cur
+    end
+    cur.idxs[#cur.idxs + 1] = i
+  end
+  return runs
+end
+
+-- Puts the records back as they were before the call when the transaction
+-- level that wrote them is rolled back (registered only inside one).
+local function track_undo(db, model, instances)
+  if not (db._track_undo and db:in_transaction()) then return end
+  local pkf = model.pk_field
+  local prev_pk, prev_persisted, prev_changes = {}, {}, {}
+  for i = 1, #instances do
+    local inst = instances[i]
+    prev_pk[i] = access.get(inst, pkf)
+    if access.persisted(inst) then prev_persisted[i] = true end
+    local changes = access.changes(inst)
+    if next(changes) ~= nil then prev_changes[i] = changes end
+  end
+  db:_track_undo(function()
+    for i, inst in ipairs(instances) do
+      access.set_persisted(inst, prev_persisted[i] or false)
+      access.set(inst, pkf, prev_pk[i])
+      if prev_changes[i] then access.set_changes(inst, prev_changes[i]) end
+    end
+  end)
+end
+
+-- RETURNING names each row an INSERT (or INSERT IGNORE) wrote, with its
+-- key; an upsert goes without, so its affected rows keep MySQL's 1/2/0.
+local function returning_of(db, model, opts, sql_opts)
+  local pkf = model.pk_field
+  local returning = opts.returning
+  if returning then
+    db:require_capability("returning", "insert_all{ returning = ... }")
+    if (pkf.auto or sql_opts.ignore) and not has_column(returning, pkf.column) then
+      returning = { pkf.column, unpack(returning) }
+    end
+  elseif db:supports("returning") and not sql_opts.upsert and (pkf.auto or sql_opts.ignore) then
+    returning = { pkf.column }
+  end
+  return returning
+end
+
+-- The records get what the statements told: RETURNING columns or the
+-- generated key; written ones become stored and clean.
+local function apply_outcomes(model, instances, settler, result)
+  local pkf = model.pk_field
+  local outcome, returned = settler.outcome, settler.returned
+  local columns = model.columns
+  for idx = 1, #instances do
+    local inst = instances[idx]
+    local o = outcome[idx]
+    if o then
+      local row = returned[idx]
+      if row then
+        result.rows[#result.rows + 1] = row
+        for col, v in pairs(row) do
+          local f = columns[col]
+          if f then access.set(inst, f, f.from_db and f.from_db(v, f) or v) end
+        end
+      elseif o ~= WRITTEN then
+        access.set(inst, pkf, o)
+      end
+      access.set_persisted(inst, true)
+      access.clear_changes(inst)
+    elseif o == false then
+      result.ignored[#result.ignored + 1] = inst
+    else
+      result.unknown[#result.unknown + 1] = inst
+    end
+  end
+end
+
+local function after_events(model, instances)
+  local after_create = access.has_handlers(model, "after_create")
+  local after_save = access.has_handlers(model, "after_save")
+  if not (after_create or after_save) then return end
+  for _, inst in ipairs(instances) do
+    if access.persisted(inst) then
+      if after_create then access.run_event(model, "after_create", inst, 1) end
+      if after_save then access.run_event(model, "after_save", inst, 1) end
+    end
+  end
+end
+
+--- Writes `instances` with multi-row INSERTs.
+-- @tparam table model the model
+-- @tparam table instances the prepared records
+-- @tparam table opts the call's options (`batch_size`, `returning`, `events`)
+-- @tparam table sql_opts `ignore` or `upsert` (`{ update = columns, unique_fields = fields }`)
+-- @treturn table `{ affected_rows, rows, ignored, unknown }`
+-- @raise `QueryError` when no record sets a value; the backend's statement errors
+function M.run(model, instances, opts, sql_opts)
+  local db = model:_backend()
+  local fields = prepare.columns(model, instances)
+  if #fields == 0 then errors.raise("QueryError", model.name .. ": rows to insert have no values") end
+  local pkf = model.pk_field
+  local upsert, ignore = sql_opts.upsert, sql_opts.ignore
+  local returning = returning_of(db, model, opts, sql_opts)
+  -- without RETURNING, records that set the key go in statements of their own
+  local split = not returning and not upsert and pkf.auto and has_field(fields, pkf)
+  local runs = runs_of(instances, pkf, split)
+  local fields_without_pk = {}
+  for _, f in ipairs(fields) do if f ~= pkf then fields_without_pk[#fields_without_pk + 1] = f end end
+  local result = { affected_rows = 0, rows = {}, ignored = {}, unknown = {} }
+  local settler = ids.settler(db, model, { returning = returning, upsert = upsert })
+  local sql_opts_insert = { ignore = ignore, upsert = upsert, returning = returning }
+  local sql_cache = {}
+
+  local function write()
+    track_undo(db, model, instances)
+    for _, run in ipairs(runs) do
+      local run_fields = (split and not run.with_pk) and fields_without_pk or fields
+      local with_pk = run.with_pk and has_field(run_fields, pkf)
+      local columns = {}
+      for i, f in ipairs(run_fields) do columns[i] = f.column end
+      for _, batch in ipairs(batches.split(db, instances, run.idxs, run_fields, opts.batch_size)) do
+        local ckey = (run_fields == fields and "a" or "b") .. batch.rows
+        local sql = sql_cache[ckey]
+        if not sql then
+          sql = ids.insert_sql(db, model, columns, batch.rows, sql_opts_insert)
+          sql_cache[ckey] = sql
+        end
+        local res = db:execute(sql, unpack(batch.params, 1, batch.n))
+        result.affected_rows = result.affected_rows + res.affected_rows
+        settler.settle(run_fields, with_pk, batch, res)
+      end
+    end
+  end
+  -- one connection for the whole call when ids come from the insert id
+  -- range or a read-back, or when there are several batches
+  if #instances > (opts.batch_size or batches.DEFAULT_BATCH) or not returning or ignore then
+    db:transaction(write)
+  else
+    write()
+  end
+  apply_outcomes(model, instances, settler, result)
+  if opts.events ~= false then after_events(model, instances) end
+  return result
+end
+
+return M
