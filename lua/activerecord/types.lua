@@ -4,14 +4,14 @@
 -- for the schema DSL (`schema_type` / `sql_type`). The built-in types are
 -- registered through the same `register` a user calls (`ar.register_type`).
 -- @module activerecord.types
-local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local options = require("activerecord.options")
 
 local M = {}
 
 local registry = {}
-local null = core.null
+local null = require("activerecord.null")
+local json = require("activerecord.json")
 
 local spec_keys = {
   to_db = "function", from_db = "function", validate = "function", cast = "function",
@@ -314,20 +314,19 @@ M.register("time", {
 -- (and every array read back) as arrays even when empty; a plain empty
 -- table {} is an object. NaN, infinities, functions, mixed keys and cycles
 -- are refused before any SQL.
-local json_encode, json_decode = core.json_encode, core.json_decode
 
 M.register("json", {
   schema_type = "json",
   to_db = function(v)
     if v == null then return null end
-    return json_encode(v)
+    return json.encode(v)
   end,
   -- the C core decodes JSON columns it recognises (MySQL's JSON type,
   -- MariaDB 10.5+ metadata), so a string here is a JSON string value; only a
   -- server that cannot say a column is JSON hands back text (the model marks
   -- such fields `json_text`), decoded here by the same decoder
   from_db = function(v, field)
-    if type(v) == "string" and field.json_text then return json_decode(v) end
+    if type(v) == "string" and field.json_text then return json.decode(v) end
     return v
   end,
   validate = function(v)
@@ -339,7 +338,7 @@ M.register("json", {
     end
     if t == "table" then
       -- a function inside, a NaN, mixed keys...: refused here, before any SQL
-      local ok, err = pcall(json_encode, v)
+      local ok, err = pcall(json.encode, v)
       if not ok then return false, type(err) == "table" and err.message or tostring(err) end
       return true
     end

@@ -2,8 +2,7 @@
 -- `AND version = ?` (the version this copy read) and an update increments
 -- it. A stale copy raises StaleObjectError and writes nothing. A new record
 -- leaves the column to the table's default and reads the value back.
-local model = require("activerecord.model")
-
+-- Uses only the public API: an event and a write guard.
 return {
   fields = { version = { type = "integer", nullable = false, server_default = true } },
   events = {
@@ -12,6 +11,6 @@ return {
     end,
   },
   write_guards = function(rec)
-    if model.state_of(rec).persisted then return "version", rec:old_value("version") end
+    if not rec:is_new() then return "version", rec:old_value("version") end
   end,
 }

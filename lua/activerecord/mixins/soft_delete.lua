@@ -1,15 +1,15 @@
 -- soft_delete: delete() sets deleted_at instead of removing the row; default
 -- queries skip deleted rows; with_deleted(), only_deleted(), restore();
--- destroy()/hard_delete() really delete.
-local core = require("activerecord.backend.mysql.core")
+-- destroy()/hard_delete() really delete. Uses only the public hook API
+-- (activerecord.model.hooks): run_event, has_handlers, delete_row.
+local clock = require("activerecord.clock")
 local errors = require("activerecord.errors")
-local model = require("activerecord.model")
-local now = require("activerecord.mixins.clock")
-
-local null = core.null
+local null = require("activerecord.null")
+local types = require("activerecord.types")
+local hooks = require("activerecord.model").hooks
 
 local function hard_delete(rec)
-  return model.InstanceMethods.delete(rec)
+  return hooks.delete_row(rec)
 end
 
 return {
@@ -24,27 +24,25 @@ return {
   methods = {
     -- delete events still run, so dependents and audits behave the same
     delete = function(rec)
-      local st = model.state_of(rec)
+      local model = rec:model()
       -- like a plain delete: a never-saved record has no row to mark (saving
       -- it here would INSERT a row born deleted)
-      if not st.persisted then
-        errors.raise("RecordNotFound", st.model.name .. ": cannot delete a record that was never saved")
+      if rec:is_new() then
+        errors.raise("RecordNotFound", model.name .. ": cannot delete a record that was never saved")
       end
-      model.run_event(st.model, "before_delete", rec, { soft = true })
+      hooks.run_event(rec, "before_delete", { soft = true })
       local before = rec.deleted_at
-      rec.deleted_at = now()
-      local events = st.model._events
-      if #events.after_delete == 0 then return rec:save({ validate = false }) end
+      rec.deleted_at = types.normalize_datetime(clock.now(), true)
+      if not hooks.has_handlers(model, "after_delete") then return rec:save({ validate = false }) end
       -- the marking and its after_delete handlers are one unit
-      local db = st.model:_backend()
-      local ok, res = pcall(db.transaction, db, function()
+      local ok, res = pcall(model.transaction, model, function()
         local affected = rec:save({ validate = false })
-        model.run_event(st.model, "after_delete", rec, affected)
+        hooks.run_event(rec, "after_delete", affected)
         return affected
       end)
       if not ok then
         -- the save's own undo made the record dirty again; the mark goes too
-        if st.persisted then rec.deleted_at = before end
+        if not rec:is_new() then rec.deleted_at = before end
         error(res, 0)
       end
       return res

@@ -1,6 +1,10 @@
 -- timestamps: created_at set on insert, updated_at on every real update
 -- (UTC, microseconds); created_at never changes afterwards.
-local now = require("activerecord.mixins.clock")
+local clock = require("activerecord.clock")
+local types = require("activerecord.types")
+
+-- UTC "now" in the form DATETIME(6) stores.
+local function now() return types.normalize_datetime(clock.now(), true) end
 
 return {
   fields = {

@@ -1,0 +1,319 @@
+--- Class methods of every model: queries (`query`, `unscoped`), building
+-- records (`new`, `_build`, `create`), loading rows into records (`_load`,
+-- `_held_keys`), finders (`find` on a fast path that skips the builder,
+-- `find_or_fail`, `find_by`, `all`), events (`on`, `off`) and `transaction`.
+-- @module activerecord.model.finders
+local errors = require("activerecord.errors")
+local null = require("activerecord.null")
+local query = require("activerecord.query")
+local registry = require("activerecord.registry")
+local layout = require("activerecord.model.layout")
+local record = require("activerecord.record")
+local write = require("activerecord.model.write")
+
+local M = {}
+
+local type, rawget, next, setmetatable = type, rawget, next, setmetatable
+local NO_CHANGES = layout.NO_CHANGES
+local assign = record.assign
+
+--- Class methods of every model (`User:find(1)`, `User:query()`, ...).
+-- @type ClassMethods
+local ClassMethods = {}
+M.ClassMethods = ClassMethods
+
+local function model_backend(self)
+  -- raw: a model without its own backend must not go through the class chain
+  local b = rawget(self, "backend") or registry.default_backend()
+  if not b then
+    errors.raise("ConfigError", self.name .. ": no backend (pass backend = db, or ar.set_default_backend(db))")
+  end
+  return b
+end
+ClassMethods._backend = model_backend
+
+--- A new query on the model's table, with its default scopes applied when it runs.
+-- @treturn activerecord.query.Query the query
+-- @usage User:query():where{ active = true }:order_by("id", "desc"):limit(10):all()
+function ClassMethods:query()
+  local meta = self._meta
+  local q = query.new{ table = self.table, model = self, resolve = self.resolve, backend = meta.backend_fn }
+  return setmetatable(q, meta.query_mt)
+end
+
+--- A query without the default scopes (e.g. soft_delete's filter).
+-- @treturn activerecord.query.Query the query
+function ClassMethods:unscoped()
+  local q = self:query()
+  q.skip_all_scopes = true
+  return q
+end
+
+--- Runs `fn` in a transaction on the model's backend (`Backend:transaction`).
+-- @tparam function fn the work
+-- @tparam[opt] table opts `isolation`, `read_only`, `retries`
+-- @return `fn`'s results
+-- @raise what `Backend:transaction` raises; `ConfigError` without a backend
+function ClassMethods:transaction(fn, opts)
+  return model_backend(self):transaction(fn, opts)
+end
+
+-- Lua value of a field -> what the backend binds.
+function ClassMethods:_to_db(name, v)
+  local f = self.fields[name]
+  if v == nil or v == null then return null end
+  if f and f.cast then v = f.cast(v, f) end
+  if f and f.to_db then return f.to_db(v, f) end
+  return v
+end
+
+-- JSON text needs decoding in Lua only when the server cannot tell the C
+-- core a column is JSON (no native type, no extended metadata). Asked once.
+function ClassMethods:_check_json()
+  local db = model_backend(self)
+  local text = not (db:supports("native_json") or db:supports("json_extended_metadata"))
+  for _, f in ipairs(self.field_list) do
+    if f.type == "json" then f.json_text = text end
+  end
+  self._meta.json_checked = true
+end
+
+--- A row (column -> value) from the backend -> a stored record; each value
+-- converted once by its field's type. `held`: for rows from
+-- `_execute_json_hashes`, what `_held_keys` answered: row[held[j]] is the
+-- hash of what the j-th JSON field's column holds, kept so a change made in
+-- place is seen without hashing the value again when it is read.
+function ClassMethods:_load(row, held)
+  local meta = self._meta
+  if not meta.json_checked then self:_check_json() end
+  return setmetatable(meta.loader(row, held), meta.instance_mt)
+end
+
+--- For a result of `_execute_json_hashes`: which row keys hold the hashes of
+-- this model's JSON fields (nil when none). The core hands back one columns
+-- table per statement shape, so the last answer is kept with it.
+function ClassMethods:_held_keys(columns)
+  local meta = self._meta
+  local fields = meta.json_fields
+  if not fields or not columns then return nil end
+  if meta.held_for == columns then return meta.held end
+  local held
+  for i = 1, #columns do
+    local name = columns[i].name
+    for j = 1, #fields do
+      if fields[j].column == name then
+        held = held or {}
+        held[j] = -i
+      end
+    end
+  end
+  meta.held_for, meta.held = columns, held
+  return held
+end
+
+--- A new, unsaved record with defaults applied (`User.new{...}` or `User:new{...}`).
+-- @tparam table cls the model class
+-- @tparam[opt] table attrs field -> value
+-- @return the record
+-- @raise `ConfigError` for an unknown field or non-table attributes;
+--   `ValidationError` for a read-only field
+function ClassMethods.new(cls, attrs)
+  if attrs ~= nil and type(attrs) ~= "table" then
+    errors.raise("ConfigError", cls.name .. ".new expects a table of attributes")
+  end
+  local meta = cls._meta
+  local inst = meta.alloc({}, false)
+  local defaults = meta.defaults
+  for i = 1, #defaults do
+    local f = defaults[i]
+    local d = f.default
+    if type(d) == "function" then d = d() end
+    if f.cast then d = f.cast(d, f) end
+    inst[f.slot] = d -- no metatable yet: a plain write
+  end
+  setmetatable(inst, meta.instance_mt)
+  if attrs then
+    for k, v in next, attrs do assign(inst, k, v) end
+  end
+  return inst
+end
+
+-- A new record from attributes without change tracking: for bulk
+-- inserts, where every record is written whole and comes back clean.
+function ClassMethods:_build(attrs)
+  local fields = self.fields
+  for k in pairs(attrs) do
+    if not fields[k] then errors.raise("ConfigError", ("%s has no field '%s'"):format(self.name, tostring(k))) end
+  end
+  local meta = self._meta
+  local inst = meta.alloc(NO_CHANGES, false)
+  for _, f in ipairs(self.field_list) do
+    local v = attrs[f.name]
+    if v == nil and f.default ~= nil then
+      v = f.default
+      if type(v) == "function" then v = v() end
+    end
+    if v == null then
+      v = nil
+    elseif v ~= nil and f.cast then
+      v = f.cast(v, f)
+    end
+    inst[f.slot] = v
+  end
+  return setmetatable(inst, meta.instance_mt)
+end
+
+--- Builds and saves a record (`new` then `InstanceMethods:save`).
+-- @tparam table attrs field -> value
+-- @tparam[opt] table opts the options of `save`
+-- @return the saved record
+-- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
+--   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
+--   `DataError`, `StaleObjectError` (optimistic_lock), any error a
+--   before-event raised, and the backend's statement errors
+function ClassMethods:create(attrs, opts)
+  local inst = self:new(attrs)
+  inst:save(opts)
+  return inst
+end
+
+-- find(id) runs often: without default scopes its SQL is compiled once per
+-- model (the primary-key query, limit 1) and only the key changes between
+-- calls. Default scopes are functions (a tenant filter may read a
+-- current-tenant variable), so a scoped model compiles them at each call.
+local function compile_find(model, db)
+  local q = model:query():where(query.col(model.primary_key):eq(write.PK_SLOT)):limit(1)
+  return write.compile_shape(db, { [write.PK_SLOT] = 1 }, "select", q:_final())
+end
+
+local function find_template(self, meta)
+  local db = model_backend(self)
+  if #meta.default_scopes > 0 then return compile_find(self, db) end
+  local t = meta.find
+  if t and t.db == db then return t end
+  t = compile_find(self, db)
+  meta.find = t
+  return t
+end
+ClassMethods._find_template = function(self) return find_template(self, self._meta) end
+
+--- The record with this primary key, or nil (default scopes apply, as they
+-- are when this call runs).
+-- @param id the primary key value
+-- @return the record or nil
+-- @raise the backend's statement errors; `ConfigError` without a backend
+function ClassMethods:find(id)
+  if id == nil or id == null then
+    errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got nil")
+  end
+  if type(id) == "table" then -- a decoded request body is not a key
+    errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got a table")
+  end
+  local meta = self._meta
+  local t = find_template(self, meta)
+  local pkf = self.pk_field
+  local to = pkf.to_db
+  local key = to and to(id, pkf) or id
+  -- one row: its JSON, if read at all, is hashed when first handed out
+  -- (hashing while decoding pays off for many rows, see Query:_model_rows)
+  local plan, res = t.plan
+  if t.n == 2 then -- the usual shape: the key and the limit
+    local a, b = t.consts[1], t.consts[2]
+    if plan[1] then a = key else b = key end
+    res = t.db:execute(t.sql, a, b)
+  else
+    res = write.run_shape(t, { key })
+  end
+  local row = res.rows[1]
+  if not row then return nil end
+  if not meta.json_checked then self:_check_json() end
+  return setmetatable(meta.loader(row), meta.instance_mt)
+end
+
+--- Like `find`, raising when the record is absent.
+-- @param id the primary key value
+-- @return the record
+-- @raise `RecordNotFound` (with `model` and `id`); the errors of `find`
+function ClassMethods:find_or_fail(id)
+  local rec = self:find(id)
+  if not rec then
+    errors.raise("RecordNotFound", ("%s with %s = %s not found"):format(self.name, self.primary_key,
+      tostring(id)), { model = self.name, id = id })
+  end
+  return rec
+end
+
+--- The first record (by primary key) matching `where(conditions)`, or nil.
+-- @tparam table conditions field -> value (see `activerecord.query.Query:where`)
+-- @return the record or nil
+-- @raise `QueryError` for a bad column name; the backend's statement errors
+function ClassMethods:find_by(conditions)
+  -- a table only: a string here would be raw SQL, too easy to pass user input into
+  if type(conditions) ~= "table" then
+    errors.raise("QueryError", self.name .. ".find_by expects a table of conditions ({ name = ... })")
+  end
+  return self:query():where(conditions):first()
+end
+
+--- Every record of the model (default scopes apply).
+-- @treturn table an array of records
+-- @raise the backend's statement errors
+function ClassMethods:all()
+  return self:query():all()
+end
+
+-- Loader and allocator of a model's records, generated once per model:
+-- one table constructor with every slot (no growth, no per-field loop).
+-- The generated code holds slot numbers only; names come in as upvalues.
+local MAX_GENERATED = 150
+
+function M.make_loader(model, meta)
+  local list, json_fields = model.field_list, meta.json_fields or {}
+  local n, nj = #list, #json_fields
+  if n + nj > MAX_GENERATED then
+    return function(row, held)
+      local inst = { NO_CHANGES, true, false, model }
+      for i = 1, n do
+        local f = list[i]
+        local v = row[f.column]
+        if v ~= nil and f.from_db then v = f.from_db(v, f) end
+        inst[f.slot] = v
+      end
+      if held then
+        for j = 1, nj do inst[json_fields[j].held] = row[held[j]] end
+      end
+      return inst
+    end
+  end
+  local C, D, F = {}, {}, {}
+  local code = { "local C, D, F, NC, model = ...\nreturn function(row, held)\n" }
+  local items = { "NC", "true", "false", "model" }
+  for i = 1, n do
+    local f = list[i]
+    C[i], D[i], F[i] = f.column, f.from_db or false, f
+    if f.from_db then
+      code[#code + 1] = ("local v%d = row[C[%d]]\nif v%d ~= nil then v%d = D[%d](v%d, F[%d]) end\n")
+        :format(i, i, i, i, i, i, i)
+      items[#items + 1] = "v" .. i
+    else
+      items[#items + 1] = ("row[C[%d]]"):format(i)
+    end
+  end
+  for j = 1, nj do items[#items + 1] = ("held and row[held[%d]]"):format(j) end
+  code[#code + 1] = "return { " .. table.concat(items, ", ") .. " }\nend\n"
+  return assert(load(table.concat(code), "=(record loader " .. model.name .. ")", "t"))(C, D, F, NO_CHANGES, model)
+end
+
+function M.make_alloc(model, meta)
+  local nslots = meta.nslots
+  local fill = {}
+  for _ = layout.BASE + 1, nslots do fill[#fill + 1] = "nil" end
+  if nslots > MAX_GENERATED then
+    return function(changes, persisted) return { changes, persisted, false, model } end
+  end
+  local code = "local model = ...\nreturn function(ch, ps)\nreturn { ch, ps, false, model"
+    .. (#fill > 0 and (", " .. table.concat(fill, ", ")) or "") .. " }\nend\n"
+  return assert(load(code, "=(record allocator " .. model.name .. ")", "t"))(model)
+end
+
+return M

@@ -1,0 +1,37 @@
+--- The layout of a record, shared by the model files: a record is ONE table
+-- whose array part holds its state and its field values, with the model's
+-- instance metatable. Fixed slots: 1 the change set, 2 persisted, 3 whether a
+-- JSON table was handed out, 4 the model; field i of `model.field_list` at
+-- BASE + i; after the fields, one slot per JSON field for what its column
+-- holds (`field.held`). Class metadata sits under one private key, `_meta`.
+-- @module activerecord.model.layout
+local errors = require("activerecord.errors")
+
+local M = {}
+
+M.CHANGES, M.PERSISTED, M.HANDED, M.MODEL = 1, 2, 3, 4
+M.BASE = 4
+
+-- A record's relation cache lives in its hash part under this key.
+M.CACHE = setmetatable({}, { __tostring = function() return "<relation cache>" end })
+
+-- Shared, never written: a clean record's change set (one table fewer per
+-- loaded row); assign() swaps in a real table on the first change.
+M.NO_CHANGES = setmetatable({}, { __newindex = function() error("internal: NO_CHANGES is read-only") end })
+-- The change record of a field that had no value (shared: never written).
+M.NIL_OLD = setmetatable({}, { __newindex = function() error("internal: NIL_OLD is read-only") end })
+
+local type, rawget = type, rawget
+local MODEL = M.MODEL
+
+--- The model of a record, checked (a method called with `.` instead of `:`
+-- gets a ConfigError, not a Lua error from deep inside).
+function M.model_of(inst)
+  local m = type(inst) == "table" and rawget(inst, MODEL)
+  if not (type(m) == "table" and rawget(m, "_meta")) then
+    errors.raise("ConfigError", "expected a model instance (use rec:method(), not rec.method())")
+  end
+  return m
+end
+
+return M

@@ -1,0 +1,502 @@
+--- A record's writes: save (INSERT or UPDATE of the changed columns),
+-- update, delete, and putting the record back when the transaction they ran
+-- in is rolled back. The SQL comes from the compiler only (`db:compile`):
+-- an UPDATE or DELETE is the model's primary-key query (plus one condition
+-- per write guard, e.g. optimistic_lock's version) compiled once per column
+-- set, with slots where the values go; an INSERT's text (with RETURNING or a
+-- read-back query for the columns the server fills) likewise once per
+-- column set. Per write only the values are bound, in a plan fixed with the
+-- text, the way Sequel's `_update_dataset` and its fast instance paths work.
+-- @module activerecord.model.write
+local errors = require("activerecord.errors")
+local null = require("activerecord.null")
+local options = require("activerecord.options")
+local query = require("activerecord.query")
+local layout = require("activerecord.model.layout")
+local json_track = require("activerecord.model.json_track")
+local record = require("activerecord.record")
+
+local M = {}
+
+local type, rawget, rawset, next, pcall, setmetatable = type, rawget, rawset, next, pcall, setmetatable
+local unpack = table.unpack
+local CHANGES, PERSISTED, HANDED = layout.CHANGES, layout.PERSISTED, layout.HANDED
+local NO_CHANGES = layout.NO_CHANGES
+local model_of = layout.model_of
+local run_event = record.run_event
+local sync_json, keep_texts = json_track.sync, json_track.keep_texts
+local InstanceMethods = record.InstanceMethods
+
+-- ---- statement shapes -------------------------------------------------------
+-- Slots stand where values go; after compiling, the parameter list tells
+-- where each lands (`plan`). Values are numbered: the written columns
+-- first, then the primary key, then the guards' values.
+
+local VALUE_SLOTS = setmetatable({}, { __index = function(t, i)
+  local s = query.slot("<value " .. i .. ">")
+  rawset(t, i, s)
+  return s
+end })
+local PK_SLOT = query.slot("<primary key>")
+M.PK_SLOT = PK_SLOT
+
+-- Private keys of the shape tries (field indexes and guard columns are the others).
+local SHAPE, GUARDS = {}, {}
+
+local function child(node, key)
+  local c = node[key]
+  if not c then
+    c = {}
+    node[key] = c
+  end
+  return c
+end
+
+--- Compiles `kind` and fixes its binding plan: `numbers` maps each slot to
+-- its value's number. Returns { sql, n, plan, consts, identity, db }.
+local function compile_shape(db, numbers, kind, ...)
+  local sql, params = db:compile(kind, ...)
+  local n = params.n or #params
+  local plan, consts, identity = {}, {}, true
+  for p = 1, n do
+    local k = numbers[params[p]]
+    plan[p] = k or false
+    if not k then consts[p] = params[p] end
+    if k ~= p then identity = false end
+  end
+  return { sql = sql, n = n, plan = plan, consts = consts, identity = identity, db = db }
+end
+M.compile_shape = compile_shape
+
+--- Runs a shape with the numbered values `src`.
+local function run_shape(shape, src)
+  local args = src
+  if not shape.identity then
+    local plan, consts = shape.plan, shape.consts
+    args = {}
+    for p = 1, shape.n do
+      local k = plan[p]
+      if k then args[p] = src[k] else args[p] = consts[p] end
+    end
+  end
+  return shape.db:execute(shape.sql, unpack(args, 1, shape.n))
+end
+M.run_shape = run_shape
+
+--- The model's primary-key query (no default scopes), built once.
+local function pk_query(model, meta)
+  local q = meta.pk_query
+  if not q then
+    q = model:unscoped():where(query.col(model.primary_key):eq(PK_SLOT))
+    meta.pk_query = q
+  end
+  return q
+end
+M.pk_query = pk_query
+
+-- The guard conditions added to the primary-key query.
+local function guarded(q, guard_cols, numbers, base)
+  for j = 1, #guard_cols do
+    local s = VALUE_SLOTS[base + j]
+    numbers[s] = base + j
+    q = q:where(query.col(guard_cols[j]):eq(s))
+  end
+  return q
+end
+
+-- ---- state undo after a rollback --------------------------------------------
+-- A write registers an undo action with the backend (`_track_undo`); when
+-- the transaction or savepoint it ran in is rolled back, the action gives the
+-- record its state from before the write. It holds the change set the write
+-- consumed (save replaces it, never edits it): no copies of values. The
+-- action is a callable table, not a closure.
+
+-- Back to the change set `old`, keeping changes made after the write
+-- (a field absent from `old` was not written, so its `old` value holds).
+local function restore_changes(inst, old)
+  local cur = inst[CHANGES]
+  if cur == NO_CHANGES or cur == old or next(cur) == nil then
+    inst[CHANGES] = old
+    return
+  end
+  local merged = {}
+  for k, c in next, old do merged[k] = c end
+  for k, c in next, cur do
+    if merged[k] == nil then merged[k] = c end
+  end
+  inst[CHANGES] = merged
+end
+
+-- u = { record, old changes, read-back fields or false, generated key field or false, persisted before }
+local Undo = {
+  __call = function(u)
+    local inst, old = u[1], u[2]
+    inst[PERSISTED] = u[5]
+    local read, pkf = u[3], u[4]
+    if read then -- an INSERT undone: the values the server gave go
+      local cur = inst[CHANGES]
+      if pkf and cur[pkf.name] == nil then rawset(inst, pkf.slot, nil) end
+      for i = 1, #read do
+        local f = read[i]
+        if cur[f.name] == nil then rawset(inst, f.slot, nil) end
+      end
+    end
+    restore_changes(inst, old)
+  end,
+}
+
+-- Registers the undo with the running transaction; false when there is
+-- none (or the backend cannot track: then the caller's own wrapper undoes).
+local function track(db, undo)
+  local t = db._track_undo
+  return t ~= nil and t(db, undo) or false
+end
+
+-- ---- writes ---------------------------------------------------------------
+
+local function db_value(f, v)
+  if v == nil then return null end
+  local to = f.to_db
+  return to and to(v, f) or v
+end
+
+-- The fields an INSERT of this record writes.
+local function written_fields(list, inst, changes)
+  local out = {}
+  for i = 1, #list do
+    local f = list[i]
+    if rawget(inst, f.slot) ~= nil or (changes[f.name] and not f.auto) then out[#out + 1] = f end
+  end
+  return out
+end
+
+-- What an INSERT of these fields reads back: the model's fields it does not
+-- write (server defaults, generated columns, values set by triggers), with
+-- RETURNING where the server has it, else by the primary-key query. A
+-- generated key alone comes from the insert id. Built once per written set.
+local function insert_shape(model, meta, db, written)
+  local pkf = model.pk_field
+  local cols, is_written = {}, {}
+  for i, f in ipairs(written) do
+    cols[i] = f.column
+    is_written[f] = true
+  end
+  local read = {}
+  for _, f in ipairs(model.field_list) do
+    if not is_written[f] and not (f == pkf and pkf.auto) then read[#read + 1] = f end
+  end
+  local opts, select
+  if #read > 0 then
+    if db:supports("returning") then
+      local names = { pkf.column }
+      for _, f in ipairs(read) do
+        if f ~= pkf then names[#names + 1] = f.column end
+      end
+      opts = { returning = names }
+    else
+      local names = { pkf.name }
+      for _, f in ipairs(read) do
+        if f ~= pkf then names[#names + 1] = f.name end
+      end
+      local q = pk_query(model, meta):select(unpack(names))
+      select = compile_shape(db, { [PK_SLOT] = 1 }, "select", q:_final())
+    end
+  end
+  local shape = {
+    db = db, sql = db:compile("insert", model.table, cols, 1, opts), n = #cols, identity = true,
+    read = read, returning = opts ~= nil, select = select,
+  }
+  return shape
+end
+
+-- The server's values of the fields the INSERT left out.
+local function read_back(model, meta, inst, read, row)
+  if not meta.json_checked then model:_check_json() end
+  for i = 1, #read do
+    local f = read[i]
+    local v = row[f.column]
+    if v ~= nil and f.from_db then v = f.from_db(v, f) end
+    rawset(inst, f.slot, v)
+  end
+end
+
+-- INSERT; returns the affected rows and the undo action.
+local function insert_row(model, meta, inst, db)
+  local list = model.field_list
+  local changes = inst[CHANGES]
+  local src, n, texts = {}, 0, nil
+  local node = meta.insert_shapes
+  for i = 1, #list do
+    local f = list[i]
+    local v = rawget(inst, f.slot)
+    if v ~= nil or (changes[f.name] and not f.auto) then
+      n = n + 1
+      local b = db_value(f, v)
+      src[n] = b
+      local j = f.json_index
+      if j and type(v) == "table" then
+        if texts == nil then texts = {} end
+        texts[j] = b
+      end
+      node = child(node, i)
+    end
+  end
+  local shape = node[SHAPE]
+  if not shape or shape.db ~= db then
+    shape = insert_shape(model, meta, db, written_fields(list, inst, changes))
+    node[SHAPE] = shape
+  end
+  local res = db:execute(shape.sql, unpack(src, 1, n))
+  if texts then keep_texts(inst, meta.json_fields, texts) end
+  local pkf = model.pk_field
+  local generated = false
+  local row = shape.returning and res.rows[1] or nil
+  if rawget(inst, pkf.slot) == nil then
+    local id = row and row[pkf.column] or nil
+    if id == nil and pkf.auto and res.insert_id and res.insert_id ~= 0 then id = res.insert_id end
+    if id ~= nil then
+      rawset(inst, pkf.slot, pkf.from_db and pkf.from_db(id, pkf) or id)
+      generated = pkf
+    end
+  end
+  if row then
+    read_back(model, meta, inst, shape.read, row)
+  elseif shape.select then
+    local id = rawget(inst, pkf.slot)
+    if id ~= nil then
+      local got = run_shape(shape.select, { db_value(pkf, id) }).rows[1]
+      if got then read_back(model, meta, inst, shape.read, got) end
+    end
+  end
+  inst[PERSISTED] = true
+  return res.affected_rows, setmetatable({ inst, changes, shape.read, generated, false }, Undo)
+end
+
+local function stale(model, pkf, pk_value)
+  errors.raise("StaleObjectError", ("%s %s = %s was changed or deleted by someone else"):format(
+    model.name, pkf.name, tostring(pk_value)), { model = model.name, id = pk_value })
+end
+
+-- The key the row is stored under (the old one when the key itself changed).
+local function stored_key(inst, pkf)
+  local c = inst[CHANGES][pkf.name]
+  if c then return c.old end
+  return rawget(inst, pkf.slot)
+end
+
+-- Appends the guards' values to src (from position base + 1) and walks the
+-- trie by their columns; returns the node, the guard count and the columns.
+local function apply_guards(meta, inst, src, base, node)
+  local guards = meta.write_guards
+  if #guards == 0 then return node, 0 end
+  local cols = {}
+  for j = 1, #guards do
+    local col, value = guards[j](inst)
+    if col then
+      cols[#cols + 1] = col
+      src[base + #cols] = value
+      node = child(child(node, GUARDS), col)
+    end
+  end
+  return node, #cols, cols
+end
+
+-- UPDATE of the changed columns; returns the affected rows and the undo action.
+local function update_row(model, meta, inst, db)
+  local list = model.field_list
+  local changes = inst[CHANGES]
+  local src, m, texts = {}, 0, nil
+  local node = meta.update_shapes
+  for i = 1, #list do
+    local f = list[i]
+    if changes[f.name] then
+      local v = rawget(inst, f.slot)
+      m = m + 1
+      local b = db_value(f, v)
+      src[m] = b
+      local j = f.json_index
+      if j and type(v) == "table" then
+        if texts == nil then texts = {} end
+        texts[j] = b
+      end
+      node = child(node, i)
+    end
+  end
+  if m == 0 then return 0 end
+  local pkf = model.pk_field
+  local pk_value = stored_key(inst, pkf)
+  src[m + 1] = db_value(pkf, pk_value)
+  local ng, guard_cols
+  node, ng, guard_cols = apply_guards(meta, inst, src, m + 1, node)
+  local shape = node[SHAPE]
+  if not shape or shape.db ~= db then
+    local numbers, sets, k = { [PK_SLOT] = m + 1 }, {}, 0
+    for i = 1, #list do
+      local f = list[i]
+      if changes[f.name] then
+        k = k + 1
+        numbers[VALUE_SLOTS[k]] = k
+        sets[k] = { column = f.name, value = VALUE_SLOTS[k] }
+      end
+    end
+    local q = guarded(pk_query(model, meta), guard_cols or {}, numbers, m + 1)
+    shape = compile_shape(db, numbers, "update", q:_final(), sets)
+    node[SHAPE] = shape
+  end
+  local res = run_shape(shape, src)
+  if ng > 0 and res.affected_rows == 0 then stale(model, pkf, pk_value) end
+  if texts then keep_texts(inst, meta.json_fields, texts) end
+  return res.affected_rows, setmetatable({ inst, changes, false, false, true }, Undo)
+end
+
+-- DELETE by primary key (and guards); returns the affected rows and the undo action.
+local function delete_row(model, meta, inst, db)
+  local pkf = model.pk_field
+  local changes = inst[CHANGES]
+  local pk_value = stored_key(inst, pkf)
+  local src = { db_value(pkf, pk_value) }
+  local node, ng, guard_cols = apply_guards(meta, inst, src, 1, meta.delete_shapes)
+  local shape = node[SHAPE]
+  if not shape or shape.db ~= db then
+    local numbers = { [PK_SLOT] = 1 }
+    local q = guarded(pk_query(model, meta), guard_cols or {}, numbers, 1)
+    shape = compile_shape(db, numbers, "delete", q:_final())
+    node[SHAPE] = shape
+  end
+  local res = run_shape(shape, src)
+  if ng > 0 and res.affected_rows == 0 then stale(model, pkf, pk_value) end
+  inst[PERSISTED] = false
+  -- a deleted record is new again: saving it writes every value
+  inst[CHANGES] = NO_CHANGES
+  return res.affected_rows, setmetatable({ inst, changes, false, false, true }, Undo)
+end
+
+-- Whether a write of this kind has after-handlers (then it and they run as
+-- one unit in a transaction, or a savepoint inside one).
+local function has_after(meta, event)
+  local ev = meta.events
+  return #ev[event] > 0 or (event ~= "after_delete" and #ev.after_save > 0)
+end
+
+-- Runs `write(model, meta, inst, db)` (which returns affected, undo) and the
+-- after-events in a transaction: an error from a handler rolls the write
+-- back. The undo runs with the rollback; a backend that cannot track it
+-- leaves it to us.
+local function write_unit(db, model, meta, inst, write, after1, after2)
+  local undo, tracked
+  local ok, res = pcall(db.transaction, db, function()
+    local affected
+    affected, undo = write(model, meta, inst, db)
+    tracked = undo ~= nil and track(db, undo)
+    run_event(model, after1, inst, affected)
+    if after2 then run_event(model, after2, inst, affected) end
+    return affected
+  end)
+  if not ok then
+    if undo and not tracked then undo() end
+    error(res, 0)
+  end
+  return res
+end
+
+local function update_or_insert(model, meta, inst, db)
+  if inst[PERSISTED] then return update_row(model, meta, inst, db) end
+  return insert_row(model, meta, inst, db)
+end
+
+local SAVE_OPTIONS = { validate = true, upsert = true }
+
+--- Validates, runs the events and writes: an INSERT for a new record, an
+-- UPDATE of the changed columns only for a stored one (no SQL when nothing
+-- changed). After an INSERT the record holds the server's values of the
+-- fields it did not set (defaults, generated columns, trigger-set values).
+-- The write and its after-handlers are one unit: an error raised by an
+-- `after_create`, `after_update` or `after_save` handler rolls the write
+-- back (a savepoint inside a transaction). When a transaction the write ran
+-- in is rolled back, the record gets its state back (new or dirty again).
+-- @tparam[opt] table opts `validate = false` skips validation; `upsert = true`
+--   writes with INSERT ... ON DUPLICATE KEY UPDATE and returns the affected
+--   rows and `"inserted"`, `"updated"` or `"unchanged"` (see `activerecord.bulk`)
+-- @treturn integer the affected rows (0 when nothing changed)
+-- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
+--   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
+--   `DataError`, `StaleObjectError` (optimistic_lock), any error an event
+--   handler raised, and the backend's statement errors; `ConfigError`
+--   for unknown options
+function InstanceMethods:save(opts)
+  local model = model_of(self)
+  if opts ~= nil then
+    if type(opts) ~= "table" then errors.raise("ConfigError", "save expects an options table") end
+    options.check(opts, SAVE_OPTIONS, "save")
+  end
+  local meta = model._meta
+  local creating = not self[PERSISTED]
+  if self[HANDED] then sync_json(self) end
+  if not creating and next(self[CHANGES]) == nil then return 0 end
+  if not (opts and opts.validate == false) then
+    local ok, errs, collector = self:valid(not creating)
+    if not ok then
+      errors.raise("ValidationError", ("%s is invalid: %s"):format(model.name, collector:summary()),
+        { errors = errs, model = model.name })
+    end
+  end
+  run_event(model, "before_save", self)
+  run_event(model, creating and "before_create" or "before_update", self)
+  local db = model:_backend()
+  local after = creating and "after_create" or "after_update"
+  local affected
+  if has_after(meta, after) then
+    affected = write_unit(db, model, meta, self, update_or_insert, after, "after_save")
+  else
+    local undo
+    if creating then
+      affected, undo = insert_row(model, meta, self, db)
+    else
+      affected, undo = update_row(model, meta, self, db)
+    end
+    if undo then track(db, undo) end
+  end
+  self[CHANGES] = NO_CHANGES
+  return affected
+end
+
+--- Assigns `attrs` and saves.
+-- @tparam table attrs field -> value
+-- @tparam[opt] table opts the options of `save`
+-- @treturn integer the affected rows
+-- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
+--   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
+--   `DataError`, `StaleObjectError` (optimistic_lock), any error a
+--   before-event raised, and the backend's statement errors; `ConfigError` for an unknown field
+function InstanceMethods:update(attrs, opts)
+  if attrs ~= nil and type(attrs) ~= "table" then
+    errors.raise("ConfigError", "update expects a table of attributes, got " .. type(attrs))
+  end
+  for k, v in pairs(attrs or {}) do record.assign(self, k, v) end
+  return self:save(opts)
+end
+
+--- Deletes the record's row (soft_delete replaces this with setting `deleted_at`).
+-- The record is new again afterwards: saving it writes every value.
+-- @treturn integer the affected rows
+-- @raise `RecordNotFound` for a record never saved; `StaleObjectError`
+--   (optimistic_lock); `IntegrityError` (a foreign key, or a `dependent =
+--   "restrict"` relation that still has rows); errors of the delete events
+function InstanceMethods:delete()
+  local model = model_of(self)
+  if not self[PERSISTED] then
+    errors.raise("RecordNotFound", model.name .. ": cannot delete a record that was never saved")
+  end
+  local meta = model._meta
+  run_event(model, "before_delete", self)
+  local db = model:_backend()
+  if has_after(meta, "after_delete") then
+    return write_unit(db, model, meta, self, delete_row, "after_delete")
+  end
+  local affected, undo = delete_row(model, meta, self, db)
+  track(db, undo)
+  return affected
+end
+M.delete = InstanceMethods.delete
+
+return M
