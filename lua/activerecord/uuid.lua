@@ -1,6 +1,6 @@
 -- UUID generation: v4 (random) and v7 (Unix milliseconds first, so keys
 -- generated later sort later and inserts stay at the end of the index).
-local core = require("activerecord.backend.mysql.core")
+local clock = require("activerecord.clock")
 
 local M = {}
 
@@ -35,7 +35,7 @@ end
 
 -- 48-bit Unix time in milliseconds, then random bits.
 function M.v7()
-  local ms = math.floor(core.now() * 1000)
+  local ms = math.floor(clock.now() * 1000)
   local ts = {}
   for i = 6, 1, -1 do
     ts[i] = string.char(ms & 0xFF)

@@ -22,7 +22,8 @@ end
 
 describe("neutral modules", function()
   for _, name in ipairs({ "null", "errors", "json", "clock", "options", "types", "validation",
-                          "query", "relations", "model" }) do
+                          "query", "relations", "model", "uuid", "schema", "registry", "bulk",
+                          "mixins", "backend.base", "backend.capabilities" }) do
     it("activerecord." .. name .. " loads without the MySQL core", function()
       local out, ok = fresh(([[
         require("activerecord.%s")

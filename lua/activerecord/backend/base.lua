@@ -18,7 +18,16 @@
 --   db:close()
 --   db:_track_undo(fn)          -> boolean: registers an undo action (below)
 --   db:_execute_json_hashes(sql, ...) (optional) -> like execute; row[-i] holds
---                                  core.json_hash of JSON column i's value
+--                                  json.hash (activerecord.json) of JSON column i's value
+--
+-- Values a backend hands up are the neutral side's: JSON null and SQL NULL
+-- written explicitly are `activerecord.null`, failures are error objects of
+-- `activerecord.errors` (its metatable, its kinds), JSON arrays carry
+-- `activerecord.json`'s array_mt. A backend may install faster functions into
+-- `activerecord.json` (encode, decode, hash, array) and `activerecord.clock`
+-- (now) when it loads, and `errors.kind_of` (its errno -> kind table); the
+-- MySQL core does all three at luaopen. The layers above never load a
+-- backend's modules themselves.
 --
 -- One transaction state (design section 8): a `db:transaction` block is
 -- active, doomed or done. When the server ends the transaction by itself (a

@@ -8,7 +8,8 @@ local M = {}
 -- category -> its capability names; the first name is the category's own
 -- meaning when asked as `supports(category)`.
 M.categories = {
-  json = { "json", "native_json", "json_table", "json_arrow_operators", "json_extended_metadata" },
+  json = { "json", "native_json", "json_table", "json_arrow_operators", "json_extended_metadata",
+    "json_path_ranges" },
   cte = { "cte", "recursive_cte" },
   window_functions = { "window_functions" },
   set_operations = { "set_operations", "intersect", "except" },
@@ -20,7 +21,7 @@ M.categories = {
   transactions = { "savepoints", "read_only_transactions" },
   bulk = { "bulk_array_binding" },
   sequences = { "sequences" },
-  schema = { "invisible_columns", "descending_indexes", "system_versioning", "uuid_type" },
+  schema = { "invisible_columns", "descending_indexes", "system_versioning", "uuid_type", "lob_defaults" },
   query = { "lateral", "max_execution_time", "explain_json", "grouping_function" },
 }
 

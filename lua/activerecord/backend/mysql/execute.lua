@@ -299,7 +299,7 @@ end
 Backend.execute = make_execute("execute")
 
 --- Like `execute`; each row also holds, under the key `-i` for its JSON
--- column number `i`, `core.json_hash` of the decoded value (computed while
+-- column number `i`, `json.hash` (activerecord.json) of the decoded value (computed while
 -- decoding). The model layer keeps it as what the database holds, to see a
 -- JSON table changed in place. Internal to the model layer; a backend
 -- without it makes the model hash a JSON value when first read.
