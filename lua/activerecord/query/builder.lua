@@ -17,6 +17,15 @@ local Query = {}
 Query.__index = Query
 M.Query = Query
 
+-- A new query holds no lists of its own: until a builder call gives it one
+-- (`own`), it reads these shared empty lists from the class, so a query
+-- costs one table and a clone copies a handful of fields. They are never
+-- written (writing one raises).
+local EMPTY_MT = { __newindex = function() error("a query's shared empty list is read-only", 2) end }
+for _, key in ipairs({ "_where", "_order", "_select", "_group", "_having", "_joins", "_ctes", "_windows" }) do
+  Query[key] = setmetatable({}, EMPTY_MT)
+end
+
 local null = nodes.null
 local query_error, show, node = nodes.query_error, nodes.show, nodes.node
 local getmt, Expr, Order, Select, Slot, QUERY = nodes.getmt, nodes.Expr, nodes.Order, nodes.Select, nodes.Slot,
@@ -35,8 +44,6 @@ function M.new(opts)
   return setmetatable({
     [QUERY] = true,
     table = opts.table, model = opts.model, backend = opts.backend, resolve = opts.resolve,
-    _where = {}, _order = {}, _select = {}, _group = {}, _having = {},
-    _joins = {}, _ctes = {}, _windows = {},
   }, Query)
 end
 
@@ -63,8 +70,11 @@ end
 -- clones and never changed in place: a builder call that extends one copies
 -- that list only (`own`), so a clone costs one table, not nine.
 function Query:clone()
-  local q = {}
-  for k, v in pairs(self) do q[k] = v end
+  -- the constructor sizes the table for the usual fields (the values are
+  -- filled below), so copying does not grow it step by step
+  local q = { [QUERY] = true, table = nil, model = nil, backend = nil, resolve = nil,
+              _where = nil, _limit = nil, _select = nil }
+  for k, v in next, self do q[k] = v end
   return setmetatable(q, getmetatable(self))
 end
 
@@ -76,10 +86,19 @@ local function own(q, key)
   return dst
 end
 
+-- The usual lists have one or two items: made whole by a constructor.
 local function with(self, key, value)
   local q = self:clone()
-  local list = own(q, key)
-  list[#list + 1] = value
+  local src = q[key]
+  local n = #src
+  if n == 0 then
+    q[key] = { value }
+  elseif n == 1 then
+    q[key] = { src[1], value }
+  else
+    local list = own(q, key)
+    list[n + 1] = value
+  end
   return q
 end
 

@@ -9,19 +9,46 @@
 --
 -- One job: the compiler's face (`select`, `update`, `delete`, `insert`,
 -- `compile_expr`, `count_placeholders`, `uses_json_arrow`), over its parts:
--- `expr` (expressions), `select` (SELECT), `dml` (UPDATE, DELETE, INSERT).
+-- `expr` (expressions), `select` (SELECT), `dml` (UPDATE, DELETE, INSERT)
+-- and `shape` (SELECT/UPDATE/DELETE text cached by the query's shape).
 local cx = require("activerecord.backend.mysql.compiler.expr")
 local sel = require("activerecord.backend.mysql.compiler.select")
 local dml = require("activerecord.backend.mysql.compiler.dml")
+local shape = require("activerecord.backend.mysql.compiler.shape")
 
 local M = {}
 
 M.compile_expr = cx.compile_expr
 M.count_placeholders = cx.count_placeholders
 M.uses_json_arrow = cx.uses_json_arrow
-M.select = sel.select
-M.update = dml.update
-M.delete = dml.delete
 M.insert = dml.insert
+
+local plain_select, plain_update, plain_delete = sel.select, dml.update, dml.delete
+
+--- SELECT text and parameters of a finalized query (cached by its shape);
+-- with `outer`, a nested SELECT in that compile context.
+function M.select(dialect, q, outer)
+  if outer then return plain_select(dialect, q, outer) end
+  return shape.compile(plain_select, "select", dialect, q)
+end
+
+--- UPDATE text and parameters: the query's rows, `assignments` a list of
+-- `{ column =, value = }` (cached by shape).
+function M.update(dialect, q, assignments)
+  return shape.compile(plain_update, "update", dialect, q, assignments)
+end
+
+--- DELETE text and parameters of the query's rows (cached by shape).
+function M.delete(dialect, q, opts)
+  return shape.compile(plain_delete, "delete", dialect, q, opts)
+end
+
+--- The compiler without the shape cache (what a cache miss runs; specs
+-- compare the two).
+M.uncached = { select = plain_select, update = plain_update, delete = plain_delete }
+
+--- The shape cache: `clear()`, `size()` (trie nodes), `limit(n)` (the
+-- bound; returns the previous one).
+M.cache = { clear = shape.clear, size = shape.size, limit = shape.limit }
 
 return M

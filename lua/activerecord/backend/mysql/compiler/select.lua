@@ -29,10 +29,17 @@ local function order_sql(ctx, q)
   return " ORDER BY " .. order_items(ctx, q._order)
 end
 
+-- The dialect writes the clause for the values present; the values
+-- themselves are bound here, limit then offset as the clause has them, and
+-- never read (the shape cache compiles with stand-ins for them).
 local function limit_sql(ctx, q)
-  if q._limit == nil and q._offset == nil then return "" end
-  local sql, params = ctx.d:limit_offset(q._limit, q._offset)
-  ctx:add_params(params)
+  local limit, offset = q._limit, q._offset
+  if limit == nil and offset == nil then return "" end
+  local sql, params = ctx.d:limit_offset(limit ~= nil and 0 or nil, offset ~= nil and 0 or nil)
+  local n = 0
+  if limit ~= nil then ctx:param(limit); n = n + 1 end
+  if offset ~= nil then ctx:param(offset); n = n + 1 end
+  if #params ~= n then errors.raise("QueryError", "LIMIT/OFFSET: the dialect's clause does not bind both values") end
   return " " .. sql
 end
 
