@@ -137,8 +137,10 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_common.h $(FUZZ_OBJS)
 c-deps:
 	@scripts/ensure-deps.sh clang libclang-rt-14-dev
 
+# LUA_ENV: luaopen requires the neutral Lua modules (activerecord.null, .errors,
+# .json, .clock) and adopts their values.
 test-c: c-deps $(OOM_BIN) $(THREADS_BIN)
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
+	@$(LUA_ENV) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
 	  scripts/with-test-server.sh sh -c '$(OOM_BIN) && $(OOM_BIN) --transient && $(THREADS_BIN)'
 
 fuzz-build: c-deps $(FUZZ_BINS)

@@ -237,6 +237,12 @@ static int same_shape(const ar_stmt *s, const MYSQL_FIELD *fields, unsigned n) {
  * columns metadata of the current result, and binds the result buffers. */
 int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in) {
   MYSQL_RES *meta = meta_in, **guard = NULL;
+  /* The common case, a cached statement run again with the same result
+   * shape: the statement's own field array (refreshed by the client library
+   * on a re-prepare) says so without copying the metadata. */
+  if (!meta && s->names_ready && s->stmt->fields &&
+      same_shape(s, s->stmt->fields, s->stmt->field_count))
+    goto bind;
   if (!meta) {
     /* owned by a guard: a memory error below must not leak it */
     guard = ar_push_res_guard(L);
@@ -321,6 +327,7 @@ int ar_setup_columns(lua_State *L, ar_stmt *s, int stmt_idx, MYSQL_RES *meta_in)
     *guard = NULL;
     lua_pop(L, 1);
   }
+bind:
   if (mysql_stmt_bind_result(s->stmt, s->rbind)) {
     s->stale = 1; /* e.g. 2057 after the table changed shape: re-prepare next time */
     return ar_raise_stmt(L, s->stmt, s->sql);

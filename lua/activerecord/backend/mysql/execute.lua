@@ -256,17 +256,15 @@ local function make_execute(run)
     -- ntx: transactions open in any coroutine (at least that many; one whose
     -- coroutine was collected may still count): none, no lookup
     local t = self.ntx > 0 and self.tx[running()]
-    if t then
+    local conn, pool, started
+    if t then -- the transaction's connection: no pool work
       check_in_transaction(t, sql)
-      local conn = t.conn
-      local ok, res = run_on(self, conn, run, sql, ...)
-      if ok then return res end
-      if self:_ends(conn, res) then doom(t, res) end
-      error(res, 0)
+      conn = t.conn
+    else
+      pool = self.pool
+      conn = pool:checkout()
+      started = self.read_timeout and now()
     end
-    local pool = self.pool
-    local conn = pool:checkout()
-    local started = self.read_timeout and now()
     local ok, res
     if self.log then
       ok, res = pcall(self._run, self, conn, run, sql, ...)
@@ -275,8 +273,12 @@ local function make_execute(run)
       ok, res = pcall(method, conn, sql, ...)
     end
     if ok then
-      pool:checkin(conn)
+      if pool then pool:checkin(conn) end
       return res
+    end
+    if t then
+      if self:_ends(conn, res) then doom(t, res) end
+      error(res, 0)
     end
     return after_failure(self, conn, started, res, run, sql, ...)
   end
