@@ -12,7 +12,7 @@ local M = {}
 local MAX_PLACEHOLDERS = 65535
 M.DEFAULT_BATCH = 1000
 
-local rawget, type, floor, max, min = rawget, type, math.floor, math.max, math.min
+local rawget, type, floor, max, min, move = rawget, type, math.floor, math.max, math.min, table.move
 
 -- The server's packet limit, asked once per backend (a system variable:
 -- constant text, nothing to build).
@@ -47,7 +47,6 @@ function M.split(db, instances, idxs, fields, batch_size)
   end
   local values_of = access.values
   local out = {}
-  local row = {} -- one row's values, reused: its size decides its batch
   local params, n, rows, bidx, bytes = {}, 0, 0, {}, 0
   for k = 1, #idxs do
     local idx = idxs[k]
@@ -62,13 +61,15 @@ function M.split(db, instances, idxs, fields, batch_size)
         if conv then v = conv(v, fields[j]) end
       end
       if type(v) == "string" then size = size + #v + 9 else size = size + 9 end
-      row[j] = v
+      params[n + j] = v
     end
     if rows > 0 and (rows >= batch_size or bytes + size > limit) then
+      -- the row just built starts the next batch: its values move over
+      local moved = move(params, n + 1, n + nfields, 1, {})
+      for j = n + 1, n + nfields do params[j] = nil end
       out[#out + 1] = { params = params, n = n, rows = rows, idxs = bidx }
-      params, n, rows, bidx, bytes = {}, 0, 0, {}, 0
+      params, n, rows, bidx, bytes = moved, 0, 0, {}, 0
     end
-    for j = 1, nfields do params[n + j] = row[j] end
     n = n + nfields
     rows = rows + 1
     bidx[rows] = idx

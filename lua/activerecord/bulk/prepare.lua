@@ -27,8 +27,10 @@ function M.records(model, rows, opts)
   local build, mt = model._build, model._instance_mt
   local validate = opts.validate ~= false
   local events = opts.events ~= false
-  local before_save = events and access.has_handlers(model, "before_save")
-  local before_create = events and access.has_handlers(model, "before_create")
+  local A = access
+  local before_save = events and A.has_handlers(model, "before_save")
+  local before_create = events and A.has_handlers(model, "before_create")
+  local run_event = A.run_event
   local valid -- the records' `valid` (one metatable: looked up once)
   for i = 1, #rows do
     local attrs = rows[i]
@@ -44,8 +46,8 @@ function M.records(model, rows, opts)
       local ok, errs, collector = valid(inst)
       if not ok then invalid(model, i, errs, collector) end
     end
-    if before_save then access.run_event(model, "before_save", inst) end
-    if before_create then access.run_event(model, "before_create", inst) end
+    if before_save then run_event(model, "before_save", inst) end
+    if before_create then run_event(model, "before_create", inst) end
     instances[i] = inst
   end
   return instances
@@ -60,7 +62,8 @@ function M.columns(model, instances)
   local missing, nmissing = {}, #list -- fields no record has set yet
   for j = 1, nmissing do missing[j] = list[j] end
   local used = {}
-  local values, key = access.values, access.key
+  local A = access
+  local values, key = A.values, A.key
   for i = 1, #instances do
     local t = values(instances[i])
     local j = 1

@@ -12,7 +12,7 @@ local ids = require("activerecord.bulk.ids")
 
 local M = {}
 
-local unpack, rawget = table.unpack, rawget
+local unpack, rawget, rawset = table.unpack, rawget, rawset
 local WRITTEN = ids.WRITTEN
 
 local function has_column(list, name)
@@ -50,20 +50,15 @@ end
 -- level that wrote them is rolled back (registered only inside one).
 local function track_undo(db, model, instances)
   if not (db._track_undo and db:in_transaction()) then return end
-  local pkf = model.pk_field
+  local key = access.key(model.pk_field)
+  local undo_state = access.undo_state
   local prev_pk, prev_persisted, prev_changes = {}, {}, {}
   for i = 1, #instances do
-    local inst = instances[i]
-    prev_pk[i] = access.get(inst, pkf)
-    if access.persisted(inst) then prev_persisted[i] = true end
-    local changes = access.changes(inst)
-    if next(changes) ~= nil then prev_changes[i] = changes end
+    prev_pk[i], prev_persisted[i], prev_changes[i] = undo_state(instances[i], key)
   end
   db:_track_undo(function()
     for i, inst in ipairs(instances) do
-      access.set_persisted(inst, prev_persisted[i] or false)
-      access.set(inst, pkf, prev_pk[i])
-      if prev_changes[i] then access.set_changes(inst, prev_changes[i]) end
+      access.restore(inst, key, prev_pk[i], prev_persisted[i], prev_changes[i])
     end
   end)
 end
@@ -87,25 +82,27 @@ end
 -- The records get what the statements told: RETURNING columns or the
 -- generated key; written ones become stored and clean.
 local function apply_outcomes(model, instances, settler, result)
-  local pkf = model.pk_field
+  local values, key_of, written = access.values, access.key, access.written
+  local pk_key = key_of(model.pk_field)
   local outcome, returned = settler.outcome, settler.returned
   local columns = model.columns
+  local out_rows = result.rows
   for idx = 1, #instances do
     local inst = instances[idx]
     local o = outcome[idx]
     if o then
       local row = returned[idx]
       if row then
-        result.rows[#result.rows + 1] = row
+        out_rows[#out_rows + 1] = row
+        local t = values(inst)
         for col, v in pairs(row) do
           local f = columns[col]
-          if f then access.set(inst, f, f.from_db and f.from_db(v, f) or v) end
+          if f then rawset(t, key_of(f), f.from_db and f.from_db(v, f) or v) end
         end
       elseif o ~= WRITTEN then
-        access.set(inst, pkf, o)
+        rawset(values(inst), pk_key, o)
       end
-      access.set_persisted(inst, true)
-      access.clear_changes(inst)
+      written(inst)
     elseif o == false then
       result.ignored[#result.ignored + 1] = inst
     else

@@ -75,12 +75,16 @@ local function weights(db, coll, strings)
   return out
 end
 
-local function has_string(list)
+--- Whether some value of `list` is a string (only strings need normalising).
+-- @tparam table list values
+-- @treturn boolean
+function M.has_string(list)
   for i = 1, #list do
     if type(list[i]) == "string" then return true end
   end
   return false
 end
+local has_string = M.has_string
 
 --- A function mapping a key value to what the server's equality on
 -- `table_name.column` compares, or nil when Lua equality already is that

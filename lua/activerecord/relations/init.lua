@@ -143,6 +143,8 @@ end
 -- @tparam table relations name -> relation spec
 -- @raise `ConfigError` for a malformed relation or a name shared with a field
 function M.define(model, relations)
+  -- the model layer's public hook API (the one mixins use)
+  local hooks = require("activerecord.model.hooks")
   for name, spec in pairs(relations) do
     local kind = type(spec) == "table" and spec.__ar_relation and STRATEGIES[spec.kind]
     if not kind then
@@ -157,12 +159,12 @@ function M.define(model, relations)
     -- the accessor is what `user:posts()` calls
     rel.accessor = function(inst, opts) return rel:load(inst, opts) end
     model.relations[name] = rel
-    model._methods[name .. "_query"] = function(inst) return rel:query_for(inst) end
+    local query_of = function(inst) return rel:query_for(inst) end
+    hooks.add_method(model, name .. "_query", query_of)
     add_dependent(model, rel)
   end
   -- queries of this model learn `with`
-  model._query_methods = model._query_methods or {}
-  model._query_methods.with = with(model)
+  hooks.add_query_method(model, "with", with(model))
 end
 
 return M

@@ -61,6 +61,12 @@ function M.attach_lists(name, records, owner_key, by_key, norm, inverse)
   end
 end
 
+local function key_normaliser(rel, target_key, keys, found)
+  local target = rel:target()
+  local tf = target.fields[target_key]
+  return collation.normaliser(target:_backend(), target.table, tf and tf.column or target_key, keys, found)
+end
+
 -- The children of `keys`, one query per chunk.
 local function load_chunks(rel, keys, scope, chunk_size)
   local target = rel:target()
@@ -91,38 +97,36 @@ function M.keyed(rel, records, scope, chunk_size)
   local owner_key, target_key = rel:keys()
   local keys = distinct_values(records, owner_key)
   local loaded = load_chunks(rel, keys, scope, chunk_size)
-  -- the server matched `target_key IN (...)` under the column's collation:
-  -- the Lua side matches the same way (`with` = the lazy accessor)
   local nloaded = #loaded
+  -- each child's key, as the server compared it: string keys matched
+  -- `target_key IN (...)` under the column's collation, so the Lua side
+  -- matches the same way (`with` = the lazy accessor)
   local found = {}
   for i = 1, nloaded do found[i] = loaded[i][target_key] end
-  local target = rel:target()
-  local tf = target.fields[target_key]
-  local norm = collation.normaliser(target:_backend(), target.table, tf and tf.column or target_key, keys, found)
+  local norm = collation.has_string(keys) and key_normaliser(rel, target_key, keys, found)
+  if norm then
+    for i = 1, nloaded do found[i] = norm(found[i]) end
+  end
   local by_key = {}
   if rel.single then
-    for i = 1, nloaded do
-      local k = found[i]
-      if norm then k = norm(k) end
-      if by_key[k] == nil then by_key[k] = loaded[i] end
-    end
+    for i = nloaded, 1, -1 do by_key[found[i]] = loaded[i] end -- the first child per key wins
+    local name = rel.name
     for i = 1, #records do
       local r = records[i]
       local k = r[owner_key]
       if norm and k ~= nil then k = norm(k) end
-      cache_of(r)[rel.name] = k ~= nil and by_key[k] or false
+      cache_of(r)[name] = k ~= nil and by_key[k] or false
     end
     return loaded
   end
   for i = 1, nloaded do
     local k = found[i]
-    if norm then k = norm(k) end
     local list = by_key[k]
-    if not list then
-      list = {}
-      by_key[k] = list
+    if list then
+      list[#list + 1] = loaded[i]
+    else
+      by_key[k] = { loaded[i] }
     end
-    list[#list + 1] = loaded[i]
   end
   M.attach_lists(rel.name, records, owner_key, by_key, norm, rel.opts.inverse_of)
   return loaded

@@ -9,6 +9,7 @@
 local errors = require("activerecord.errors")
 local registry = require("activerecord.registry")
 local query = require("activerecord.query")
+local record = require("activerecord.record")
 
 local M = {}
 
@@ -26,34 +27,12 @@ function M.kind(fields)
   return k
 end
 
--- activerecord.model loads this module while defining a model: the record
--- functions are looked up on first use, once. A record keeps its relation
--- cache itself (activerecord.record's `cache`); the older layout kept it in
--- the record's state (`state_of`).
-local record_cache
-
-local function find_cache()
-  local model = require("activerecord.model")
-  if model.hooks then return require("activerecord.record").cache end
-  local state_of = model.state_of
-  return function(inst)
-    local st = state_of(inst)
-    local c = st.cache
-    if not c then
-      c = {}
-      st.cache = c
-    end
-    return c
-  end
-end
-
---- The record's cache of loaded relations (name -> record, list or false).
+--- The record's cache of loaded relations (name -> record, list or false),
+-- kept in the record itself (activerecord.record).
+-- @function cache_of
 -- @param inst a record
 -- @treturn table the cache
-function M.cache_of(inst)
-  record_cache = record_cache or find_cache()
-  return record_cache(inst)
-end
+M.cache_of = record.cache
 local cache_of = M.cache_of
 
 --- "User" -> "user", "BlogPost" -> "blog_post" (default key names).
