@@ -27,18 +27,20 @@ local function unknown_field(model, name)
   errors.raise("ConfigError", ("%s has no field '%s'"):format(model.name, tostring(name)))
 end
 
---- Assignment: casts, refuses unknown names and read-only changes, tracks
--- the old value the first time a field changes.
-function M.assign(inst, name, v)
-  local model = model_of(inst)
+-- Assignment (the records' __newindex): casts, refuses unknown names and
+-- read-only changes, tracks the old value the first time a field changes.
+-- Plain table reads where it can: `type`, `rawget` and `rawset` are C calls.
+local function assign(inst, name, v)
+  local model = inst[MODEL]
   local f = model.fields[name]
   if not f then unknown_field(model, name) end
   local persisted = inst[PERSISTED]
-  if f.readonly and persisted then
+  if persisted and f.readonly then
     errors.raise("ValidationError", ("%s.%s is read-only"):format(model.name, name),
       { errors = { [name] = { "is read-only" } } })
   end
-  if v ~= nil and v ~= null and f.cast then v = f.cast(v, f) end
+  local cast = f.cast
+  if cast and v ~= nil and v ~= null then v = cast(v, f) end
   if v == null then v = nil end
   local changes = inst[CHANGES]
   if changes == NO_CHANGES then
@@ -46,17 +48,22 @@ function M.assign(inst, name, v)
     inst[CHANGES] = changes
   end
   local slot = f.slot
-  local old = rawget(inst, slot)
+  local old = inst[slot] -- a nil slot reads through __index, which answers nil
   local change = changes[name]
   if change == nil then
     if old == v and persisted and type(v) ~= "table" then return end
     changes[name] = old == nil and NIL_OLD or { old = old }
-  elseif change.old == v and persisted and not change.unread and type(v) ~= "table" then
+  elseif persisted and change.old == v and not change.unread and type(v) ~= "table" then
     changes[name] = nil -- back to the stored value
   end
-  rawset(inst, slot, v)
+  if old ~= nil then inst[slot] = v else rawset(inst, slot, v) end
 end
-local assign = M.assign
+
+--- Assigns a field of a record as `rec[name] = v` does (checked).
+function M.assign(inst, name, v)
+  model_of(inst)
+  return assign(inst, name, v)
+end
 
 --- The metatable of a model's records. `__index` is a function only because
 -- a field's value sits in a slot: a field name maps to its slot through one
@@ -100,12 +107,12 @@ end
 
 --- A field's value by name, as stored in the record (no hand-out, no checks).
 function M.get(inst, name)
-  return rawget(inst, rawget(inst, MODEL).fields[name].slot)
+  return inst[inst[MODEL].fields[name].slot]
 end
 
 --- Sets a field's value without tracking (loads, read-backs, undo).
 function M.set(inst, name, v)
-  rawset(inst, rawget(inst, MODEL).fields[name].slot, v)
+  rawset(inst, inst[MODEL].fields[name].slot, v)
 end
 
 --- Whether the record is stored.
@@ -212,9 +219,10 @@ end
 function InstanceMethods:dirty_fields()
   local model = model_of(self)
   if self[HANDED] then sync_json(self) end
-  local out, changes = {}, self[CHANGES]
-  for _, f in ipairs(model.field_list) do
-    if changes[f.name] then out[#out + 1] = f.name end
+  local out, changes, list = {}, self[CHANGES], model.field_list
+  for i = 1, #list do
+    local name = list[i].name
+    if changes[name] then out[#out + 1] = name end
   end
   return out
 end
@@ -231,11 +239,11 @@ function InstanceMethods:old_value(name)
   local c = self[CHANGES][name]
   if c and c.unread then -- a JSON table changed in place: the row still holds the old value
     local pkf = model.pk_field
-    local stored = model:unscoped():where({ [pkf.name] = rawget(self, pkf.slot) }):limit(1):all()[1]
-    c.old, c.unread = stored and rawget(stored, f.slot), nil
+    local stored = model:unscoped():where({ [pkf.name] = self[pkf.slot] }):limit(1):all()[1]
+    c.old, c.unread = stored and stored[f.slot], nil
   end
   if c then return c.old end
-  return rawget(self, f.slot)
+  return self[f.slot]
 end
 
 --- The field values as a plain table.
@@ -243,8 +251,11 @@ end
 function InstanceMethods:to_table()
   local model = model_of(self)
   hand_out_all(self)
-  local out = {}
-  for _, f in ipairs(model.field_list) do out[f.name] = rawget(self, f.slot) end
+  local out, list = {}, model.field_list
+  for i = 1, #list do
+    local f = list[i]
+    out[f.name] = self[f.slot]
+  end
   return out
 end
 
@@ -278,7 +289,7 @@ function InstanceMethods:valid(changed_only)
   run_event(model, "before_validate", self)
   local events = meta.events
   -- a collector only when someone gets it or a rule fails
-  local errs = (#events.after_validate > 0 or meta.validate) and meta.new_errors() or nil
+  local errs = (meta.validate or #events.after_validate > 0) and meta.new_errors() or nil
   errs = meta.validator(self, changed_only and self[CHANGES] or nil, not self[PERSISTED], errs)
   if meta.validate then meta.validate(self, errs) end
   if #events.after_validate > 0 then run_event(model, "after_validate", self, errs) end
@@ -294,7 +305,7 @@ function InstanceMethods:reload()
   local model = model_of(self)
   local pkf = model.pk_field
   local c = self[CHANGES][pkf.name]
-  local id = c and c.old or rawget(self, pkf.slot)
+  local id = c and c.old or self[pkf.slot]
   local fresh = id ~= nil and model:unscoped():where({ [pkf.name] = id }):limit(1):all()[1]
   if not fresh then
     errors.raise("RecordNotFound", ("%s with %s = %s not found"):format(model.name, pkf.name, tostring(id)),

@@ -218,10 +218,27 @@ M.register("float", {
   end,
 })
 
+-- Strings already in stored form, remembered (bounded): a cast of the
+-- same text again is one table read instead of a pattern match.
+local function memo_set(limit)
+  local set, n = {}, 0
+  return set, function(v)
+    if n >= limit then
+      for k in pairs(set) do set[k] = nil end
+      n = 0
+    end
+    set[v], n = true, n + 1
+  end
+end
+
+local decimal_texts, remember_decimal = memo_set(4096)
+
 M.register("decimal", {
   schema_type = "decimal",
   cast = function(v, field)
+    if decimal_texts[v] then return v end
     local s = normalize_decimal(v, field)
+    if s == v and type(v) == "string" then remember_decimal(v) end
     return s or v
   end,
   validate = function(v, field)
@@ -231,17 +248,14 @@ M.register("decimal", {
   end,
 })
 
-local function utf8_length(s)
-  return utf8.len(s) or #s
-end
-
 M.register("string", {
   schema_type = "string",
   validate = function(v, field)
     if type(v) ~= "string" then return false, "must be a string" end
-    if not utf8.len(v) then return false, "is not valid UTF-8 (use a binary field for bytes)" end
+    local len = utf8.len(v) -- one pass: valid UTF-8 and its length
+    if not len then return false, "is not valid UTF-8 (use a binary field for bytes)" end
     local size = field.size or 255
-    if utf8_length(v) > size then return false, ("is longer than %d characters"):format(size) end
+    if len > size then return false, ("is longer than %d characters"):format(size) end
     return true
   end,
 })
@@ -283,14 +297,21 @@ M.register("date", {
 -- What cast() produces: checked without parsing again.
 local CANONICAL = "^%d%d%d%d%-[01]%d%-[0-3]%d [0-2]%d:[0-5]%d:[0-5]%d%.?%d?%d?%d?%d?%d?%d?$"
 
+local canonical_times, remember_time = memo_set(4096)
+
 for _, name in ipairs({ "datetime", "timestamp" }) do
   M.register(name, {
     schema_type = name,
     cast = function(v)
-      if type(v) == "string" and v:find(CANONICAL) then return v end -- already in stored form
+      if canonical_times[v] then return v end
+      if type(v) == "string" and v:find(CANONICAL) then -- already in stored form
+        remember_time(v)
+        return v
+      end
       return normalize_datetime(v, true) or v
     end,
     validate = function(v)
+      if canonical_times[v] then return true end
       if type(v) == "string" and v:find(CANONICAL) then return true end
       local s, msg = normalize_datetime(v, true)
       if not s then return false, msg end
@@ -410,5 +431,9 @@ M.register("uuid", {
     return true
   end,
 })
+
+-- The built-in types: activerecord.validation accepts their common valid
+-- values inline (a type registered later, or again, is checked by its validate).
+for _, t in pairs(registry) do t.builtin = true end
 
 return M

@@ -7,7 +7,6 @@ local null = require("activerecord.null")
 
 local M = {}
 
-local rawget = rawget
 
 local Errors = {}
 Errors.__index = Errors
@@ -131,27 +130,124 @@ function M.check_field(record, field, value, errs)
   return errs
 end
 
+-- ---- a model's rules as one function ----------------------------------------
+-- Generated once per model: per field, an inline test that accepts the
+-- common valid values of the built-in types without a call (a string of at
+-- most `size` bytes that is valid UTF-8, an integer, a finite number, a
+-- boolean, a value of a decimal or date/time field seen valid before, a JSON
+-- table that encodes). Anything else, and every field with rules of its own
+-- (required, min, max, length, format, one_of, validate), goes through
+-- check_field, so the messages are check_field's. The generated text holds
+-- slot numbers only: names, sizes and fields come in as upvalues.
+
+local MEMO_LIMIT = 4096
+
+-- check_field for a value of a memoised type; a valid one is remembered.
+local function memo_check(record, field, value, errs, memo)
+  local e = M.check_field(record, field, value, nil)
+  if e == nil then
+    if type(value) ~= "table" then
+      local n = memo[0] or 0
+      if n >= MEMO_LIMIT then
+        for k in pairs(memo) do memo[k] = nil end
+        n = 0
+      end
+      memo[value], memo[0] = true, n + 1
+    end
+    return errs
+  end
+  if not errs then return e end
+  for _, name in ipairs(e.order) do
+    for _, msg in ipairs(e.fields[name]) do errs:add(name, msg) end
+  end
+  return errs
+end
+
+local RULES = { "required", "min", "max", "length", "format", "one_of", "validate" }
+
+local FAST = {
+  string = "type(v) == 'string' and #v <= SZ[%d] and utf8len(v) ~= nil",
+  text = "type(v) == 'string' and utf8len(v) ~= nil",
+  binary = "type(v) == 'string'",
+  integer = "mtype(v) == 'integer'",
+  bigint = "mtype(v) == 'integer'",
+  float = "type(v) == 'number' and v == v and v ~= HUGE and v ~= -HUGE",
+  boolean = "v == true or v == false",
+}
+local MEMO = { decimal = true, date = true, datetime = true, timestamp = true, time = true, enum = true,
+               uuid = true }
+
+local function has_rules(f)
+  for _, r in ipairs(RULES) do
+    if f[r] ~= nil then return true end
+  end
+  return false
+end
+
+-- The code testing field i (value in `v`) when it is neither nil nor null.
+local function present_code(f, i)
+  local t = f.type_spec
+  if not t.builtin or has_rules(f) then return ("errs = check(rec, F[%d], v, errs)\n"):format(i) end
+  local fast = FAST[f.type]
+  if fast then
+    return ("if not (%s) then errs = check(rec, F[%d], v, errs) end\n"):format(fast:format(i), i)
+  end
+  if MEMO[f.type] then
+    return ("if not MEMOS[%d][v] then errs = memo_check(rec, F[%d], v, errs, MEMOS[%d]) end\n"):format(i, i, i)
+  end
+  if f.type == "json" and f.json_index then -- the text is kept for the write (see json_scratch)
+    return ("if type(v) == 'table' then\n"
+      .. "  local ok, text = pcall(JSON_ENCODE, v)\n"
+      .. "  if ok then JV[%d], JT[%d] = v, text else errs = check(rec, F[%d], v, errs) end\n"
+      .. "else errs = check(rec, F[%d], v, errs) end\n"):format(f.json_index, f.json_index, i, i)
+  end
+  return ("errs = check(rec, F[%d], v, errs)\n"):format(i)
+end
+
+-- The code for field i: nil (the server's to fill, or "is required"), null,
+-- or a value.
+local function field_code(f, i)
+  local nil_code
+  if f.auto then
+    nil_code = ""
+  elseif f.server_default then
+    nil_code = ("if not is_new then errs = check(rec, F[%d], v, errs) end\n"):format(i)
+  elseif f.required or (f.nullable == false) then
+    nil_code = ("errs = check(rec, F[%d], v, errs)\n"):format(i)
+  else
+    nil_code = ""
+  end
+  return ("if changes == nil or changes[N[%d]] ~= nil then\n"
+    .. "local v = rec[%d]\n"
+    .. "if v == nil then\n%s"
+    .. "elseif v == NULL then errs = check(rec, F[%d], v, errs)\n"
+    .. "else\n%send\nend\n"):format(i, f.slot, nil_code, i, present_code(f, i))
+end
+
 --- A model's field rules as one function, compiled once per model:
 -- `check(record, changes, is_new, errs)` -> errs (nil while valid). With
 -- `changes`, only the changed fields are checked (a stored record's others
 -- hold what the database accepted); a nil generated key, or a nil
 -- server-default column of a new record, is the server's to fill.
 -- @tparam table list the model's fields in order (each with its `slot`)
+-- @tparam table scratch `{ values = {}, texts = {} }`: for a JSON table that
+--   encoded, values[j] = the table and texts[j] = its text (j: the field's
+--   json_index), so a write right after need not encode it again
 -- @treturn function the checker
-function M.compile(list)
-  local n = #list
-  local check_field = M.check_field
-  return function(record, changes, is_new, errs)
-    for i = 1, n do
-      local f = list[i]
-      local v = rawget(record, f.slot)
-      if (v ~= nil or not (f.auto or (f.server_default and is_new)))
-          and (changes == nil or changes[f.name] ~= nil) then
-        errs = check_field(record, f, v, errs)
-      end
-    end
-    return errs
+function M.compile(list, scratch)
+  local F, N, SZ, MEMOS = {}, {}, {}, {}
+  local code = { "local F, N, SZ, MEMOS, JV, JT, check, memo_check, NULL, JSON_ENCODE = ...\n"
+    .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
+    .. "return function(rec, changes, is_new, errs)\n" }
+  for i, f in ipairs(list) do
+    F[i], N[i], SZ[i], MEMOS[i] = f, f.name, f.size or 255, {}
+    code[#code + 1] = field_code(f, i)
   end
+  code[#code + 1] = "return errs\nend\n"
+  local chunk = assert(load(table.concat(code), "=(validator)", "t"))
+  local json = require("activerecord.json")
+  return chunk(F, N, SZ, MEMOS, scratch.values, scratch.texts, M.check_field, memo_check, null,
+    function(v) return json.encode(v) end)
 end
 
 return M

@@ -6,30 +6,20 @@
 local errors = require("activerecord.errors")
 local null = require("activerecord.null")
 local query = require("activerecord.query")
-local registry = require("activerecord.registry")
 local layout = require("activerecord.model.layout")
-local record = require("activerecord.record")
 local write = require("activerecord.model.write")
 
 local M = {}
 
-local type, rawget, next, setmetatable = type, rawget, next, setmetatable
-local NO_CHANGES = layout.NO_CHANGES
-local assign = record.assign
+local type, next, setmetatable = type, next, setmetatable
+local NO_CHANGES, NIL_OLD = layout.NO_CHANGES, layout.NIL_OLD
 
 --- Class methods of every model (`User:find(1)`, `User:query()`, ...).
 -- @type ClassMethods
 local ClassMethods = {}
 M.ClassMethods = ClassMethods
 
-local function model_backend(self)
-  -- raw: a model without its own backend must not go through the class chain
-  local b = rawget(self, "backend") or registry.default_backend()
-  if not b then
-    errors.raise("ConfigError", self.name .. ": no backend (pass backend = db, or ar.set_default_backend(db))")
-  end
-  return b
-end
+local model_backend = write.backend_of
 ClassMethods._backend = model_backend
 
 --- A new query on the model's table, with its default scopes applied when it runs.
@@ -118,11 +108,10 @@ end
 -- @raise `ConfigError` for an unknown field or non-table attributes;
 --   `ValidationError` for a read-only field
 function ClassMethods.new(cls, attrs)
-  if attrs ~= nil and type(attrs) ~= "table" then
-    errors.raise("ConfigError", cls.name .. ".new expects a table of attributes")
-  end
   local meta = cls._meta
-  local inst = meta.alloc({}, false)
+  if meta == nil then errors.raise("ConfigError", "Model.new: call it on a model class") end
+  local changes = meta.new_changes()
+  local inst = meta.alloc(changes, false)
   local defaults = meta.defaults
   for i = 1, #defaults do
     local f = defaults[i]
@@ -131,11 +120,25 @@ function ClassMethods.new(cls, attrs)
     if f.cast then d = f.cast(d, f) end
     inst[f.slot] = d -- no metatable yet: a plain write
   end
-  setmetatable(inst, meta.instance_mt)
-  if attrs then
-    for k, v in next, attrs do assign(inst, k, v) end
+  if attrs ~= nil then
+    if type(attrs) ~= "table" then errors.raise("ConfigError", cls.name .. ".new expects a table of attributes") end
+    -- what assignment does for a new record, before the metatable is set
+    local fields = cls.fields
+    for name, v in next, attrs do
+      local f = fields[name]
+      if not f then setmetatable(inst, meta.instance_mt)[name] = v end -- raises the usual error
+      local cast = f.cast
+      if cast and v ~= nil and v ~= null then v = cast(v, f) end
+      if v == null then v = nil end
+      local slot = f.slot
+      if changes[name] == nil then
+        local old = inst[slot]
+        changes[name] = old == nil and NIL_OLD or { old = old }
+      end
+      inst[slot] = v
+    end
   end
-  return inst
+  return setmetatable(inst, meta.instance_mt)
 end
 
 -- A new record from attributes without change tracking: for bulk
@@ -302,6 +305,17 @@ function M.make_loader(model, meta)
   for j = 1, nj do items[#items + 1] = ("held and row[held[%d]]"):format(j) end
   code[#code + 1] = "return { " .. table.concat(items, ", ") .. " }\nend\n"
   return assert(load(table.concat(code), "=(record loader " .. model.name .. ")", "t"))(C, D, F, NO_CHANGES, model)
+end
+
+-- A new record's change set, its hash part sized for every field (the
+-- constructor's `name = nil` entries size it and store nothing).
+function M.make_new_changes(model)
+  local list = model.field_list
+  if #list > MAX_GENERATED then return function() return {} end end
+  local items = {}
+  for i = 1, #list do items[i] = ("[%q] = nil"):format(list[i].name) end
+  return assert(load("return function() return { " .. table.concat(items, ", ") .. " } end",
+    "=(record changes " .. model.name .. ")", "t"))()
 end
 
 function M.make_alloc(model, meta)

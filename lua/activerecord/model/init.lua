@@ -326,6 +326,7 @@ function M.define(def)
   lay_out(model, meta)
   model.resolve = make_resolver(model)
   model._meta = meta
+  layout.register(model)
   build_dispatch(model, meta)
   setmetatable(model, meta.class_mt)
 
@@ -337,9 +338,11 @@ function M.define(def)
   end
   for name, fn in pairs(def.methods or {}) do hooks.add_method(model, name, fn) end
 
-  meta.validator = validation.compile(model.field_list)
+  meta.json_scratch = { values = {}, texts = {} }
+  meta.validator = validation.compile(model.field_list, meta.json_scratch)
   meta.loader = finders.make_loader(model, meta)
   meta.alloc = finders.make_alloc(model, meta)
+  meta.new_changes = finders.make_new_changes(model)
   -- User.new{...} (as in the design) and User:new{...} both work
   model.new = function(a, b)
     if a == model then return ClassMethods.new(model, b) end

@@ -16,7 +16,7 @@ local layout = require("activerecord.model.layout")
 
 local M = {}
 
-local type, rawget, rawset, pcall = type, rawget, rawset, pcall
+local type, rawset, pcall = type, rawset, pcall
 local CHANGES, PERSISTED, HANDED, MODEL = layout.CHANGES, layout.PERSISTED, layout.HANDED, layout.MODEL
 local NO_CHANGES, NIL_OLD = layout.NO_CHANGES, layout.NIL_OLD
 
@@ -30,7 +30,7 @@ M.encode = encode
 -- database holds, once, and mark the record for comparison at save.
 function M.hand_out(inst, f, v)
   local held = f.held
-  if rawget(inst, held) == nil and inst[CHANGES][f.name] == nil then
+  if inst[held] == nil and inst[CHANGES][f.name] == nil then
     rawset(inst, held, json.hash(v))
   end
   inst[HANDED] = true
@@ -38,13 +38,13 @@ end
 
 --- Every JSON table of a stored record goes out at once (to_table, pairs).
 function M.hand_out_all(inst)
-  local list = rawget(inst, MODEL)._meta.json_fields
+  local list = inst[MODEL]._meta.json_fields
   if not list or not inst[PERSISTED] then return end
   local changes = inst[CHANGES]
   for i = 1, #list do
     local f = list[i]
-    local v = rawget(inst, f.slot)
-    if type(v) == "table" and rawget(inst, f.held) == nil and changes[f.name] == nil then
+    local v = inst[f.slot]
+    if type(v) == "table" and inst[f.held] == nil and changes[f.name] == nil then
       rawset(inst, f.held, json.hash(v))
     end
   end
@@ -73,13 +73,13 @@ end
 --- Turns in-place changes of handed-out JSON tables into ordinary changes.
 function M.sync(inst)
   if not inst[PERSISTED] then return end
-  local list = rawget(inst, MODEL)._meta.json_fields
+  local list = inst[MODEL]._meta.json_fields
   if not list then return end
   local changes = inst[CHANGES]
   for i = 1, #list do
     local f = list[i]
-    local name, held = f.name, rawget(inst, f.held)
-    if held ~= nil and changes[name] == nil and not unchanged(f, rawget(inst, f.slot), held) then
+    local name, held = f.name, inst[f.held]
+    if held ~= nil and changes[name] == nil and not unchanged(f, inst[f.slot], held) then
       if changes == NO_CHANGES then
         changes = {}
         inst[CHANGES] = changes

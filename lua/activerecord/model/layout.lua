@@ -21,14 +21,18 @@ M.NO_CHANGES = setmetatable({}, { __newindex = function() error("internal: NO_CH
 -- The change record of a field that had no value (shared: never written).
 M.NIL_OLD = setmetatable({}, { __newindex = function() error("internal: NIL_OLD is read-only") end })
 
-local type, rawget = type, rawget
 local MODEL = M.MODEL
 
+-- Every model class (weak: a model nobody holds may go).
+local MODELS = setmetatable({}, { __mode = "k" })
+function M.register(model) MODELS[model] = true end
+
 --- The model of a record, checked (a method called with `.` instead of `:`
--- gets a ConfigError, not a Lua error from deep inside).
+-- gets a ConfigError, not a Lua error from deep inside). Plain table reads
+-- only: `type` and `rawget` are C calls, dear on paths run per field.
 function M.model_of(inst)
-  local m = type(inst) == "table" and rawget(inst, MODEL)
-  if not (type(m) == "table" and rawget(m, "_meta")) then
+  local m = inst ~= nil and inst ~= false and inst ~= true and inst[MODEL]
+  if not MODELS[m] then
     errors.raise("ConfigError", "expected a model instance (use rec:method(), not rec.method())")
   end
   return m

@@ -12,6 +12,7 @@ local errors = require("activerecord.errors")
 local null = require("activerecord.null")
 local options = require("activerecord.options")
 local query = require("activerecord.query")
+local registry = require("activerecord.registry")
 local layout = require("activerecord.model.layout")
 local json_track = require("activerecord.model.json_track")
 local record = require("activerecord.record")
@@ -26,6 +27,16 @@ local model_of = layout.model_of
 local run_event = record.run_event
 local sync_json, keep_texts = json_track.sync, json_track.keep_texts
 local InstanceMethods = record.InstanceMethods
+
+-- The model's backend: its own, or the default one.
+local function backend_of(model)
+  local b = rawget(model, "backend") or registry.default_backend()
+  if not b then
+    errors.raise("ConfigError", model.name .. ": no backend (pass backend = db, or ar.set_default_backend(db))")
+  end
+  return b
+end
+M.backend_of = backend_of
 
 -- ---- statement shapes -------------------------------------------------------
 -- Slots stand where values go; after compiling, the parameter list tells
@@ -165,7 +176,7 @@ local function written_fields(list, inst, changes)
   local out = {}
   for i = 1, #list do
     local f = list[i]
-    if rawget(inst, f.slot) ~= nil or (changes[f.name] and not f.auto) then out[#out + 1] = f end
+    if inst[f.slot] ~= nil or (changes[f.name] and not f.auto) then out[#out + 1] = f end
   end
   return out
 end
@@ -221,24 +232,38 @@ local function read_back(model, meta, inst, read, row)
 end
 
 -- INSERT; returns the affected rows and the undo action.
-local function insert_row(model, meta, inst, db)
+local function insert_row(model, meta, inst, db, scratch)
   local list = model.field_list
   local changes = inst[CHANGES]
   local src, n, texts = {}, 0, nil
   local node = meta.insert_shapes
   for i = 1, #list do
     local f = list[i]
-    local v = rawget(inst, f.slot)
+    local v = inst[f.slot]
     if v ~= nil or (changes[f.name] and not f.auto) then
       n = n + 1
-      local b = db_value(f, v)
-      src[n] = b
-      local j = f.json_index
-      if j and type(v) == "table" then
-        if texts == nil then texts = {} end
-        texts[j] = b
+      local b = null
+      if v ~= nil then
+        local j = f.json_index
+        if j and scratch and scratch.values[j] == v then -- encoded by the validation just run
+          b = scratch.texts[j]
+          scratch.values[j], scratch.texts[j] = nil, nil
+        else
+          local to = f.to_db
+          b = to and to(v, f) or v
+        end
+        if j and type(v) == "table" then
+          if texts == nil then texts = {} end
+          texts[j] = b
+        end
       end
-      node = child(node, i)
+      src[n] = b
+      local nx = node[i]
+      if not nx then
+        nx = {}
+        node[i] = nx
+      end
+      node = nx
     end
   end
   local shape = node[SHAPE]
@@ -251,7 +276,7 @@ local function insert_row(model, meta, inst, db)
   local pkf = model.pk_field
   local generated = false
   local row = shape.returning and res.rows[1] or nil
-  if rawget(inst, pkf.slot) == nil then
+  if inst[pkf.slot] == nil then
     local id = row and row[pkf.column] or nil
     if id == nil and pkf.auto and res.insert_id and res.insert_id ~= 0 then id = res.insert_id end
     if id ~= nil then
@@ -262,7 +287,7 @@ local function insert_row(model, meta, inst, db)
   if row then
     read_back(model, meta, inst, shape.read, row)
   elseif shape.select then
-    local id = rawget(inst, pkf.slot)
+    local id = inst[pkf.slot]
     if id ~= nil then
       local got = run_shape(shape.select, { db_value(pkf, id) }).rows[1]
       if got then read_back(model, meta, inst, shape.read, got) end
@@ -281,7 +306,7 @@ end
 local function stored_key(inst, pkf)
   local c = inst[CHANGES][pkf.name]
   if c then return c.old end
-  return rawget(inst, pkf.slot)
+  return inst[pkf.slot]
 end
 
 -- Appends the guards' values to src (from position base + 1) and walks the
@@ -302,7 +327,7 @@ local function apply_guards(meta, inst, src, base, node)
 end
 
 -- UPDATE of the changed columns; returns the affected rows and the undo action.
-local function update_row(model, meta, inst, db)
+local function update_row(model, meta, inst, db, scratch)
   local list = model.field_list
   local changes = inst[CHANGES]
   local src, m, texts = {}, 0, nil
@@ -310,16 +335,30 @@ local function update_row(model, meta, inst, db)
   for i = 1, #list do
     local f = list[i]
     if changes[f.name] then
-      local v = rawget(inst, f.slot)
+      local v = inst[f.slot]
       m = m + 1
-      local b = db_value(f, v)
-      src[m] = b
-      local j = f.json_index
-      if j and type(v) == "table" then
-        if texts == nil then texts = {} end
-        texts[j] = b
+      local b = null
+      if v ~= nil then
+        local j = f.json_index
+        if j and scratch and scratch.values[j] == v then -- encoded by the validation just run
+          b = scratch.texts[j]
+          scratch.values[j], scratch.texts[j] = nil, nil
+        else
+          local to = f.to_db
+          b = to and to(v, f) or v
+        end
+        if j and type(v) == "table" then
+          if texts == nil then texts = {} end
+          texts[j] = b
+        end
       end
-      node = child(node, i)
+      src[m] = b
+      local nx = node[i]
+      if not nx then
+        nx = {}
+        node[i] = nx
+      end
+      node = nx
     end
   end
   if m == 0 then return 0 end
@@ -382,11 +421,11 @@ end
 -- after-events in a transaction: an error from a handler rolls the write
 -- back. The undo runs with the rollback; a backend that cannot track it
 -- leaves it to us.
-local function write_unit(db, model, meta, inst, write, after1, after2)
+local function write_unit(db, model, meta, inst, write, scratch, after1, after2)
   local undo, tracked
   local ok, res = pcall(db.transaction, db, function()
     local affected
-    affected, undo = write(model, meta, inst, db)
+    affected, undo = write(model, meta, inst, db, scratch)
     tracked = undo ~= nil and track(db, undo)
     run_event(model, after1, inst, affected)
     if after2 then run_event(model, after2, inst, affected) end
@@ -399,9 +438,20 @@ local function write_unit(db, model, meta, inst, write, after1, after2)
   return res
 end
 
-local function update_or_insert(model, meta, inst, db)
-  if inst[PERSISTED] then return update_row(model, meta, inst, db) end
-  return insert_row(model, meta, inst, db)
+local function update_or_insert(model, meta, inst, db, scratch)
+  if inst[PERSISTED] then return update_row(model, meta, inst, db, scratch) end
+  return insert_row(model, meta, inst, db, scratch)
+end
+
+-- The JSON texts the validation just encoded may be written as they are
+-- when no user code ran in between (it could change a table in place).
+local function json_scratch(meta, creating)
+  local ev = meta.events
+  if meta.json_fields == nil or meta.validate or #ev.after_validate > 0 or #ev.before_save > 0
+      or #ev[creating and "before_create" or "before_update"] > 0 then
+    return nil
+  end
+  return meta.json_scratch
 end
 
 local SAVE_OPTIONS = { validate = true, upsert = true }
@@ -433,26 +483,28 @@ function InstanceMethods:save(opts)
   local creating = not self[PERSISTED]
   if self[HANDED] then sync_json(self) end
   if not creating and next(self[CHANGES]) == nil then return 0 end
+  local scratch
   if not (opts and opts.validate == false) then
-    local ok, errs, collector = self:valid(not creating)
+    local ok, errs, collector = meta.methods.valid(self, not creating)
     if not ok then
       errors.raise("ValidationError", ("%s is invalid: %s"):format(model.name, collector:summary()),
         { errors = errs, model = model.name })
     end
+    scratch = json_scratch(meta, creating)
   end
   run_event(model, "before_save", self)
   run_event(model, creating and "before_create" or "before_update", self)
-  local db = model:_backend()
+  local db = backend_of(model)
   local after = creating and "after_create" or "after_update"
   local affected
   if has_after(meta, after) then
-    affected = write_unit(db, model, meta, self, update_or_insert, after, "after_save")
+    affected = write_unit(db, model, meta, self, update_or_insert, scratch, after, "after_save")
   else
     local undo
     if creating then
-      affected, undo = insert_row(model, meta, self, db)
+      affected, undo = insert_row(model, meta, self, db, scratch)
     else
-      affected, undo = update_row(model, meta, self, db)
+      affected, undo = update_row(model, meta, self, db, scratch)
     end
     if undo then track(db, undo) end
   end
@@ -489,9 +541,9 @@ function InstanceMethods:delete()
   end
   local meta = model._meta
   run_event(model, "before_delete", self)
-  local db = model:_backend()
+  local db = backend_of(model)
   if has_after(meta, "after_delete") then
-    return write_unit(db, model, meta, self, delete_row, "after_delete")
+    return write_unit(db, model, meta, self, delete_row, nil, "after_delete")
   end
   local affected, undo = delete_row(model, meta, self, db)
   track(db, undo)
