@@ -97,6 +97,7 @@ typedef struct ar_conn {
   int tx_open;               /* begin() opened a transaction, not yet ended */
   double created;            /* ar_monotime() when connected: the pool's max_lifetime */
   double last_used;          /* ar_monotime() at the last checkin_state() */
+  double max_lifetime, idle_timeout, validate_after; /* pool_limits(), for checkout_check() */
 } ar_conn;
 
 typedef struct ar_stmt {

@@ -430,6 +430,7 @@ int ar_connect(lua_State *L) {
   if (!ret) return fail_connect(L, c, NULL);
   c->connected = 1;
   c->created = c->last_used = ar_monotime();
+  c->max_lifetime = c->idle_timeout = c->validate_after = HUGE_VAL;
   if (ssl_mode >= SSL_REQUIRED && !mysql_get_ssl_cipher(m))
     return fail_connect(L, c, "TLS was required but the connection is not encrypted");
   /* remembered so reset() can restore the session the user asked for */
@@ -634,24 +635,31 @@ static int conn_probe(lua_State *L) {
   return 1;
 }
 
-/* checkout_check(max_lifetime, idle_timeout, validate_after) -> true when an
- * idle connection may be handed out: young enough, used recently enough,
- * nothing pending on its socket (probe), and answering a ping when idle for
- * validate_after seconds or more; else false, broken (true when the link
- * itself failed). The pool's one call on checkout. */
+/* pool_limits(max_lifetime, idle_timeout, validate_after): what
+ * checkout_check() holds the connection to (seconds; math.huge: never). */
+static int conn_pool_limits(lua_State *L) {
+  ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
+  c->max_lifetime = (double)luaL_checknumber(L, 2);
+  c->idle_timeout = (double)luaL_checknumber(L, 3);
+  c->validate_after = (double)luaL_checknumber(L, 4);
+  return 0;
+}
+
+/* checkout_check() -> true when an idle connection may be handed out: young
+ * enough, used recently enough (pool_limits), nothing pending on its socket
+ * (probe), and answering a ping when idle for validate_after seconds or
+ * more; else false, broken (true when the link itself failed). The pool's
+ * one call on checkout. */
 static int conn_checkout_check(lua_State *L) {
   ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
-  double max_lifetime = (double)luaL_checknumber(L, 2);
-  double idle_timeout = (double)luaL_checknumber(L, 3);
-  double validate_after = (double)luaL_checknumber(L, 4);
   double t = ar_monotime(), idle = t - c->last_used;
-  int ok = t - c->created <= max_lifetime && idle <= idle_timeout;
+  int ok = t - c->created <= c->max_lifetime && idle <= c->idle_timeout;
   int broken = 0;
   if (ok && !link_quiet(c)) {
     ok = 0;
     broken = 1;
   }
-  if (ok && idle >= validate_after) {
+  if (ok && idle >= c->validate_after) {
     lua_settop(L, 1);
     conn_ping(L);
     ok = lua_toboolean(L, 2);
@@ -762,6 +770,7 @@ static const luaL_Reg conn_methods[] = {
     {"is_closed", conn_is_closed},
     {"checkin_state", conn_checkin_state},
     {"checkout_check", conn_checkout_check},
+    {"pool_limits", conn_pool_limits},
     {"server", conn_server},
     {"capabilities", conn_capabilities},
     {"thread_id", conn_thread_id},

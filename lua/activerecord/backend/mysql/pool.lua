@@ -34,6 +34,9 @@ function Pool.new(connect, opts)
     open = 0,
     counters = { waits = 0, created = 0, closed = 0, errors = 0, replaced = 0, timeouts = 0 },
     closed = false,
+    -- no orphan queued, not closed, no reset_session: checkout and checkin
+    -- may take their common-case paths (one flag read instead of three)
+    plain = not opts.reset_session,
   }, Pool)
 end
 
@@ -53,6 +56,8 @@ function Pool:_open_one()
   end
   self.open = self.open + 1
   self.counters.created = self.counters.created + 1
+  local o = self.opts
+  conn:pool_limits(o.max_lifetime, o.idle_timeout, o.validate_on_checkout)
   return conn
 end
 
@@ -62,6 +67,13 @@ function Pool:orphan(conn, after)
   local list = self.orphans
   list[#list + 1] = conn
   list[#list + 1] = after or false
+  self.plain = false
+end
+
+-- Sets `plain` from the state (no allocation here, so no finalizer can
+-- queue an orphan between the read and the write).
+local function refresh_plain(self)
+  self.plain = self.orphans[1] == nil and not self.closed and not self.opts.reset_session
 end
 
 -- Rolls back and takes back the queued orphans.
@@ -89,12 +101,12 @@ end
 -- us or restarted has closed it: caught before any SQL is sent); the C core
 -- checks all of it in one call, with the times it keeps per connection.
 local function take_idle(self)
-  local idle, o = self.idle, self.opts
+  local idle = self.idle
   local n = #idle
   while n > 0 do
     local conn = idle[n]
     idle[n] = nil
-    local usable, broken = conn:checkout_check(o.max_lifetime, o.idle_timeout, o.validate_on_checkout)
+    local usable, broken = conn:checkout_check() -- against the limits given at open
     if usable then
       self.in_use[conn] = true
       return conn
@@ -107,11 +119,12 @@ end
 
 function Pool:checkout()
   -- the common case first: the connection on top of the idle stack is usable
-  if self.orphans[1] == nil and not self.closed then
+  if self.plain then
     local conn = take_idle(self)
     if conn then return conn end
   end
   if self.orphans[1] ~= nil then self:_reap() end
+  refresh_plain(self)
   if self.closed then errors.raise("ConnectionError", "the connection pool is closed") end
   local conn
   local started, waited
@@ -144,8 +157,7 @@ end
 function Pool:checkin(conn, discard)
   local in_use = self.in_use
   -- the common case first: a healthy connection back on the idle stack
-  if in_use[conn] and not discard and self.orphans[1] == nil and not self.closed
-      and not self.opts.reset_session and conn:checkin_state() == nil then
+  if self.plain and not discard and in_use[conn] and conn:checkin_state() == nil then
     in_use[conn] = false
     local idle = self.idle
     idle[#idle + 1] = conn
@@ -194,6 +206,7 @@ end
 function Pool:close()
   if self.orphans[1] ~= nil then self:_reap() end
   self.closed = true
+  self.plain = false
   while #self.idle > 0 do self:_discard(table.remove(self.idle)) end
 end
 
