@@ -231,16 +231,22 @@ local function read_back(model, meta, inst, read, row)
   end
 end
 
--- INSERT; returns the affected rows and the undo action.
-local function insert_row(model, meta, inst, db, scratch)
-  local list = model.field_list
-  local changes = inst[CHANGES]
+-- The values a write binds, in field order: for an INSERT every field with
+-- a value or assigned nil (a generated key left out), for an UPDATE the
+-- changed ones. Walks the shape trie by field index as it goes. Returns the
+-- values, their count, the JSON texts by json_index (or nil) and the node.
+local function collect(list, inst, changes, scratch, node, creating)
   local src, n, texts = {}, 0, nil
-  local node = meta.insert_shapes
   for i = 1, #list do
     local f = list[i]
-    local v = inst[f.slot]
-    if v ~= nil or (changes[f.name] and not f.auto) then
+    local v, take
+    if creating then
+      v = inst[f.slot]
+      take = v ~= nil or (changes[f.name] and not f.auto)
+    elseif changes[f.name] then
+      v, take = inst[f.slot], true
+    end
+    if take then
       n = n + 1
       local b = null
       if v ~= nil then
@@ -266,6 +272,14 @@ local function insert_row(model, meta, inst, db, scratch)
       node = nx
     end
   end
+  return src, n, texts, node
+end
+
+-- INSERT; returns the affected rows and the undo action.
+local function insert_row(model, meta, inst, db, scratch)
+  local list = model.field_list
+  local changes = inst[CHANGES]
+  local src, n, texts, node = collect(list, inst, changes, scratch, meta.insert_shapes, true)
   local shape = node[SHAPE]
   if not shape or shape.db ~= db then
     shape = insert_shape(model, meta, db, written_fields(list, inst, changes))
@@ -330,37 +344,7 @@ end
 local function update_row(model, meta, inst, db, scratch)
   local list = model.field_list
   local changes = inst[CHANGES]
-  local src, m, texts = {}, 0, nil
-  local node = meta.update_shapes
-  for i = 1, #list do
-    local f = list[i]
-    if changes[f.name] then
-      local v = inst[f.slot]
-      m = m + 1
-      local b = null
-      if v ~= nil then
-        local j = f.json_index
-        if j and scratch and scratch.values[j] == v then -- encoded by the validation just run
-          b = scratch.texts[j]
-          scratch.values[j], scratch.texts[j] = nil, nil
-        else
-          local to = f.to_db
-          b = to and to(v, f) or v
-        end
-        if j and type(v) == "table" then
-          if texts == nil then texts = {} end
-          texts[j] = b
-        end
-      end
-      src[m] = b
-      local nx = node[i]
-      if not nx then
-        nx = {}
-        node[i] = nx
-      end
-      node = nx
-    end
-  end
+  local src, m, texts, node = collect(list, inst, changes, scratch, meta.update_shapes, false)
   if m == 0 then return 0 end
   local pkf = model.pk_field
   local pk_value = stored_key(inst, pkf)
