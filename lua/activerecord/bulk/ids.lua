@@ -35,14 +35,9 @@ end
 -- @treturn string the SQL
 function M.insert_sql(db, model, columns, nrows, opts)
   local upsert = opts.upsert
-  local sql = db:compile("insert", model.table, columns, nrows,
-    { ignore = opts.ignore, upsert = upsert and { update = upsert.update }, returning = opts.returning })
-  if upsert and nrows == 1 and model.pk_field.auto then
-    -- the compiler has no form for this assignment yet (see the report of issue 13)
-    local q = db.dialect:quote_identifier(model.pk_field.column)
-    sql = sql .. ", " .. q .. " = LAST_INSERT_ID(" .. q .. ")"
-  end
-  return sql
+  local key = upsert and nrows == 1 and model.pk_field.auto and model.pk_field.column or nil
+  return db:compile("insert", model.table, columns, nrows,
+    { ignore = opts.ignore, upsert = upsert and { update = upsert.update, key = key }, returning = opts.returning })
 end
 
 --- A call's state of outcomes: `outcome[idx]` = id | WRITTEN | false | nil,

@@ -63,7 +63,11 @@ end
 -- joined to the join table, each row tagged with the owner key it links to:
 -- SELECT t.*, j.src AS __ar_owner FROM (targets) AS t
 --   INNER JOIN through AS j ON j.dst = t.pk WHERE j.src IN (...) [ORDER BY t.x]
-local function linked_rows(self, db, scope, chunk)
+-- @param db the backend
+-- @tparam[opt] function scope the `with` scope
+-- @tparam table chunk owner keys
+-- @return the query (rows: the target's columns and `__ar_owner`)
+function Through:preload_query(db, scope, chunk)
   local target = self:target()
   local src, dst = self:link_columns()
   local inner = target:query()
@@ -76,7 +80,7 @@ local function linked_rows(self, db, scope, chunk)
   -- the derived table loses any order: the relation's order_by goes outside
   local order = self.opts.order_by
   if order and not order:find(".", 1, true) then q = q:order_by(query.col("t." .. target.resolve(order))) end
-  return q:all()
+  return q
 end
 
 --- Eager loading: the linked targets of every owner, one joined statement
@@ -96,7 +100,7 @@ function Through:preload(records, scope, chunk_size)
   local n = 0
   for first = 1, #keys, chunk_size do
     local chunk = table.move(keys, first, math.min(first + chunk_size - 1, #keys), 1, {})
-    local rows = linked_rows(self, db, scope, chunk)
+    local rows = self:preload_query(db, scope, chunk):all()
     for i = 1, #rows do
       local row = rows[i]
       n = n + 1

@@ -58,8 +58,10 @@ function M.delete(dialect, q, opts)
   return sql, ctx.params
 end
 
--- ON DUPLICATE KEY UPDATE in the form this server prefers.
-local function upsert_clause(dialect, table_name, update)
+-- ON DUPLICATE KEY UPDATE in the form this server prefers; `key` (a
+-- generated key's column) adds `key = LAST_INSERT_ID(key)`, so the insert id
+-- names the row whether it was inserted, updated or left unchanged.
+local function upsert_clause(dialect, table_name, update, key)
   if type(update) ~= "table" or #update == 0 then
     query_error("upsert.update must be a non-empty list of column names")
   end
@@ -76,15 +78,19 @@ local function upsert_clause(dialect, table_name, update)
       sets[i] = q .. " = VALUES(" .. q .. ")"
     end
   end
+  if key then
+    local q = dialect:quote_identifier(key)
+    sets[#sets + 1] = q .. " = LAST_INSERT_ID(" .. q .. ")"
+  end
   local prefix = alias_form and (" AS " .. alias) or ""
   return prefix .. " ON DUPLICATE KEY UPDATE " .. table.concat(sets, ", ")
 end
 
 local INSERT_OPTIONS = { ignore = true, upsert = true, returning = true }
-local UPSERT_OPTIONS = { update = true }
+local UPSERT_OPTIONS = { update = true, key = true }
 
 -- INSERT [IGNORE] INTO t (cols) VALUES (?, ...), ... with `nrows` tuples;
--- opts: ignore, upsert = { update = {...} }, returning = {...} | "*".
+-- opts: ignore, upsert = { update = {...}, key = "id" }, returning = {...} | "*".
 -- Returns the text only: every value is a parameter.
 function M.insert(dialect, table_name, columns, nrows, opts)
   opts = opts or {}
@@ -104,7 +110,7 @@ function M.insert(dialect, table_name, columns, nrows, opts)
     if type(opts.upsert) ~= "table" then query_error("upsert must be { update = {...} }") end
     options.check(opts.upsert, UPSERT_OPTIONS, "upsert")
     dialect:require("upsert", "ON DUPLICATE KEY UPDATE")
-    parts[#parts + 1] = upsert_clause(dialect, table_name, opts.upsert.update)
+    parts[#parts + 1] = upsert_clause(dialect, table_name, opts.upsert.update, opts.upsert.key)
   end
   if opts.returning then
     parts[#parts + 1] = dialect:returning_clause(opts.returning, "returning", "INSERT ... RETURNING")
