@@ -296,10 +296,13 @@ describe("the shape cache (no server)", function()
     end)
 
     it("a query it cannot read is compiled as it is, and not cached", function()
-      local q = T("users"):where{ id = 1 }
+      -- changing a query's fields is done on a clone (which has no builder
+      -- shape: the walk reads every field)
+      local q = T("users"):where{ id = 1 }:clone()
       q.custom = function() end -- not data: nothing says it cannot change the SQL
+      local size = cache.size()
       same_as_fresh(mariadb, q)
-      assert.are.equal(0, cache.size())
+      assert.are.equal(size, cache.size())
     end)
 
     it("a slot is bound as itself, at its place", function()

@@ -10,6 +10,7 @@ local nodes = require("activerecord.query.nodes")
 local expr = require("activerecord.query.expr")
 local functions = require("activerecord.query.functions")
 local registry = require("activerecord.registry")
+local qshape = require("activerecord.query.shape")
 
 local M = {}
 
@@ -26,7 +27,7 @@ for _, key in ipairs({ "_where", "_order", "_select", "_group", "_having", "_joi
   Query[key] = setmetatable({}, EMPTY_MT)
 end
 
-local null = nodes.null
+local null = require("activerecord.null")
 local query_error, show, node = nodes.query_error, nodes.show, nodes.node
 local getmt, Expr, Order, Select, Slot, QUERY = nodes.getmt, nodes.Expr, nodes.Order, nodes.Select, nodes.Slot,
   nodes.QUERY
@@ -41,9 +42,12 @@ local as_expr, condition, order_entry = expr.as_expr, expr.condition, expr.order
 --   returning one), `resolve` (field name -> column name)
 -- @treturn Query the query
 function M.new(opts)
+  local t, resolve = opts.table, opts.resolve
   return setmetatable({
     [QUERY] = true,
-    table = opts.table, model = opts.model, backend = opts.backend, resolve = opts.resolve,
+    table = t, model = opts.model, backend = opts.backend, resolve = resolve,
+    -- a source's shape starts at its root (see activerecord.query.shape)
+    _shape = type(t) == "string" and qshape.root(t, resolve) or nil,
   }, Query)
 end
 
@@ -69,13 +73,32 @@ end
 -- The lists (conditions, order, ...) are shared between a query and its
 -- clones and never changed in place: a builder call that extends one copies
 -- that list only (`own`), so a clone costs one table, not nine.
-function Query:clone()
+-- Every field copied, the shape too: for a shaped builder step, which
+-- moves the shape on itself. A query with a shape was made by `new` and
+-- shaped steps only (anything else leaves it without), so its fields are
+-- these: named one by one, cheaper than a `next` pass.
+local function copy(self)
+  if self._shape then
+    return setmetatable({ [QUERY] = true, table = self.table, model = self.model, backend = self.backend,
+      resolve = self.resolve, _where = self._where, _order = self._order, _select = self._select,
+      _limit = self._limit, _offset = self._offset, _shape = self._shape, _vals = self._vals,
+      skip_scopes = self.skip_scopes, skip_all_scopes = self.skip_all_scopes, _scoped = self._scoped,
+      after_load = self.after_load }, getmetatable(self))
+  end
   -- the constructor sizes the table for the usual fields (the values are
   -- filled below), so copying does not grow it step by step
   local q = { [QUERY] = true, table = nil, model = nil, backend = nil, resolve = nil,
               _where = nil, _limit = nil, _select = nil }
   for k, v in next, self do q[k] = v end
   return setmetatable(q, getmetatable(self))
+end
+
+-- Code that clones a query and changes its fields is not a builder step
+-- the shape knows: the copy has none (its statement is compiled by a walk).
+function Query:clone()
+  local q = copy(self)
+  q._shape = nil
+  return q
 end
 
 -- A private copy of list `key` on the (fresh) query q, ready to extend.
@@ -87,8 +110,7 @@ local function own(q, key)
 end
 
 -- The usual lists have one or two items: made whole by a constructor.
-local function with(self, key, value)
-  local q = self:clone()
+local function append(q, key, value)
   local src = q[key]
   local n = #src
   if n == 0 then
@@ -100,6 +122,10 @@ local function with(self, key, value)
     list[n + 1] = value
   end
   return q
+end
+
+local function with(self, key, value)
+  return append(self:clone(), key, value)
 end
 
 local function set(self, key, value)
@@ -166,7 +192,117 @@ end
 -- @raise `QueryError` for a bad column name or argument, and for a value
 --   that is a table but not a list of scalars, a query or an expression
 --   (expressions are told apart by identity: a decoded JSON object is data)
-function Query:where(...) return with(self, "_where", query_condition(self, ...)) end
+-- ---- shaped steps ---------------------------------------------------------
+-- A shaped step moves the query's `_shape` to the child for its structure
+-- and appends its values to `_vals` (activerecord.query.shape); when the
+-- structure is one the shape does not know, the new query has no shape.
+
+local walk, order_walk, select_walk, finish = qshape.walk, qshape.order_walk, qshape.select_walk, qshape.finish
+local grow = qshape.grow
+local VALT, NULLT = qshape.VALT, qshape.NULLT
+local WHERE_HASH, WHERE_EXPR = qshape.WHERE_HASH, qshape.WHERE_EXPR
+local SELECT, ORDER, REORDER, LIMIT, OFFSET = qshape.SELECT, qshape.ORDER, qshape.REORDER, qshape.LIMIT,
+  qshape.OFFSET
+local SCALAR = { string = true, number = true, boolean = true }
+
+-- This query's values, to add to (a new list: queries share theirs; no
+-- nil among them, so a list's length is #vals).
+local function more_vals(old)
+  if old == nil then return {} end
+  local v = {}
+  for i = 1, #old do v[i] = old[i] end
+  return v
+end
+
+-- The query after a step: `cur` the node its structure reached (nil: not
+-- shaped), from `s`; the step changed `clause` (see qshape.finish).
+local function shaped(q, cur, s, vals, clause, items, nv)
+  if cur then
+    q._shape = finish(cur, s, clause, items, nv)
+    q._vals = vals
+  else
+    q._shape = nil
+  end
+  return q
+end
+
+-- One where{} item and its path: the column, then VALT (a value), NULLT,
+-- or the length of an IN list of scalars.
+local function hash_entry(cur, k, v, vals)
+  local item = expr.hash_item(k, v)
+  if not cur then return item, nil end
+  cur = cur[k] or grow(cur, k)
+  if v == null then return item, cur[NULLT] or grow(cur, NULLT) end
+  if SCALAR[type(v)] or getmt(v) == Slot then
+    vals[#vals + 1] = v
+    return item, cur[VALT] or grow(cur, VALT)
+  end
+  if item.kind == "in" and getmt(v) == nil and rawget(v, QUERY) == nil then
+    local n = #v
+    for i = 1, n do
+      local x = v[i]
+      if not SCALAR[type(x)] then return item, nil end
+      vals[#vals + 1] = x
+    end
+    return item, cur[n] or grow(cur, n)
+  end
+  return item, nil
+end
+
+local function model_value(m, k, v)
+  local f = m.fields[k]
+  if f and (f.to_db or f.cast) then return convert_value(m, k, v) end
+  return v
+end
+
+-- where{ col = value, ... }: keys in sorted order, as `condition` has them.
+local function where_hash(self, t, s)
+  local m = self.model
+  if m and not m.fields then m = nil end
+  local vals = more_vals(self._vals)
+  local before = #vals
+  local cur = s[WHERE_HASH] or grow(s, WHERE_HASH)
+  local k, v = next(t)
+  local item
+  if k ~= nil and type(k) == "string" and next(t, k) == nil then
+    if m then v = model_value(m, k, v) end
+    item, cur = hash_entry(cur, k, v, vals)
+  else
+    local keys = expr.sorted_keys(t, "where{}")
+    local items = {}
+    for i = 1, #keys do
+      k = keys[i]
+      v = t[k]
+      if m then v = model_value(m, k, v) end
+      items[i], cur = hash_entry(cur, k, v, vals)
+    end
+    item = expr.all_of(items)
+  end
+  return shaped(append(copy(self), "_where", item), cur, s, vals, "_where", 1, #vals - before)
+end
+
+-- where(expression) and friends: the expression's structure is the path.
+local function where_node(self, e, s)
+  local vals = more_vals(self._vals)
+  local before = #vals
+  local cur = walk(s[WHERE_EXPR] or grow(s, WHERE_EXPR), e, vals, false)
+  return shaped(append(copy(self), "_where", e), cur, s, vals, "_where", 1, #vals - before)
+end
+
+function Query:where(first, ...)
+  local s = self._shape
+  if s then
+    local t = type(first)
+    if t == "table" then
+      local mt = getmt(first)
+      if mt == nil and rawget(first, QUERY) == nil then return where_hash(self, first, s) end
+      if mt == Expr then return where_node(self, first, s) end
+    elseif t == "string" then
+      return where_node(self, expr.raw(first, ...), s)
+    end
+  end
+  return with(self, "_where", query_condition(self, first, ...))
+end
 
 --- `(everything so far) OR (this condition)`; arguments as for `where`.
 -- @param ... the condition
@@ -184,7 +320,10 @@ end
 -- @treturn Query the new query
 -- @raise `QueryError` as for `where`
 function Query:not_where(...)
-  return with(self, "_where", node({ kind = "not", item = query_condition(self, ...) }))
+  local e = node({ kind = "not", item = query_condition(self, ...) })
+  local s = self._shape
+  if s then return where_node(self, e, s) end
+  return with(self, "_where", e)
 end
 --- Adds `col IN (...)`.
 -- @tparam string|Expr col the column
@@ -236,8 +375,13 @@ function Query:order_by(col, dir)
   if dir ~= "asc" and dir ~= "desc" then
     query_error(("order direction must be \"asc\" or \"desc\", got %s"):format(show(dir)))
   end
-  if getmt(col) == Order then return with(self, "_order", col) end
-  return with(self, "_order", order_entry(as_expr(col), dir))
+  local entry = getmt(col) == Order and col or order_entry(as_expr(col), dir)
+  local s = self._shape
+  if not s then return with(self, "_order", entry) end
+  local vals = more_vals(self._vals)
+  local before = #vals
+  local cur = order_walk(s[ORDER] or grow(s, ORDER), entry, vals, false)
+  return shaped(append(copy(self), "_order", entry), cur, s, vals, "_order", 1, #vals - before)
 end
 
 --- Drops any ordering, then (optionally) orders by `col`.
@@ -245,7 +389,15 @@ end
 -- @tparam[opt] string dir `"asc"` or `"desc"`
 -- @treturn Query the new query
 function Query:reorder(col, dir)
-  local q = set(self, "_order", {})
+  local q
+  local s = self._shape
+  if s then
+    q = copy(self)
+    q._order = {}
+    q._shape = finish(s[REORDER] or grow(s, REORDER), s, "_order", "reset", 0)
+  else
+    q = set(self, "_order", {})
+  end
   if col == nil then return q end
   return q:order_by(col, dir)
 end
@@ -261,12 +413,24 @@ end
 -- @tparam integer n a non-negative integer
 -- @treturn Query the new query
 -- @raise `QueryError` for anything else
-function Query:limit(n) return set(self, "_limit", count_arg(n, "limit")) end
+-- LIMIT/OFFSET: present is shape, the number a value.
+local function count_step(self, key, tok, n)
+  local s = self._shape
+  if not s then return set(self, key, n) end
+  local q = copy(self)
+  q[key] = n
+  local vals = more_vals(self._vals)
+  vals[#vals + 1] = n
+  q._shape, q._vals = finish(s[tok] or grow(s, tok), s, key, 0, 1), vals
+  return q
+end
+
+function Query:limit(n) return count_step(self, "_limit", LIMIT, count_arg(n, "limit")) end
 --- `OFFSET n`.
 -- @tparam integer n a non-negative integer
 -- @treturn Query the new query
 -- @raise `QueryError` for anything else
-function Query:offset(n) return set(self, "_offset", count_arg(n, "offset")) end
+function Query:offset(n) return count_step(self, "_offset", OFFSET, count_arg(n, "offset")) end
 
 local SELECT_KEYS = { expr = true, as = true }
 
@@ -289,11 +453,47 @@ end
 --   `expr:as("alias")` or `{ expr = ..., as = "alias" }`
 -- @treturn Query the new query
 -- @raise `QueryError` for a bad name or alias
-function Query:select(...)
-  local q = self:clone()
+-- select("name"): one item per name, made once (items are never changed).
+local named_items, nnamed = {}, 0
+local function named_item(name)
+  local item = named_items[name]
+  if item then return item end
+  item = select_item(name)
+  if nnamed >= 1000 then named_items, nnamed = {}, 0 end
+  named_items[name], nnamed = item, nnamed + 1
+  return item
+end
+
+-- select("a", "b"): names only, no values (the query keeps its list of them).
+local function select_names(self, s, n, ...)
+  local q = copy(self)
   local list = own(q, "_select")
-  for i = 1, select("#", ...) do list[#list + 1] = select_item(select(i, ...)) end
-  return q
+  local cur = s[SELECT] or grow(s, SELECT)
+  cur = cur[n] or grow(cur, n)
+  local at = #list
+  for i = 1, n do
+    local item = named_item((select(i, ...)))
+    list[at + i] = item
+    if cur then cur = select_walk(cur, item, nil, false) end
+  end
+  return shaped(q, cur, s, self._vals, "_select", n, 0)
+end
+
+function Query:select(...)
+  local s = self._shape
+  local n = select("#", ...)
+  if s and n == 1 and type((...)) == "string" then return select_names(self, s, 1, ...) end
+  local q = s and copy(self) or self:clone()
+  local list = own(q, "_select")
+  local vals, cur = s and more_vals(self._vals), s and (s[SELECT] or grow(s, SELECT))
+  if cur then cur = cur[n] or grow(cur, n) end
+  for i = 1, n do
+    local item = select_item(select(i, ...))
+    list[#list + 1] = item
+    if cur then cur = select_walk(cur, item, vals, false) end
+  end
+  if not s then return q end
+  return shaped(q, cur, s, vals, "_select", n, #vals - (self._vals and #self._vals or 0))
 end
 
 --- `SELECT DISTINCT`.
@@ -343,7 +543,7 @@ function Query:unscope(name)
   if not known then
     query_error(("unscope: %s has no default scope '%s'"):format(m and m.name or "this query", tostring(name)))
   end
-  local q = self:clone()
+  local q = copy(self)
   local skip = {}
   for k, v in pairs(self.skip_scopes or {}) do skip[k] = v end
   skip[name] = true
@@ -358,7 +558,7 @@ function Query:_final()
       or #m._default_scopes == 0 then
     return self
   end
-  local q = self:clone()
+  local q = copy(self)
   q._scoped = true
   for _, s in ipairs(m._default_scopes) do
     if not (self.skip_scopes and self.skip_scopes[s.name]) then

@@ -23,8 +23,17 @@ local check_column_ref, check_name = nodes.check_column_ref, nodes.check_name
 -- @tparam string name `"col"`, `"table.col"`, `"db.table.col"`, `"*"` or `"t.*"`
 -- @treturn Expr the column
 -- @raise `QueryError` for an invalid name
+-- Column nodes are never changed once made: one per name is kept (the
+-- name checked once), emptied past 1,000 names.
+local columns, ncolumns = {}, 0
+
 function M.col(name)
-  return node({ kind = "column", name = check_column_ref(name) })
+  local c = columns[name]
+  if c then return c end
+  c = node({ kind = "column", name = check_column_ref(name) })
+  if ncolumns >= 1000 then columns, ncolumns = {}, 0 end
+  columns[name], ncolumns = c, ncolumns + 1
+  return c
 end
 
 --- An explicit SQL fragment with its own `?` parameters: `ar.raw("LOWER(name) = ?", "ann")`.
@@ -324,6 +333,8 @@ local function hash_item(k, v)
   end
   return node({ kind = "eq", left = left, right = v })
 end
+
+M.hash_item = hash_item
 
 local function sorted_keys(t, what)
   local keys = {}

@@ -11,6 +11,7 @@ local builder = require("activerecord.query.builder")
 local errors = require("activerecord.errors")
 local options = require("activerecord.options")
 local json = require("activerecord.json")
+local qshape = require("activerecord.query.shape")
 
 local Query = builder.Query
 local unpack = table.unpack
@@ -37,10 +38,24 @@ function Query:to_sql()
   return db:compile("select", self:_final())
 end
 
+-- Runs the (finalized) query through `exec` (db.execute or a variant of
+-- it): a query built by shaped steps whose node has its entry for this
+-- backend's dialect goes straight to it (activerecord.query.shape).
+local run = qshape.run
+
+local function execute(db, exec, f)
+  local at = f._shape
+  if at then
+    local e = at[db.dialect]
+    if e then return run(exec, db, e, f._vals) end
+  end
+  local sql, params = db:compile("select", f)
+  return exec(db, sql, unpack(params, 1, params.n))
+end
+
 function Query:_execute()
   local db = self:_backend()
-  local sql, params = db:compile("select", self:_final())
-  return db:execute(sql, unpack(params, 1, params.n))
+  return execute(db, db.execute, self:_final())
 end
 
 function Query:_rows() return self:_execute().rows end
@@ -59,8 +74,7 @@ function Query:_model_rows()
   local model = self.model
   local db = self:_backend()
   if not (model._json_fields and db._execute_json_hashes) then return self:_rows() end
-  local sql, params = db:compile("select", self:_final())
-  local res = db:_execute_json_hashes(sql, unpack(params, 1, params.n))
+  local res = execute(db, db._execute_json_hashes, self:_final())
   return res.rows, model:_held_keys(res.columns)
 end
 

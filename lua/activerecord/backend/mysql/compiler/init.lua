@@ -15,6 +15,7 @@ local cx = require("activerecord.backend.mysql.compiler.expr")
 local sel = require("activerecord.backend.mysql.compiler.select")
 local dml = require("activerecord.backend.mysql.compiler.dml")
 local shape = require("activerecord.backend.mysql.compiler.shape")
+local qshape = require("activerecord.query.shape")
 
 local M = {}
 
@@ -29,6 +30,12 @@ local plain_select, plain_update, plain_delete = sel.select, dml.update, dml.del
 -- with `outer`, a nested SELECT in that compile context.
 function M.select(dialect, q, outer)
   if outer then return plain_select(dialect, q, outer) end
+  local node = q._shape
+  if node then -- built by shaped steps: its entry is on its node
+    local e = node[dialect]
+    if e then return e.sql, qshape.params(e, q._vals) end
+    if e == nil then return shape.learn(plain_select, dialect, q, node) end
+  end
   return shape.compile(plain_select, "select", dialect, q)
 end
 
@@ -47,8 +54,15 @@ end
 -- compare the two).
 M.uncached = { select = plain_select, update = plain_update, delete = plain_delete }
 
---- The shape cache: `clear()`, `size()` (trie nodes), `limit(n)` (the
--- bound; returns the previous one).
-M.cache = { clear = shape.clear, size = shape.size, limit = shape.limit }
+--- The shape caches (the walk's and the builder steps' tries): `clear()`,
+-- `size()` (trie nodes), `limit(n)` (the bound of each; returns the previous one).
+M.cache = {
+  clear = function() shape.clear(); qshape.clear() end,
+  size = function() return shape.size() + qshape.size() end,
+  limit = function(n)
+    qshape.limit(n)
+    return shape.limit(n)
+  end,
+}
 
 return M

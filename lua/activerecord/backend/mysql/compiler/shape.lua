@@ -42,6 +42,7 @@ local CLOSE, VALUE, NULLTOK, NILTOK, FLOAT, LEAF = {}, {}, {}, {}, {}, {}
 local SKIP = {
   [QUERY] = true, model = true, backend = true, resolve = true, after_load = true,
   skip_scopes = true, skip_all_scopes = true, _scoped = true,
+  _shape = true, _vals = true, -- the builder's shape of the query and its values (also in its nodes)
 }
 
 -- Value positions per node kind: VAL a value (or an expression or query
@@ -348,6 +349,55 @@ function M.compile(compile, kind, dialect, q, extra)
   entry = plan(sql, params, vals.n)
   cur[LEAF] = entry
   return sql, fill(entry, vals)
+end
+
+-- ---- entries of shaped queries ----------------------------------------------
+-- A query built by shaped builder steps (activerecord.query.shape) carries
+-- its shape's node: the entry is kept there, per dialect. On a miss the
+-- query is compiled as it is (that is the answer), then its stand-in copy
+-- (each value replaced by a slot numbered by its place in `_vals`) is
+-- compiled too: where each slot landed is the entry's plan. The entry is
+-- kept only when the stand-in compile gives the same text and, filled with
+-- this query's values, the same parameters; otherwise the node is marked
+-- false (its queries are compiled through the walk above).
+
+local qshape = require("activerecord.query.shape")
+local standin_index = qshape.marker_index
+local NO_VALS = {}
+
+local function entry_for(compile, dialect, q, sql, params)
+  local qc = qshape.standin(q)
+  if not qc then return false end
+  local sql2, p2 = compile(dialect, qc)
+  local n = params.n
+  if sql2 ~= sql or p2.n ~= n then return false end
+  local vals = q._vals or NO_VALS
+  local e, consts = { sql = sql, n = n }, {}
+  e.consts = consts
+  for i = 1, n do
+    local x = p2[i]
+    local k = standin_index[x] or 0
+    if k > #vals then return false end
+    local v
+    if k > 0 then
+      v = vals[k]
+    else
+      v = x
+      consts[i] = x
+    end
+    if not rawequal(v, params[i]) then return false end
+    e[i] = k
+  end
+  return e
+end
+
+--- SELECT text and parameters of a shaped query whose node has no entry
+-- for `dialect` yet; learns the entry.
+function M.learn(compile, dialect, q, node)
+  local sql, params = compile(dialect, q)
+  local ok, e = pcall(entry_for, compile, dialect, q, sql, params)
+  node[dialect] = ok and e or false
+  return sql, params
 end
 
 --- Sets the bound (trie nodes) and returns the previous one (specs).
