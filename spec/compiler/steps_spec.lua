@@ -252,6 +252,15 @@ describe("the builder's incremental shape (no server)", function()
       assert.are.same({ 2, 3, 1 }, idx) -- WHERE b, WHERE a, LIMIT
     end)
 
+    it("query.for_model makes the model's query in one table, on the model's root", function()
+      local query = require("activerecord.query")
+      local q = query.for_model(A, getmetatable(A:query()), nil)
+      assert.are.equal(A:query()._shape, q._shape)
+      assert.are.equal(A:where{ label = "x" }._shape, q:where{ label = "x" }._shape)
+      local sql = compiler.select(mariadb, q:where{ label = "x" })
+      assert.are.equal("SELECT * FROM `things` WHERE (`label_a` = ?)", sql)
+    end)
+
     it("the trie is bounded", function()
       local old = compiler.cache.limit(100)
       for i = 1, 200 do

@@ -51,6 +51,16 @@ function M.new(opts)
   }, Query)
 end
 
+--- A model's query in one table (what `Model:query()` needs): `mt` the
+-- model's query class, `backend` its backend (or a function returning it).
+function M.for_model(model, mt, backend)
+  local t, resolve = model.table, model.resolve
+  return setmetatable({
+    [QUERY] = true, table = t, model = model, backend = backend, resolve = resolve,
+    _shape = qshape.root(t, resolve),
+  }, mt)
+end
+
 local function default_backend() return registry.default_backend() end
 
 --- A query without a model: `ar.table("users"):where{ id = 1 }:all()` gives plain rows.

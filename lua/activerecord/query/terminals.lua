@@ -73,7 +73,9 @@ end
 function Query:_model_rows()
   local model = self.model
   local db = self:_backend()
-  if not (model._json_fields and db._execute_json_hashes) then return self:_rows() end
+  if not (model._json_fields and db._execute_json_hashes) then
+    return execute(db, db.execute, self:_final()).rows
+  end
   local res = execute(db, db._execute_json_hashes, self:_final())
   return res.rows, model:_held_keys(res.columns)
 end
