@@ -80,8 +80,15 @@ function M.instance_mt(model, meta)
     local f = json_of[k]
     if f then
       local v = inst[f.slot]
-      -- handed out: the caller may change it in place from now on
-      if type(v) == "table" and inst[PERSISTED] then hand_out(inst, f, v) end
+      -- handed out: the caller may change it in place from now on (what
+      -- the column holds is known already for rows read with their hashes)
+      if v ~= nil and inst[PERSISTED] then
+        if inst[f.held] ~= nil then
+          inst[HANDED] = true
+        elseif type(v) == "table" then
+          hand_out(inst, f, v)
+        end
+      end
       return v
     end
     local m = methods[k]
@@ -285,14 +292,19 @@ end
 -- @treturn table `{ field = { messages } }` when not
 function InstanceMethods:valid(changed_only)
   local model = model_of(self)
-  local meta = model._meta
-  run_event(model, "before_validate", self)
+  return M.validate(model, model._meta, self, changed_only)
+end
+
+--- What `valid` does, for a record whose model is known (save calls it).
+function M.validate(model, meta, inst, changed_only)
   local events = meta.events
+  if #events.before_validate > 0 then run_event(model, "before_validate", inst) end
+  local after = #events.after_validate > 0
   -- a collector only when someone gets it or a rule fails
-  local errs = (meta.validate or #events.after_validate > 0) and meta.new_errors() or nil
-  errs = meta.validator(self, changed_only and self[CHANGES] or nil, not self[PERSISTED], errs)
-  if meta.validate then meta.validate(self, errs) end
-  if #events.after_validate > 0 then run_event(model, "after_validate", self, errs) end
+  local errs = (meta.validate or after) and meta.new_errors() or nil
+  errs = meta.validator(inst, changed_only and inst[CHANGES] or nil, not inst[PERSISTED], errs)
+  if meta.validate then meta.validate(inst, errs) end
+  if after then run_event(model, "after_validate", inst, errs) end
   if errs and errs:any() then return false, errs:to_table(), errs end
   return true
 end

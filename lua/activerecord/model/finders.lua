@@ -65,7 +65,9 @@ function ClassMethods:_check_json()
   for _, f in ipairs(self.field_list) do
     if f.type == "json" then f.json_text = text end
   end
-  self._meta.json_checked = true
+  local meta = self._meta
+  meta.json_checked = true
+  meta.loader = M.make_loader(self, meta) -- knowing now whether JSON arrives decoded
 end
 
 --- A row (column -> value) from the backend -> a stored record; each value
@@ -294,7 +296,12 @@ function M.make_loader(model, meta)
   for i = 1, n do
     local f = list[i]
     C[i], D[i], F[i] = f.column, f.from_db or false, f
-    if f.from_db then
+    local builtin = f.type_spec.builtin
+    if f.from_db and builtin and f.type == "boolean" then -- 0/1 from the server, inline
+      code[#code + 1] = ("local v%d = row[C[%d]]\nif v%d == 0 then v%d = false elseif v%d == 1 then v%d = true "
+        .. "elseif v%d ~= nil then v%d = D[%d](v%d, F[%d]) end\n"):format(i, i, i, i, i, i, i, i, i, i, i)
+      items[#items + 1] = "v" .. i
+    elseif f.from_db and not (builtin and f.type == "json" and f.json_text == false) then
       code[#code + 1] = ("local v%d = row[C[%d]]\nif v%d ~= nil then v%d = D[%d](v%d, F[%d]) end\n")
         :format(i, i, i, i, i, i, i)
       items[#items + 1] = "v" .. i

@@ -347,10 +347,13 @@ local function update_row(model, meta, inst, db, scratch)
   local src, m, texts, node = collect(list, inst, changes, scratch, meta.update_shapes, false)
   if m == 0 then return 0 end
   local pkf = model.pk_field
-  local pk_value = stored_key(inst, pkf)
-  src[m + 1] = db_value(pkf, pk_value)
-  local ng, guard_cols
-  node, ng, guard_cols = apply_guards(meta, inst, src, m + 1, node)
+  local c = changes[pkf.name]
+  local pk_value = inst[pkf.slot]
+  if c then pk_value = c.old end
+  local to = pkf.to_db
+  src[m + 1] = to and to(pk_value, pkf) or pk_value
+  local ng, guard_cols = 0, nil
+  if #meta.write_guards > 0 then node, ng, guard_cols = apply_guards(meta, inst, src, m + 1, node) end
   local shape = node[SHAPE]
   if not shape or shape.db ~= db then
     local numbers, sets, k = { [PK_SLOT] = m + 1 }, {}, 0
@@ -366,7 +369,12 @@ local function update_row(model, meta, inst, db, scratch)
     shape = compile_shape(db, numbers, "update", q:_final(), sets)
     node[SHAPE] = shape
   end
-  local res = run_shape(shape, src)
+  local res
+  if shape.identity then
+    res = db:execute(shape.sql, unpack(src, 1, shape.n))
+  else
+    res = run_shape(shape, src)
+  end
   if ng > 0 and res.affected_rows == 0 then stale(model, pkf, pk_value) end
   if texts then keep_texts(inst, meta.json_fields, texts) end
   return res.affected_rows, setmetatable({ inst, changes, false, false, true }, Undo)
@@ -469,19 +477,27 @@ function InstanceMethods:save(opts)
   if not creating and next(self[CHANGES]) == nil then return 0 end
   local scratch
   if not (opts and opts.validate == false) then
-    local ok, errs, collector = meta.methods.valid(self, not creating)
+    local valid = meta.methods.valid
+    local ok, errs, collector
+    if valid == InstanceMethods.valid then
+      ok, errs, collector = record.validate(model, meta, self, not creating)
+    else -- a model's own `valid`
+      ok, errs, collector = valid(self, not creating)
+    end
     if not ok then
       errors.raise("ValidationError", ("%s is invalid: %s"):format(model.name, collector:summary()),
         { errors = errs, model = model.name })
     end
     scratch = json_scratch(meta, creating)
   end
-  run_event(model, "before_save", self)
-  run_event(model, creating and "before_create" or "before_update", self)
-  local db = backend_of(model)
+  local ev = meta.events
+  if #ev.before_save > 0 then run_event(model, "before_save", self) end
+  local before = creating and "before_create" or "before_update"
+  if #ev[before] > 0 then run_event(model, before, self) end
+  local db = rawget(model, "backend") or backend_of(model)
   local after = creating and "after_create" or "after_update"
   local affected
-  if has_after(meta, after) then
+  if #ev[after] > 0 or #ev.after_save > 0 then -- the write and its handlers are one unit
     affected = write_unit(db, model, meta, self, update_or_insert, scratch, after, "after_save")
   else
     local undo
@@ -490,7 +506,10 @@ function InstanceMethods:save(opts)
     else
       affected, undo = update_row(model, meta, self, db, scratch)
     end
-    if undo then track(db, undo) end
+    if undo then
+      local t = db._track_undo
+      if t ~= nil then t(db, undo) end
+    end
   end
   self[CHANGES] = NO_CHANGES
   return affected
