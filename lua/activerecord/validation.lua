@@ -142,25 +142,15 @@ end
 
 local MEMO_LIMIT = 4096
 
--- check_field for a value of a memoised type; a valid one is remembered.
-local function memo_check(record, field, value, errs, memo)
-  local e = M.check_field(record, field, value, nil)
-  if e == nil then
-    if type(value) ~= "table" then
-      local n = memo[0] or 0
-      if n >= MEMO_LIMIT then
-        for k in pairs(memo) do memo[k] = nil end
-        n = 0
-      end
-      memo[value], memo[0] = true, n + 1
-    end
-    return errs
+-- Remembers a value its type accepted (bounded; tables never: they change).
+local function remember(memo, value)
+  if type(value) == "table" then return end
+  local n = memo[0] or 0
+  if n >= MEMO_LIMIT then
+    for k in pairs(memo) do memo[k] = nil end
+    n = 0
   end
-  if not errs then return e end
-  for _, name in ipairs(e.order) do
-    for _, msg in ipairs(e.fields[name]) do errs:add(name, msg) end
-  end
-  return errs
+  memo[value], memo[0] = true, n + 1
 end
 
 local RULES = { "required", "min", "max", "length", "format", "one_of", "validate" }
@@ -193,7 +183,9 @@ local function present_code(f, i)
     return ("if not (%s) then errs = check(rec, F[%d], v, errs) end\n"):format(fast:format(i), i)
   end
   if MEMO[f.type] then
-    return ("if not MEMOS[%d][v] then errs = memo_check(rec, F[%d], v, errs, MEMOS[%d]) end\n"):format(i, i, i)
+    return ("if not MEMOS[%d][v] then\n"
+      .. "  if TV[%d](v, F[%d]) then remember(MEMOS[%d], v) else errs = check(rec, F[%d], v, errs) end\n"
+      .. "end\n"):format(i, i, i, i, i)
   end
   if f.type == "json" and f.json_index then -- the text is kept for the write (see json_scratch)
     return ("if type(v) == 'table' then\n"
@@ -235,18 +227,18 @@ end
 --   json_index), so a write right after need not encode it again
 -- @treturn function the checker
 function M.compile(list, scratch)
-  local F, N, SZ, MEMOS = {}, {}, {}, {}
-  local code = { "local F, N, SZ, MEMOS, JV, JT, check, memo_check, NULL, JSON_ENCODE = ...\n"
+  local F, N, SZ, MEMOS, TV = {}, {}, {}, {}, {}
+  local code = { "local F, N, SZ, MEMOS, TV, JV, JT, check, remember, NULL, JSON_ENCODE = ...\n"
     .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
     .. "return function(rec, changes, is_new, errs)\n" }
   for i, f in ipairs(list) do
-    F[i], N[i], SZ[i], MEMOS[i] = f, f.name, f.size or 255, {}
+    F[i], N[i], SZ[i], MEMOS[i], TV[i] = f, f.name, f.size or 255, {}, f.type_spec.validate or false
     code[#code + 1] = field_code(f, i)
   end
   code[#code + 1] = "return errs\nend\n"
   local chunk = assert(load(table.concat(code), "=(validator)", "t"))
   local json = require("activerecord.json")
-  return chunk(F, N, SZ, MEMOS, scratch.values, scratch.texts, M.check_field, memo_check, null,
+  return chunk(F, N, SZ, MEMOS, TV, scratch.values, scratch.texts, M.check_field, remember, null,
     function(v) return json.encode(v) end)
 end
 

@@ -233,53 +233,105 @@ end
 
 -- The values a write binds, in field order: for an INSERT every field with
 -- a value or assigned nil (a generated key left out), for an UPDATE the
--- changed ones. Walks the shape trie by field index as it goes. Returns the
--- values, their count, the JSON texts by json_index (or nil) and the node.
-local function collect(list, inst, changes, scratch, node, creating)
-  local src, n, texts = {}, 0, nil
-  for i = 1, #list do
-    local f = list[i]
-    local v, take
-    if creating then
-      v = inst[f.slot]
-      take = v ~= nil or (changes[f.name] and not f.auto)
-    elseif changes[f.name] then
-      v, take = inst[f.slot], true
+-- changed ones. A collector returns the values, their count, the JSON texts
+-- by json_index (or nil) and the key of the column set (a bit per field).
+-- It is generated once per model and kind, unrolled over the fields (the
+-- text holds slot numbers, bits and field names, which are identifiers);
+-- past 62 fields a loop does the same with a string key.
+local MAX_BITS = 62
+
+-- Binding field f's value v: to_db, or the text the validation just encoded.
+local function bind_code(f, i)
+  local j = f.json_index
+  if j then
+    return ("if JV and JV[%d] == v then b = JT[%d]; JV[%d], JT[%d] = nil, nil else b = TO[%d](v, F[%d]) or v end\n"
+      .. "if type(v) == 'table' then texts = texts or {}; texts[%d] = b end\n"):format(j, j, j, j, i, i, j)
+  end
+  if f.to_db then return ("b = TO[%d](v, F[%d]) or v\n"):format(i, i) end
+  return "b = v\n"
+end
+
+local function generic_collector(list, creating)
+  return function(inst, changes, scratch)
+    local src, n, texts, idx = {}, 0, nil, {}
+    for i = 1, #list do
+      local f = list[i]
+      local v, take
+      if creating then
+        v = inst[f.slot]
+        take = v ~= nil or (changes[f.name] and not f.auto)
+      elseif changes[f.name] then
+        v, take = inst[f.slot], true
+      end
+      if take then
+        n = n + 1
+        idx[n] = i
+        local b = null
+        if v ~= nil then
+          local j = f.json_index
+          if j and scratch and scratch.values[j] == v then
+            b = scratch.texts[j]
+            scratch.values[j], scratch.texts[j] = nil, nil
+          else
+            local to = f.to_db
+            b = to and to(v, f) or v
+          end
+          if j and type(v) == "table" then
+            if texts == nil then texts = {} end
+            texts[j] = b
+          end
+        end
+        src[n] = b
+      end
     end
-    if take then
-      n = n + 1
-      local b = null
-      if v ~= nil then
-        local j = f.json_index
-        if j and scratch and scratch.values[j] == v then -- encoded by the validation just run
-          b = scratch.texts[j]
-          scratch.values[j], scratch.texts[j] = nil, nil
-        else
-          local to = f.to_db
-          b = to and to(v, f) or v
-        end
-        if j and type(v) == "table" then
-          if texts == nil then texts = {} end
-          texts[j] = b
-        end
+    return src, n, texts, table.concat(idx, ",")
+  end
+end
+
+--- The model's collector for an INSERT (`creating`) or an UPDATE.
+function M.make_collector(model, creating)
+  local list = model.field_list
+  if #list > MAX_BITS then return generic_collector(list, creating) end
+  local TO, F = {}, {}
+  local code = { "local TO, F, NULL, type = ...\nreturn function(inst, changes, scratch)\n"
+    .. "local src, n, key, texts, v, b = {}, 0, 0, nil, nil, nil\n"
+    .. "local JV, JT\nif scratch then JV, JT = scratch.values, scratch.texts end\n" }
+  for i, f in ipairs(list) do
+    TO[i], F[i] = f.to_db or false, f
+    local bit = 1 << (i - 1)
+    if creating then
+      code[#code + 1] = ("v = inst[%d]\nif v ~= nil then\nn = n + 1\nkey = key + %d\n%ssrc[n] = b\n")
+        :format(f.slot, bit, bind_code(f, i))
+      if not f.auto then
+        code[#code + 1] = ("elseif changes[%q] then\nn = n + 1\nkey = key + %d\nsrc[n] = NULL\n"):format(f.name, bit)
       end
-      src[n] = b
-      local nx = node[i]
-      if not nx then
-        nx = {}
-        node[i] = nx
-      end
-      node = nx
+      code[#code + 1] = "end\n"
+    else
+      code[#code + 1] = ("if changes[%q] then\nv = inst[%d]\nn = n + 1\nkey = key + %d\n"
+        .. "if v == nil then src[n] = NULL else\n%ssrc[n] = b\nend\nend\n"):format(f.name, f.slot, bit, bind_code(f, i))
     end
   end
-  return src, n, texts, node
+  code[#code + 1] = "return src, n, texts, key\nend\n"
+  local name = ("=(%s collector %s)"):format(creating and "insert" or "update", model.name)
+  return assert(load(table.concat(code), name, "t"))(TO, F, null, type)
+end
+
+-- The shape node of a column set.
+local function shape_node(shapes, key)
+  local node = shapes[key]
+  if not node then
+    node = {}
+    shapes[key] = node
+  end
+  return node
 end
 
 -- INSERT; returns the affected rows and the undo action.
 local function insert_row(model, meta, inst, db, scratch)
   local list = model.field_list
   local changes = inst[CHANGES]
-  local src, n, texts, node = collect(list, inst, changes, scratch, meta.insert_shapes, true)
+  local src, n, texts, key = meta.collect_insert(inst, changes, scratch)
+  local node = shape_node(meta.insert_shapes, key)
   local shape = node[SHAPE]
   if not shape or shape.db ~= db then
     shape = insert_shape(model, meta, db, written_fields(list, inst, changes))
@@ -344,8 +396,9 @@ end
 local function update_row(model, meta, inst, db, scratch)
   local list = model.field_list
   local changes = inst[CHANGES]
-  local src, m, texts, node = collect(list, inst, changes, scratch, meta.update_shapes, false)
+  local src, m, texts, key = meta.collect_update(inst, changes, scratch)
   if m == 0 then return 0 end
+  local node = shape_node(meta.update_shapes, key)
   local pkf = model.pk_field
   local c = changes[pkf.name]
   local pk_value = inst[pkf.slot]
