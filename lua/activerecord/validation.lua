@@ -138,7 +138,7 @@ end
 -- table that encodes). Anything else, and every field with rules of its own
 -- (required, min, max, length, format, one_of, validate), goes through
 -- check_field, so the messages are check_field's. The generated text holds
--- slot numbers only: names, sizes and fields come in as upvalues.
+-- slot numbers and field names (identifiers); sizes and fields come in as upvalues.
 
 local MEMO_LIMIT = 4096
 
@@ -209,11 +209,12 @@ local function field_code(f, i)
   else
     nil_code = ""
   end
-  return ("if changes == nil or changes[N[%d]] ~= nil then\n"
+  -- the name is an identifier (checked at definition): a constant key
+  return ("if changes == nil or changes[%q] ~= nil then\n"
     .. "local v = rec[%d]\n"
     .. "if v == nil then\n%s"
     .. "elseif v == NULL then errs = check(rec, F[%d], v, errs)\n"
-    .. "else\n%send\nend\n"):format(i, f.slot, nil_code, i, present_code(f, i))
+    .. "else\n%send\nend\n"):format(f.name, f.slot, nil_code, i, present_code(f, i))
 end
 
 --- A model's field rules as one function, compiled once per model:
@@ -227,18 +228,18 @@ end
 --   json_index), so a write right after need not encode it again
 -- @treturn function the checker
 function M.compile(list, scratch)
-  local F, N, SZ, MEMOS, TV = {}, {}, {}, {}, {}
-  local code = { "local F, N, SZ, MEMOS, TV, JV, JT, check, remember, NULL, JSON_ENCODE = ...\n"
+  local F, SZ, MEMOS, TV = {}, {}, {}, {}
+  local code = { "local F, SZ, MEMOS, TV, JV, JT, check, remember, NULL, JSON_ENCODE = ...\n"
     .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
     .. "return function(rec, changes, is_new, errs)\n" }
   for i, f in ipairs(list) do
-    F[i], N[i], SZ[i], MEMOS[i], TV[i] = f, f.name, f.size or 255, {}, f.type_spec.validate or false
+    F[i], SZ[i], MEMOS[i], TV[i] = f, f.size or 255, {}, f.type_spec.validate or false
     code[#code + 1] = field_code(f, i)
   end
   code[#code + 1] = "return errs\nend\n"
   local chunk = assert(load(table.concat(code), "=(validator)", "t"))
   local json = require("activerecord.json")
-  return chunk(F, N, SZ, MEMOS, TV, scratch.values, scratch.texts, M.check_field, remember, null,
+  return chunk(F, SZ, MEMOS, TV, scratch.values, scratch.texts, M.check_field, remember, null,
     function(v) return json.encode(v) end)
 end
 

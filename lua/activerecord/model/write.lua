@@ -331,7 +331,7 @@ local function insert_row(model, meta, inst, db, scratch)
   local list = model.field_list
   local changes = inst[CHANGES]
   local src, n, texts, key = meta.collect_insert(inst, changes, scratch)
-  local node = shape_node(meta.insert_shapes, key)
+  local node = meta.insert_shapes[key] or shape_node(meta.insert_shapes, key)
   local shape = node[SHAPE]
   if not shape or shape.db ~= db then
     shape = insert_shape(model, meta, db, written_fields(list, inst, changes))
@@ -398,7 +398,7 @@ local function update_row(model, meta, inst, db, scratch)
   local changes = inst[CHANGES]
   local src, m, texts, key = meta.collect_update(inst, changes, scratch)
   if m == 0 then return 0 end
-  local node = shape_node(meta.update_shapes, key)
+  local node = meta.update_shapes[key] or shape_node(meta.update_shapes, key)
   local pkf = model.pk_field
   local c = changes[pkf.name]
   local pk_value = inst[pkf.slot]
