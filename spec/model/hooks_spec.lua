@@ -3,23 +3,10 @@
 -- its queries and its records at once.
 local ar = require("activerecord")
 local model = require("activerecord.model")
-local compiler = require("activerecord.backend.mysql.compiler")
-local cases = require("compiler.cases")
 
 local hooks = model.hooks
 
-local function fake_backend()
-  local db = { dialect = cases.dialects.mariadb, compiler = compiler, executed = {} }
-  function db:compile(kind, ...) return self.compiler[kind](self.dialect, ...) end
-  function db:execute(sql, ...)
-    self.executed[#self.executed + 1] = { sql = sql, params = table.pack(...) }
-    return { rows = {}, affected_rows = 1, insert_id = #self.executed }
-  end
-  function db:supports() return false end
-  function db:transaction(fn) return fn() end
-  function db:_track_undo() return false end
-  return db
-end
+local fake_backend = require("model.fake_backend")
 
 describe("model.hooks", function()
   local db, M

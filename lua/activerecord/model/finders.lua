@@ -7,7 +7,7 @@ local errors = require("activerecord.errors")
 local null = require("activerecord.null")
 local query = require("activerecord.query")
 local layout = require("activerecord.model.layout")
-local write = require("activerecord.model.write")
+local shapes = require("activerecord.model.shapes")
 
 local M = {}
 
@@ -19,7 +19,7 @@ local NO_CHANGES, NIL_OLD = layout.NO_CHANGES, layout.NIL_OLD
 local ClassMethods = {}
 M.ClassMethods = ClassMethods
 
-local model_backend = write.backend_of
+local model_backend = shapes.backend_of
 ClassMethods._backend = model_backend
 
 --- A new query on the model's table, with its default scopes applied when it runs.
@@ -187,8 +187,8 @@ end
 -- calls. Default scopes are functions (a tenant filter may read a
 -- current-tenant variable), so a scoped model compiles them at each call.
 local function compile_find(model, db)
-  local q = model:query():where(query.col(model.primary_key):eq(write.PK_SLOT)):limit(1)
-  return write.compile_shape(db, { [write.PK_SLOT] = 1 }, "select", q:_final())
+  local q = model:query():where(query.col(model.primary_key):eq(shapes.PK_SLOT)):limit(1)
+  return shapes.compile_shape(db, { [shapes.PK_SLOT] = 1 }, "select", q:_final())
 end
 
 local function find_template(self, meta)
@@ -227,7 +227,7 @@ function ClassMethods:find(id)
     if plan[1] then a = key else b = key end
     res = t.db:execute(t.sql, a, b)
   else
-    res = write.run_shape(t, { key })
+    res = shapes.run_shape(t, { key })
   end
   local row = res.rows[1]
   if not row then return nil end

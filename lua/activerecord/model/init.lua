@@ -17,6 +17,7 @@ local layout = require("activerecord.model.layout")
 local json_track = require("activerecord.model.json_track")
 local record = require("activerecord.record")
 local write = require("activerecord.model.write")
+local shapes = require("activerecord.model.shapes")
 local finders = require("activerecord.model.finders")
 local hooks = require("activerecord.model.hooks")
 
@@ -343,8 +344,8 @@ function M.define(def)
   meta.loader = finders.make_loader(model, meta)
   meta.alloc = finders.make_alloc(model, meta)
   meta.new_changes = finders.make_new_changes(model)
-  meta.collect_insert = write.make_collector(model, true)
-  meta.collect_update = write.make_collector(model, false)
+  meta.collect_insert = shapes.make_collector(model, true)
+  meta.collect_update = shapes.make_collector(model, false)
   -- User.new{...} (as in the design) and User:new{...} both work
   model.new = function(a, b)
     if a == model then return ClassMethods.new(model, b) end
