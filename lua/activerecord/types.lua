@@ -242,8 +242,12 @@ M.register("decimal", {
     return s or v
   end,
   validate = function(v, field)
-    local s, msg = normalize_decimal(v, field)
-    if not s then return false, msg end
+    local s = v
+    if not decimal_texts[v] then -- a text cast() saw is well-formed already
+      local msg
+      s, msg = normalize_decimal(v, field)
+      if not s then return false, msg end
+    end
     return check_decimal_size(s, field)
   end,
 })

@@ -164,8 +164,10 @@ local FAST = {
   float = "type(v) == 'number' and v == v and v ~= HUGE and v ~= -HUGE",
   boolean = "v == true or v == false",
 }
-local MEMO = { decimal = true, date = true, datetime = true, timestamp = true, time = true, enum = true,
-               uuid = true }
+local MEMO = { decimal = true, date = true, time = true, enum = true, uuid = true }
+-- Types whose validate is cheap for what their cast produced (it remembers
+-- the texts it checked): called directly, no memo of their own.
+local DIRECT = { datetime = true, timestamp = true }
 
 local function has_rules(f)
   for _, r in ipairs(RULES) do
@@ -186,6 +188,9 @@ local function present_code(f, i)
     return ("if not MEMOS[%d][v] then\n"
       .. "  if TV[%d](v, F[%d]) then remember(MEMOS[%d], v) else errs = check(rec, F[%d], v, errs) end\n"
       .. "end\n"):format(i, i, i, i, i)
+  end
+  if DIRECT[f.type] then
+    return ("if not TV[%d](v, F[%d]) then errs = check(rec, F[%d], v, errs) end\n"):format(i, i, i)
   end
   if f.type == "json" and f.json_index then -- the text is kept for the write (see json_scratch)
     return ("if type(v) == 'table' then\n"
