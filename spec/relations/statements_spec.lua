@@ -9,11 +9,7 @@ local cases = require("compiler.cases")
 local mariadb = cases.dialects.mariadb
 local fake_db = {} -- compiling needs no connection
 
-local function plain(params)
-  local out = {}
-  for i = 1, params.n do out[i] = params[i] end
-  return out
-end
+local function plain(params) return { table.unpack(params, 1, params.n) } end
 
 describe("relation statements (no server)", function()
   local Post

@@ -7,10 +7,12 @@
 local errors = require("activerecord.errors")
 local relation = require("activerecord.relations.relation")
 local collation = require("activerecord.relations.collation")
+local query = require("activerecord.query")
 
 local M = {}
 
 local cache_of = relation.cache_of
+local rawget, math_type = rawget, math.type
 
 --- The distinct non-nil values of field `name` over `records`, in order.
 -- @tparam table records the records
@@ -67,6 +69,26 @@ local function key_normaliser(rel, target_key, keys, found)
   return collation.normaliser(target:_backend(), target.table, tf and tf.column or target_key, keys, found)
 end
 
+local INTEGER_TYPES = { integer = true, bigint = true }
+
+-- The condition `target_key IN (keys)`. Integer keys of an integer field
+-- need no conversion: they are bound as they are (a plain column
+-- condition); other keys convert like the field's values (where{}).
+local function key_condition(target, target_key, keys)
+  local tf = target.fields[target_key]
+  if tf and INTEGER_TYPES[tf.type] and not tf.to_db then
+    local all_int = true
+    for i = 1, #keys do
+      if math_type(keys[i]) ~= "integer" then
+        all_int = false
+        break
+      end
+    end
+    if all_int then return query.col(target_key):in_list(keys) end
+  end
+  return { [target_key] = keys }
+end
+
 -- The children of `keys`, one query per chunk.
 local function load_chunks(rel, keys, scope, chunk_size)
   local target = rel:target()
@@ -77,7 +99,7 @@ local function load_chunks(rel, keys, scope, chunk_size)
     if first > 1 or #keys > chunk_size then
       chunk = table.move(keys, first, math.min(first + chunk_size - 1, #keys), 1, {})
     end
-    local q = rel:ordered(target:query():where({ [target_key] = chunk }))
+    local q = rel:ordered(target:query():where(key_condition(target, target_key, chunk)))
     if scope then q = scope(q) end
     local rows = q:all()
     if loaded then table.move(rows, 1, #rows, #loaded + 1, loaded) else loaded = rows end
@@ -101,8 +123,14 @@ function M.keyed(rel, records, scope, chunk_size)
   -- each child's key, as the server compared it: string keys matched
   -- `target_key IN (...)` under the column's collation, so the Lua side
   -- matches the same way (`with` = the lazy accessor)
+  local tf = rel:target().fields[target_key]
+  local slot = tf and tf.slot
   local found = {}
-  for i = 1, nloaded do found[i] = loaded[i][target_key] end
+  if slot then
+    for i = 1, nloaded do found[i] = rawget(loaded[i], slot) end
+  else
+    for i = 1, nloaded do found[i] = loaded[i][target_key] end
+  end
   local norm = collation.has_string(keys) and key_normaliser(rel, target_key, keys, found)
   if norm then
     for i = 1, nloaded do found[i] = norm(found[i]) end
