@@ -45,7 +45,7 @@ LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
 
 all: $(CORE_SO)
 
-$(BUILD)/obj/%.o: src/%.c src/ar.h
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AR_CFLAGS) -c $< -o $@
 
@@ -103,15 +103,15 @@ THREADS_BIN := $(BUILD)/test-c/threads
 FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 .SECONDARY: $(ASAN_OBJS) $(TSAN_OBJS) $(FUZZ_OBJS)
 
-$(BUILD)/asan/%.o: src/%.c src/ar.h
+$(BUILD)/asan/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(SAN_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
 
-$(BUILD)/tsan/%.o: src/%.c src/ar.h
+$(BUILD)/tsan/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(SAN_CFLAGS) $(TSAN_FLAGS) -c $< -o $@
 
-$(BUILD)/fuzz/obj/%.o: src/%.c src/ar.h
+$(BUILD)/fuzz/obj/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(SAN_CFLAGS) $(ASAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
