@@ -146,7 +146,13 @@ M.normalize_datetime = normalize_datetime
 
 -- Exact decimal text: "-12.50". Integers and floats that are exact at the
 -- field's scale are accepted; other floats are refused (they are not exact).
+local DECIMAL_TEXT = "^[+-]?%d+%.?%d*$"
+
 local function normalize_decimal(v, field)
+  if type(v) == "string" then -- the usual form first: one type test
+    if v:find(DECIMAL_TEXT) then return v end
+    return nil, "must be a decimal number (e.g. \"12.50\")"
+  end
   local scale = field.scale or 0
   if is_int(v) then return tostring(v) end
   if math.type(v) == "float" then
@@ -157,10 +163,7 @@ local function normalize_decimal(v, field)
     end
     return s
   end
-  if type(v) ~= "string" or not v:match("^[+-]?%d+%.?%d*$") then
-    return nil, "must be a decimal number (e.g. \"12.50\")"
-  end
-  return v
+  return nil, "must be a decimal number (e.g. \"12.50\")"
 end
 
 local function check_decimal_size(s, field)
