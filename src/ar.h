@@ -172,6 +172,17 @@ ar_conn *ar_check_conn(lua_State *L, int idx); /* raises on closed */
 void ar_conn_open(lua_State *L);
 int ar_connect(lua_State *L);
 void ar_conn_settle(lua_State *L, ar_conn *c);
+void ar_conn_close_handle(ar_conn *c); /* idempotent */
+
+/* connect.c: (re)applies the session options kept in the uservalue of the
+ * connection at stack index ci (after_reset: the ones reset() dropped). */
+void ar_conn_apply_session(lua_State *L, ar_conn *c, int ci, int after_reset);
+/* connect.c: option tables (begin{} uses them too). ar_check_keys raises a
+ * ConfigError naming an unknown key and the accepted ones; ar_opt_string
+ * pushes the option and returns it (NULL for nil); ar_in_list -> index or -1. */
+int ar_in_list(const char *s, const char *const *list);
+void ar_check_keys(lua_State *L, int idx, const char *what, const char *const *accepted);
+const char *ar_opt_string(lua_State *L, int idx, const char *key);
 
 /* The in-transaction safety net, after every successful statement: once
  * begin() opened a transaction, the server's status flag must still say
