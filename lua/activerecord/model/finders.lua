@@ -27,8 +27,8 @@ ClassMethods._backend = model_backend
 -- @usage User:query():where{ active = true }:order_by("id", "desc"):limit(10):all()
 function ClassMethods:query()
   local meta = self._meta
-  local q = query.new{ table = self.table, model = self, resolve = self.resolve, backend = meta.backend_fn }
-  return setmetatable(q, meta.query_mt)
+  -- one table, on the model's shape root, with the model's query class
+  return query.for_model(self, meta.query_mt, meta.backend_fn)
 end
 
 --- A query without the default scopes (e.g. soft_delete's filter).
