@@ -52,13 +52,26 @@ local function track_undo(db, model, instances)
   if not (db._track_undo and db:in_transaction()) then return end
   local key = access.key(model.pk_field)
   local undo_state = access.undo_state
-  local prev_pk, prev_persisted, prev_changes = {}, {}, {}
+  -- the key of each record; whether stored and the change set only for the
+  -- records that had them (a record built for the call has neither)
+  local prev_pk, prev_other = {}, nil
   for i = 1, #instances do
-    prev_pk[i], prev_persisted[i], prev_changes[i] = undo_state(instances[i], key)
+    local pk, persisted, changes = undo_state(instances[i], key)
+    prev_pk[i] = pk
+    if persisted or changes then
+      prev_other = prev_other or {}
+      prev_other[i] = { persisted, changes }
+    end
   end
   db:_track_undo(function()
+    local restore = access.restore
     for i, inst in ipairs(instances) do
-      access.restore(inst, key, prev_pk[i], prev_persisted[i], prev_changes[i])
+      local other = prev_other and prev_other[i]
+      if other then
+        restore(inst, key, prev_pk[i], other[1], other[2])
+      else
+        restore(inst, key, prev_pk[i], false, nil)
+      end
     end
   end)
 end
@@ -79,26 +92,57 @@ local function returning_of(db, model, opts, sql_opts)
   return returning
 end
 
+-- How RETURNING rows are read: a list of { column, key, from_db, field }
+-- when every returned column is a field's (read by name, no iteration),
+-- else nil (read with pairs).
+local function returned_plan(model, returning)
+  if type(returning) ~= "table" then return nil end
+  local plan = {}
+  for i, col in ipairs(returning) do
+    local f = model.columns[col]
+    if not f then return nil end
+    plan[i] = { col, access.key(f), f.from_db or false, f }
+  end
+  return plan
+end
+
+-- Sets the record's fields from a RETURNING row.
+local function take_row(model, t, row, plan)
+  if plan then
+    for i = 1, #plan do
+      local p = plan[i]
+      local v = row[p[1]]
+      if v ~= nil then
+        local from_db = p[3]
+        rawset(t, p[2], from_db and from_db(v, p[4]) or v)
+      end
+    end
+    return
+  end
+  local columns = model.columns
+  for col, v in pairs(row) do
+    local f = columns[col]
+    if f then rawset(t, access.key(f), f.from_db and f.from_db(v, f) or v) end
+  end
+end
+
 -- The records get what the statements told: RETURNING columns or the
 -- generated key; written ones become stored and clean.
-local function apply_outcomes(model, instances, settler, result)
-  local values, key_of, written = access.values, access.key, access.written
-  local pk_key = key_of(model.pk_field)
+local function apply_outcomes(model, instances, settler, result, returning)
+  local values, written = access.values, access.written
+  local pk_key = access.key(model.pk_field)
   local outcome, returned = settler.outcome, settler.returned
-  local columns = model.columns
-  local out_rows = result.rows
+  local plan = returned_plan(model, returning)
+  local out_rows, nrows = result.rows, #result.rows
   for idx = 1, #instances do
     local inst = instances[idx]
     local o = outcome[idx]
     if o then
       local row = returned[idx]
       if row then
-        out_rows[#out_rows + 1] = row
-        local t = values(inst)
-        for col, v in pairs(row) do
-          local f = columns[col]
-          if f then rawset(t, key_of(f), f.from_db and f.from_db(v, f) or v) end
-        end
+        nrows = nrows + 1
+        out_rows[nrows] = row
+        take_row(model, values(inst), row, plan)
       elseif o ~= WRITTEN then
         rawset(values(inst), pk_key, o)
       end
@@ -174,7 +218,7 @@ function M.run(model, instances, opts, sql_opts)
   else
     write()
   end
-  apply_outcomes(model, instances, settler, result)
+  apply_outcomes(model, instances, settler, result, returning)
   if opts.events ~= false then after_events(model, instances) end
   return result
 end
