@@ -11,6 +11,7 @@
 -- (`ar.col`, `ar.raw`, `ar.json_value`, `ar.table`, ...), `ar.null` (writes
 -- SQL NULL; equal to cjson.null), `ar.errors`, `ar.core` and `ar.schema`.
 -- @module activerecord
+
 -- The MySQL core is loaded here for `ar.core` and `ar.connect`; loading it
 -- installs its JSON functions and clock into the neutral modules.
 local core = require("activerecord.backend.mysql.core")
