@@ -90,6 +90,11 @@ M.register_type = types.register
 -- @tparam string name the mixin's name
 -- @tparam table|function spec the mixin
 M.register_mixin = registry.register_mixin
+--- The public hook API mixins extend models through (`activerecord.model.hooks`):
+-- `on`, `off`, `add_scope`, `add_default_scope`, `add_query_method`, `add_method`,
+-- `add_class_method`, `add_write_guard`, `run_event`, `has_handlers`, `is_persisted`,
+-- `delete_row`, `backend`. A mixin's `setup(Model, hooks)` receives it too.
+M.hooks = model.hooks
 
 -- Relations: relations = { posts = ar.has_many("Post", { foreign_key = "user_id" }) }
 local relations = require("activerecord.relations")
