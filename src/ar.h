@@ -201,15 +201,33 @@ int ar_conn_execute(lua_State *L);
 int ar_conn_execute_json_hashes(lua_State *L);
 int ar_conn_each(lua_State *L);
 int ar_conn_prepare(lua_State *L);
+
+/* stmt_cache.c. `text_ok`: when ar_stmt_new may give up and let the caller
+ * use the text protocol (statements without parameters only: values never
+ * go into SQL text). */
+#define AR_TEXT_IF_UNSUPPORTED 1 /* 1295: the command cannot be prepared */
+#define AR_TEXT_IF_FULL        2 /* 1461: the server holds too many statements */
+/* Prepares `sql` into a new statement userdata (outside the cache) and
+ * pushes it; NULL with nothing pushed when `text_ok` allows the fallback. */
+ar_stmt *ar_stmt_new(lua_State *L, ar_conn *c, int conn_idx, const char *sql, size_t len,
+                     int text_ok);
+/* Finds or prepares the cached statement for the SQL at stack index 2 and
+ * pushes it; NULL with nothing pushed when the text protocol must be used. */
+ar_stmt *ar_stmt_cached(lua_State *L, ar_conn *c, int conn_idx, int text_ok);
+/* DDL ran: cached statements are prepared again before their next use. */
+void ar_bump_schema_epoch(lua_State *L);
 void ar_stmt_close_all(ar_conn *c);
 void ar_stmt_unlink_close(ar_stmt *s);
+/* 1 when the statement is DDL or may run DDL (the SQL keyword scan; also
+ * reached by the fuzz target test/fuzz/fuzz_sql_keyword.c). */
+int ar_is_ddl(const char *sql);
+
+/* text_protocol.c */
 int ar_text_query(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
                   size_t len, int want_result);
 /* Pushes a userdata owning one MYSQL_RES (freed by its __gc unless the
  * caller frees it first and sets the slot to NULL); returns the slot. */
 MYSQL_RES **ar_push_res_guard(lua_State *L);
-/* Exported for the fuzz targets only (test/fuzz/): the SQL keyword scan. */
-int ar_is_ddl(const char *sql);
 
 /* convert.c */
 size_t ar_bind_params(lua_State *L, ar_stmt *s, int first, int count, const char *sql);
