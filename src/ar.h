@@ -137,6 +137,17 @@ int ar_raise(lua_State *L, const char *kind, unsigned code,
 int ar_raisef(lua_State *L, const char *kind, const char *fmt, ...);
 int ar_raise_mysql(lua_State *L, MYSQL *m, const char *sql);
 int ar_raise_stmt(lua_State *L, MYSQL_STMT *s, const char *sql);
+/* A server error copied out of its handle (the next call on the handle
+ * reuses its buffers, closing it frees them), to raise once released. */
+typedef struct {
+  unsigned code;
+  char message[MYSQL_ERRMSG_SIZE + 64];
+  char sqlstate[SQLSTATE_LENGTH + 1];
+} ar_error_copy;
+void ar_copy_mysql_error(ar_error_copy *e, MYSQL *m);
+void ar_copy_stmt_error(ar_error_copy *e, MYSQL_STMT *s);
+/* kind NULL: the kind of e->code (ar_error_kind) */
+int ar_raise_copy(lua_State *L, const char *kind, const ar_error_copy *e, const char *sql);
 /* Adopts the error metatable of activerecord.errors (on the stack top). */
 void ar_errors_open(lua_State *L);
 const char *ar_check_text(lua_State *L, int idx, size_t *len, const char *kind,

@@ -32,15 +32,22 @@ int ar_in_list(const char *s, const char *const *list) {
   return -1;
 }
 
-static int raise_unknown(lua_State *L, const char *what, const char *key,
-                         const char *const *accepted) {
+/* Pushes the names of a NULL-terminated list joined by ", " (for messages
+ * that list what is accepted). */
+static const char *push_joined(lua_State *L, const char *const *list) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  for (int i = 0; accepted[i]; i++) {
+  for (int i = 0; list[i]; i++) {
     if (i) luaL_addstring(&b, ", ");
-    luaL_addstring(&b, accepted[i]);
+    luaL_addstring(&b, list[i]);
   }
   luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+static int raise_unknown(lua_State *L, const char *what, const char *key,
+                         const char *const *accepted) {
+  push_joined(L, accepted);
   ar_raisef(L, "ConfigError", "unknown %s '%s' (accepted: %s)", what, key,
             lua_tostring(L, -1));
   return 0;
@@ -133,17 +140,11 @@ static void check_charset(lua_State *L, const char *cs) {
     lower[i] = (char)tolower((unsigned char)cs[i]);
   lower[n < sizeof lower - 1 ? n : sizeof lower - 1] = '\0';
   if (n >= sizeof lower || ar_in_list(lower, safe_charsets) < 0) {
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 0; safe_charsets[i]; i++) {
-      if (i) luaL_addstring(&b, ", ");
-      luaL_addstring(&b, safe_charsets[i]);
-    }
-    luaL_pushresult(&b);
+    const char *accepted = push_joined(L, safe_charsets);
     ar_raisef(L, "ConfigError",
               "option 'charset': '%.64s' is not accepted (a multi-byte character of "
               "it could end in a quote or backslash byte, or it is unknown); accepted: %s",
-              cs, lua_tostring(L, -1));
+              cs, accepted);
   }
 }
 
@@ -209,16 +210,16 @@ static void read_max_packet(lua_State *L, ar_conn *c, int ci) {
 
 /* Connection failures all report as ConnectionError, whatever the errno. */
 static int fail_connect(lua_State *L, ar_conn *c, const char *why) {
-  unsigned code = c->mysql ? mysql_errno(c->mysql) : 0;
-  char msg[MYSQL_ERRMSG_SIZE + 64], state[SQLSTATE_LENGTH + 1] = "";
-  if (why)
-    snprintf(msg, sizeof msg, "%s", why);
-  else {
-    snprintf(msg, sizeof msg, "%s", mysql_error(c->mysql));
-    snprintf(state, sizeof state, "%s", mysql_sqlstate(c->mysql));
+  ar_error_copy e;
+  if (why) {
+    e.code = c->mysql ? mysql_errno(c->mysql) : 0;
+    snprintf(e.message, sizeof e.message, "%s", why);
+    e.sqlstate[0] = '\0';
+  } else {
+    ar_copy_mysql_error(&e, c->mysql);
   }
   ar_conn_close_handle(c);
-  return ar_raise(L, "ConnectionError", code, state, msg, NULL);
+  return ar_raise_copy(L, "ConnectionError", &e, NULL);
 }
 
 static int apply_ssl(lua_State *L, MYSQL *m, int opts) {

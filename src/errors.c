@@ -82,21 +82,37 @@ int ar_raisef(lua_State *L, const char *kind, const char *fmt, ...) {
   return ar_raise(L, kind, 0, NULL, msg, NULL);
 }
 
+static void copy_error(ar_error_copy *e, unsigned code, const char *message,
+                       const char *sqlstate) {
+  e->code = code;
+  snprintf(e->message, sizeof e->message, "%s", message);
+  snprintf(e->sqlstate, sizeof e->sqlstate, "%s", sqlstate);
+}
+
+void ar_copy_mysql_error(ar_error_copy *e, MYSQL *m) {
+  copy_error(e, mysql_errno(m), mysql_error(m), mysql_sqlstate(m));
+}
+
+void ar_copy_stmt_error(ar_error_copy *e, MYSQL_STMT *s) {
+  copy_error(e, mysql_stmt_errno(s), mysql_stmt_error(s), mysql_stmt_sqlstate(s));
+}
+
+int ar_raise_copy(lua_State *L, const char *kind, const ar_error_copy *e, const char *sql) {
+  return ar_raise(L, kind ? kind : ar_error_kind(e->code), e->code, e->sqlstate, e->message,
+                  sql);
+}
+
 /* Copy before raising: the MYSQL buffers are reused by the next call. */
 int ar_raise_mysql(lua_State *L, MYSQL *m, const char *sql) {
-  unsigned code = mysql_errno(m);
-  char msg[MYSQL_ERRMSG_SIZE + 1], state[SQLSTATE_LENGTH + 1];
-  snprintf(msg, sizeof msg, "%s", mysql_error(m));
-  snprintf(state, sizeof state, "%s", mysql_sqlstate(m));
-  return ar_raise(L, ar_error_kind(code), code, state, msg, sql);
+  ar_error_copy e;
+  ar_copy_mysql_error(&e, m);
+  return ar_raise_copy(L, NULL, &e, sql);
 }
 
 int ar_raise_stmt(lua_State *L, MYSQL_STMT *s, const char *sql) {
-  unsigned code = mysql_stmt_errno(s);
-  char msg[MYSQL_ERRMSG_SIZE + 1], state[SQLSTATE_LENGTH + 1];
-  snprintf(msg, sizeof msg, "%s", mysql_stmt_error(s));
-  snprintf(state, sizeof state, "%s", mysql_stmt_sqlstate(s));
-  return ar_raise(L, ar_error_kind(code), code, state, msg, sql);
+  ar_error_copy e;
+  ar_copy_stmt_error(&e, s);
+  return ar_raise_copy(L, NULL, &e, sql);
 }
 
 /* Argument checks of the public functions raise error objects like every

@@ -206,11 +206,10 @@ ar_stmt *ar_stmt_new(lua_State *L, ar_conn *c, int conn_idx, const char *sql, si
       return NULL;
     }
     /* copy the error out, then release the handle before raising */
-    char msg[MYSQL_ERRMSG_SIZE + 1], state[SQLSTATE_LENGTH + 1];
-    snprintf(msg, sizeof msg, "%s", mysql_stmt_error(s->stmt));
-    snprintf(state, sizeof state, "%s", mysql_stmt_sqlstate(s->stmt));
+    ar_error_copy e;
+    ar_copy_stmt_error(&e, s->stmt);
     ar_stmt_unlink_close(s);
-    ar_raise(L, ar_error_kind(code), code, state, msg, sql);
+    ar_raise_copy(L, NULL, &e, sql);
   }
   s->nparams = (unsigned)mysql_stmt_param_count(s->stmt);
   if (s->nparams) {

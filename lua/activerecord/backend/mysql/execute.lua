@@ -8,6 +8,7 @@
 -- runs on the transaction's connection with no pool work at all.
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local memo = require("activerecord.memo")
 local transaction = require("activerecord.backend.mysql.transaction")
 
 local now = core.monotime
@@ -175,19 +176,8 @@ end
 
 -- SQL text -> false or the refused statement's name: one table lookup per
 -- statement inside a transaction. Bounded (texts with spliced values would
--- grow it without end): cleared when full.
-local ends_memo, ends_memo_size = {}, 0
-local ENDS_MEMO_MAX = 4096
-
-local function classify(sql)
-  local name = ends_transaction(sql)
-  if ends_memo_size >= ENDS_MEMO_MAX then
-    ends_memo, ends_memo_size = {}, 0
-  end
-  ends_memo[sql] = name
-  ends_memo_size = ends_memo_size + 1
-  return name
-end
+-- grow it without end).
+local ends_memo = memo.bounded(4096, ends_transaction)
 
 local function refuse(name)
   errors.raise("TransactionError", ("%s is refused inside db:transaction: it would commit or end the "
@@ -203,7 +193,6 @@ end
 local function check_in_transaction(t, sql)
   if t.doomed then raise_doomed(t) end
   local refused = ends_memo[sql]
-  if refused == nil then refused = classify(sql) end
   if refused then refuse(refused) end
 end
 

@@ -14,6 +14,7 @@
 -- call rolls it back and takes it back (or discards it when that fails).
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
+local run_undo_action = require("activerecord.backend.mysql.transaction").run_undo_action
 
 local Pool = {}
 Pool.__index = Pool
@@ -86,12 +87,7 @@ function Pool:_reap()
       local ok = not self.closed and not conn:is_closed() and pcall(conn.rollback, conn)
       self:checkin(conn, not ok)
     end
-    if after then
-      local ok, err = pcall(after)
-      if not ok then
-        io.stderr:write("activerecord: undo action after rollback failed: ", tostring(err), "\n")
-      end
-    end
+    if after then run_undo_action(after) end
   end
 end
 

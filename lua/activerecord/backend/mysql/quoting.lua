@@ -1,6 +1,7 @@
 -- Identifier quoting for MySQL/MariaDB: backtick-quoted names, validated
 -- (what MySQL could not store is refused), dotted and `*` references, lists.
 -- Methods of the Dialect (dialect.lua copies them in).
+local memo = require("activerecord.memo")
 local messages = require("activerecord.backend.mysql.messages")
 
 local show, query_error = messages.show, messages.query_error
@@ -28,21 +29,17 @@ end
 
 -- `name` with backticks doubled; rejects what MySQL could not store.
 -- Quoted forms are memoised (queries quote the same few names on every
--- call); the memo is emptied past 4,096 names so it cannot grow without end.
-local quoted, nquoted = {}, 0
-
-function M:quote_identifier(name)
-  local q = quoted[name]
-  if q then return q end
+-- call), at most 4,096 names.
+local quoted = memo.bounded(4096, function(name)
   local problem = identifier_problem(name)
   if problem then
     query_error("invalid identifier " .. show(name) .. ": " .. problem, { identifier = name })
   end
-  q = "`" .. name:gsub("`", "``") .. "`"
-  if nquoted >= 4096 then quoted, nquoted = {}, 0 end
-  quoted[name] = q
-  nquoted = nquoted + 1
-  return q
+  return "`" .. name:gsub("`", "``") .. "`"
+end)
+
+function M:quote_identifier(name)
+  return quoted[name]
 end
 
 -- Splits on dots; a dot inside a name is not supported (it always splits).

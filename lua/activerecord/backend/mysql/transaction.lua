@@ -99,6 +99,15 @@ function Backend:_track_undo(fn)
   return true
 end
 
+-- Runs one undo action under pcall: a failing one is reported on stderr and
+-- never stops the rollback (the pool runs an orphan's through this too).
+function M.run_undo_action(fn)
+  local ok, err = pcall(fn)
+  if not ok then
+    io.stderr:write("activerecord: undo action after rollback failed: ", tostring(err), "\n")
+  end
+end
+
 -- Runs, newest first, the undo actions registered after position `mark`
 -- (0: all of them), each once, each under pcall.
 local function run_undo(t, mark)
@@ -107,10 +116,7 @@ local function run_undo(t, mark)
   for i = #u, mark + 1, -1 do
     local fn = u[i]
     u[i] = nil -- removed before the call: exactly once, even if it re-enters
-    local ok, err = pcall(fn)
-    if not ok then
-      io.stderr:write("activerecord: undo action after rollback failed: ", tostring(err), "\n")
-    end
+    M.run_undo_action(fn)
   end
 end
 
