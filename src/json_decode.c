@@ -31,10 +31,10 @@ static int fail(json_parser *jp, const char *why) {
   return 0;
 }
 
-static void skip_ws(json_parser *jp) {
-  while (jp->p < jp->end &&
-         (*jp->p == ' ' || *jp->p == '\n' || *jp->p == '\r' || *jp->p == '\t'))
-    jp->p++;
+static inline void skip_ws(json_parser *jp) {
+  const char *p = jp->p, *end = jp->end;
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+  jp->p = p;
 }
 
 static int parse_value(json_parser *jp);
@@ -72,13 +72,14 @@ static void add_utf8(luaL_Buffer *b, unsigned cp) {
 /* At the opening quote. Strings without escapes (the common case) are pushed
  * in one piece; escapes go through a luaL_Buffer. */
 static int parse_string(json_parser *jp) {
-  const char *s = ++jp->p;
-  while (jp->p < jp->end && *jp->p != '"' && *jp->p != '\\') jp->p++;
-  if (jp->p >= jp->end) return fail(jp, "unterminated string");
-  if (*jp->p == '"') {
-    lua_pushlstring(jp->L, s, (size_t)(jp->p - s));
-    if (jp->hashing) jp->hash = hash_bytes(s, (size_t)(jp->p - s)) ^ HASH_STRING;
-    jp->p++;
+  const char *s = ++jp->p, *p = s, *end = jp->end; /* locals: a char read may alias jp */
+  while (p < end && *p != '"' && *p != '\\') p++;
+  jp->p = p;
+  if (p >= end) return fail(jp, "unterminated string");
+  if (*p == '"') {
+    lua_pushlstring(jp->L, s, (size_t)(p - s));
+    if (jp->hashing) jp->hash = hash_bytes(s, (size_t)(p - s)) ^ HASH_STRING;
+    jp->p = p + 1;
     return 1;
   }
   luaL_Buffer b;
@@ -123,9 +124,28 @@ static int parse_string(json_parser *jp) {
   return 1;
 }
 
-/* Integers that fit stay integers; everything else is a float. */
+/* Integers that fit stay integers; everything else is a float. Up to 18
+ * digits an integer cannot overflow: read in place (the common case), and
+ * hashed here (returns 2); other numbers return 1, unhashed. */
 static int parse_number_value(json_parser *jp) {
   const char *s = jp->p;
+  {
+    const char *p = s, *end = jp->end;
+    int neg = p < end && *p == '-';
+    p += neg;
+    const char *digits = p;
+    long long v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - digits < 18) v = v * 10 + (*p++ - '0');
+    /* what follows must not continue the number (else the full reader) */
+    if (p > digits && (p == end || !((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' ||
+                                     *p == 'E' || *p == '+' || *p == '-'))) {
+      lua_Integer i = (lua_Integer)(neg ? -v : v);
+      jp->p = p;
+      lua_pushinteger(jp->L, i);
+      if (jp->hashing) jp->hash = hash_integer(i);
+      return 2; /* hashed already */
+    }
+  }
   int is_float = 0;
   if (jp->p < jp->end && *jp->p == '-') jp->p++;
   if (jp->p >= jp->end || *jp->p < '0' || *jp->p > '9') return fail(jp, "bad number");
@@ -175,9 +195,9 @@ static int parse_number_value(json_parser *jp) {
 }
 
 static int parse_number(json_parser *jp) {
-  if (!parse_number_value(jp)) return 0;
-  if (jp->hashing && !hash_number(jp->L, -1, &jp->hash)) jp->hash = HASH_NULL;
-  return 1;
+  int r = parse_number_value(jp);
+  if (r == 1 && jp->hashing && !hash_number(jp->L, -1, &jp->hash)) jp->hash = HASH_NULL;
+  return r != 0;
 }
 
 static int literal(json_parser *jp, const char *word, size_t n) {
@@ -255,12 +275,17 @@ static int parse_object(json_parser *jp) {
 static int parse_value(json_parser *jp) {
   skip_ws(jp);
   if (jp->p >= jp->end) return fail(jp, "unexpected end");
-  if (jp->depth >= MAX_DEPTH) return fail(jp, "nested too deeply");
-  luaL_checkstack(jp->L, 3, "JSON nested too deeply");
   int ok;
   switch (*jp->p) {
-    case '{': jp->depth++; ok = parse_object(jp); jp->depth--; return ok;
-    case '[': jp->depth++; ok = parse_array(jp); jp->depth--; return ok;
+    case '{':
+    case '[':
+      if (jp->depth >= MAX_DEPTH) return fail(jp, "nested too deeply");
+      /* room for this container, a key and a value (scalars need no more) */
+      luaL_checkstack(jp->L, 3, "JSON nested too deeply");
+      jp->depth++;
+      ok = *jp->p == '{' ? parse_object(jp) : parse_array(jp);
+      jp->depth--;
+      return ok;
     case '"': return parse_string(jp);
     case 't':
       if (!literal(jp, "true", 4)) return 0;
@@ -301,6 +326,7 @@ int ar_push_json_hashed(lua_State *L, const char *v, size_t len, int conn_idx, u
   jp.error_at = 0;
   jp.hashing = hash != NULL;
   jp.hash = 0;
+  luaL_checkstack(L, 3, "decoding JSON");
   if (parse_value(&jp)) {
     skip_ws(&jp);
     if (jp.p == jp.end) {

@@ -160,22 +160,84 @@ static void discard_result(ar_stmt *s) {
   }
 }
 
-/* Protected body of a buffered fetch: (stmt*, stmt udata, conn udata) ->
- * rows, count. */
-static int fetch_all(lua_State *L) {
-  ar_stmt *s = (ar_stmt *)lua_touserdata(L, 1);
-  lua_getiuservalue(L, 2, AR_STMT_UV_NAMES); /* 4: names */
-  lua_newtable(L);                           /* 5: rows */
-  lua_Integer nrows = 0;
-  while (fetch_row(L, s)) {
-    if (!push_row(L, s, 4, 3)) {
-      discard_result(s);
-      return lua_error(L);
+/* Rows read before the collector is paused. Every object made while reading
+ * a buffered result is live (it is in the result), so collector steps during
+ * a large fetch are pure cost; a small result (a point select) is read with
+ * the collector left alone and without a protected call: restarting the
+ * collector makes the next allocation run a full step. */
+#define GC_PAUSE_AFTER_ROWS 64
+
+typedef struct {
+  ar_stmt *s;
+  int names_idx, rows_idx, conn_idx; /* stack indices in the running frame */
+  lua_Integer n;                     /* rows read so far */
+  int ended;                         /* the result has no more rows */
+} row_reader;
+
+/* Reads rows into the table at rows_idx until the result ends or `until`
+ * rows are held. A value that cannot be converted ends the result, then
+ * its error is raised. */
+static void read_rows(lua_State *L, row_reader *r, lua_Integer until) {
+  while (r->n < until) {
+    if (!fetch_row(L, r->s)) {
+      r->ended = 1;
+      return;
     }
-    lua_rawseti(L, 5, ++nrows);
+    if (!push_row(L, r->s, r->names_idx, r->conn_idx)) {
+      discard_result(r->s);
+      lua_error(L);
+    }
+    lua_rawseti(L, r->rows_idx, ++r->n);
   }
-  lua_pushinteger(L, nrows);
-  return 2;
+}
+
+/* Protected body for the rest of a large result: (reader*, names, rows,
+ * conn) -> nothing; the caller has paused the collector and restarts it. */
+static int read_rest(lua_State *L) {
+  row_reader *outer = (row_reader *)lua_touserdata(L, 1);
+  row_reader r = *outer;
+  r.names_idx = 2;
+  r.rows_idx = 3;
+  r.conn_idx = 4;
+  read_rows(L, &r, LUA_MAXINTEGER);
+  outer->n = r.n;
+  outer->ended = r.ended;
+  return 0;
+}
+
+/* The keys of a result table, interned once (registry, at luaopen): a
+ * rawset with a held key costs less than a setfield that looks it up. */
+static const char result_keys_key = 'k';
+enum { KEY_ROWS = 1, KEY_COLUMNS, KEY_AFFECTED, KEY_INSERT_ID, KEY_WARNINGS };
+static const char *const result_keys[] = {"rows", "columns", "affected_rows", "insert_id",
+                                          "warning_count", NULL};
+
+/* res[keys[k]] = the value on top (popped). */
+static void set_key(lua_State *L, int res, int keys, int k) {
+  lua_rawgeti(L, keys, k);
+  lua_insert(L, -2);
+  lua_rawset(L, res);
+}
+
+/* Reads the whole result of s into a rows table (pushed). */
+static void read_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
+  lua_getiuservalue(L, stmt_idx, AR_STMT_UV_NAMES);
+  lua_newtable(L);
+  row_reader r = {s, lua_gettop(L) - 1, lua_gettop(L), conn_idx, 0, 0};
+  read_rows(L, &r, GC_PAUSE_AFTER_ROWS);
+  if (!r.ended) {
+    int gc_running = lua_gc(L, LUA_GCISRUNNING);
+    if (gc_running) lua_gc(L, LUA_GCSTOP);
+    lua_pushcfunction(L, read_rest);
+    lua_pushlightuserdata(L, &r);
+    lua_pushvalue(L, r.names_idx);
+    lua_pushvalue(L, r.rows_idx);
+    lua_pushvalue(L, conn_idx);
+    int status = lua_pcall(L, 4, 0, 0);
+    if (gc_running) lua_gc(L, LUA_GCRESTART);
+    if (status != LUA_OK) lua_error(L);
+  }
+  lua_remove(L, r.names_idx); /* rows */
 }
 
 /* Pushes {rows, columns, affected_rows, insert_id, warning_count}. */
@@ -183,40 +245,29 @@ static void push_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
   ar_conn *c = s->conn;
   lua_createtable(L, 0, 5);
   int res = lua_gettop(L);
-  lua_Integer nrows = 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &result_keys_key);
+  int keys = res + 1;
   if (c->active == s) {
-    /* Every object made while reading a buffered result is live (it is in
-     * the result), so collector steps during the fetch are pure cost: pause
-     * the collector, fetch under pcall, and always restore it. */
-    int gc_running = lua_gc(L, LUA_GCISRUNNING);
-    if (gc_running) lua_gc(L, LUA_GCSTOP);
-    lua_pushcfunction(L, fetch_all);
-    lua_pushlightuserdata(L, s);
-    lua_pushvalue(L, stmt_idx);
-    lua_pushvalue(L, conn_idx);
-    int status = lua_pcall(L, 3, 2, 0);
-    if (gc_running) lua_gc(L, LUA_GCRESTART);
-    if (status != LUA_OK) lua_error(L);
-    nrows = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_setfield(L, res, "rows");
+    read_result(L, s, stmt_idx, conn_idx);
+    lua_Integer nrows = (lua_Integer)lua_rawlen(L, -1);
+    set_key(L, res, keys, KEY_ROWS);
     finish_result(s);
     lua_getiuservalue(L, stmt_idx, AR_STMT_UV_COLUMNS);
-    lua_setfield(L, res, "columns");
+    set_key(L, res, keys, KEY_COLUMNS);
     lua_pushinteger(L, nrows);
-    lua_setfield(L, res, "affected_rows");
   } else {
     lua_newtable(L);
-    lua_setfield(L, res, "rows");
+    set_key(L, res, keys, KEY_ROWS);
     lua_newtable(L);
-    lua_setfield(L, res, "columns");
+    set_key(L, res, keys, KEY_COLUMNS);
     lua_pushinteger(L, (lua_Integer)mysql_stmt_affected_rows(s->stmt));
-    lua_setfield(L, res, "affected_rows");
   }
+  set_key(L, res, keys, KEY_AFFECTED);
   lua_pushinteger(L, (lua_Integer)mysql_stmt_insert_id(s->stmt));
-  lua_setfield(L, res, "insert_id");
+  set_key(L, res, keys, KEY_INSERT_ID);
   lua_pushinteger(L, (lua_Integer)mysql_warning_count(c->mysql));
-  lua_setfield(L, res, "warning_count");
+  set_key(L, res, keys, KEY_WARNINGS);
+  lua_settop(L, res);
   drain_more_results(L, s);
   AR_CHECK_TX(L, c, s->sql);
 }
@@ -436,6 +487,12 @@ static void new_class(lua_State *L, const char *name, lua_CFunction gc,
 }
 
 void ar_stmt_open(lua_State *L) {
+  lua_createtable(L, KEY_WARNINGS, 0);
+  for (int i = 0; result_keys[i]; i++) {
+    lua_pushstring(L, result_keys[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &result_keys_key);
   new_class(L, AR_STMT_MT, stmt_gc, stmt_close, stmt_tostring, stmt_methods);
   new_class(L, AR_CURSOR_MT, cursor_close, cursor_close, cursor_tostring, cursor_methods);
 }
