@@ -221,32 +221,38 @@ M.register("float", {
   end,
 })
 
--- Strings already in stored form, remembered (bounded): a cast of the
--- same text again is one table read instead of a pattern match.
-local function memo_set(limit)
-  local set, n = {}, 0
-  return set, function(v)
-    if n >= limit then
-      for k in pairs(set) do set[k] = nil end
-      n = 0
-    end
-    set[v], n = true, n + 1
+--- The last four values a type accepted (a ring: `r[1]`..`r[4]`), so a
+-- cast's result checked again by validate a moment later is four compares.
+-- No growing memo: unique values (timestamps, amounts) cost one store, never
+-- a rehash, and hits need no hashing (`r[1] == v or ... or r[4] == v`).
+-- @treturn table the ring
+-- @treturn function add(v)
+local NONE = {} -- what an empty place holds: equal to no value
+function M.recent()
+  local r, pos = { NONE, NONE, NONE, NONE }, 0
+  return r, function(v)
+    pos = pos % 4 + 1
+    r[pos] = v
   end
 end
+local recent = M.recent
 
-local decimal_texts, remember_decimal = memo_set(4096)
+local decimal_texts, remember_decimal = recent()
+M.decimal_texts = decimal_texts
 
 M.register("decimal", {
   schema_type = "decimal",
   cast = function(v, field)
-    if decimal_texts[v] then return v end
+    local r = decimal_texts
+    if r[1] == v or r[2] == v or r[3] == v or r[4] == v then return v end
     local s = normalize_decimal(v, field)
     if s == v and type(v) == "string" then remember_decimal(v) end
     return s or v
   end,
   validate = function(v, field)
     local s = v
-    if not decimal_texts[v] then -- a text cast() saw is well-formed already
+    local r = decimal_texts
+    if not (r[1] == v or r[2] == v or r[3] == v or r[4] == v) then -- a text cast() saw is well-formed already
       local msg
       s, msg = normalize_decimal(v, field)
       if not s then return false, msg end
@@ -304,13 +310,15 @@ M.register("date", {
 -- What cast() produces: checked without parsing again.
 local CANONICAL = "^%d%d%d%d%-[01]%d%-[0-3]%d [0-2]%d:[0-5]%d:[0-5]%d%.?%d?%d?%d?%d?%d?%d?$"
 
-local canonical_times, remember_time = memo_set(4096)
+local canonical_times, remember_time = recent()
+M.canonical_times = canonical_times
 
 for _, name in ipairs({ "datetime", "timestamp" }) do
   M.register(name, {
     schema_type = name,
     cast = function(v)
-      if canonical_times[v] then return v end
+      local r = canonical_times
+      if r[1] == v or r[2] == v or r[3] == v or r[4] == v then return v end
       if type(v) == "string" and v:find(CANONICAL) then -- already in stored form
         remember_time(v)
         return v
@@ -318,7 +326,8 @@ for _, name in ipairs({ "datetime", "timestamp" }) do
       return normalize_datetime(v, true) or v
     end,
     validate = function(v)
-      if canonical_times[v] then return true end
+      local r = canonical_times
+      if r[1] == v or r[2] == v or r[3] == v or r[4] == v then return true end
       if type(v) == "string" and v:find(CANONICAL) then return true end
       local s, msg = normalize_datetime(v, true)
       if not s then return false, msg end
@@ -374,9 +383,15 @@ M.register("json", {
   end,
 })
 
+-- The set of a field's allowed values, built once per values table.
+local member_sets = setmetatable({}, { __mode = "k" })
 local function member_of(values)
-  local set = {}
-  for _, v in ipairs(values or {}) do set[v] = true end
+  if not values then return {} end
+  local set = member_sets[values]
+  if set then return set end
+  set = {}
+  for _, v in ipairs(values) do set[v] = true end
+  member_sets[values] = set
   return set
 end
 

@@ -140,19 +140,10 @@ end
 -- check_field, so the messages are check_field's. The generated text holds
 -- slot numbers and field names (identifiers); sizes and fields come in as upvalues.
 
-local MEMO_LIMIT = 4096
-
--- Remembers a value its type accepted (bounded; tables never: they change).
-local function remember(memo, value)
-  if type(value) == "table" then return end
-  local n = memo[0] or 0
-  if n >= MEMO_LIMIT then
-    for k in pairs(memo) do memo[k] = nil end
-    n = 0
-  end
-  memo[value], memo[0] = true, n + 1
-end
-
+-- Values a field's type accepted, remembered (the last four, per field;
+-- these types accept no tables): a repeated value is four compares, a
+-- unique one costs a store (no growing memo to rehash).
+local recent = require("activerecord.types").recent
 local RULES = { "required", "min", "max", "length", "format", "one_of", "validate" }
 
 local FAST = {
@@ -185,8 +176,8 @@ local function present_code(f, i)
     return ("if not (%s) then errs = check(rec, F[%d], v, errs) end\n"):format(fast:format(i), i)
   end
   if MEMO[f.type] then
-    return ("if not MEMOS[%d][v] then\n"
-      .. "  if TV[%d](v, F[%d]) then remember(MEMOS[%d], v) else errs = check(rec, F[%d], v, errs) end\n"
+    return ("local r = MEMOS[%d]\nif not (r[1] == v or r[2] == v or r[3] == v or r[4] == v) then\n"
+      .. "  if TV[%d](v, F[%d]) then REMEMBER[%d](v) else errs = check(rec, F[%d], v, errs) end\n"
       .. "end\n"):format(i, i, i, i, i)
   end
   if DIRECT[f.type] then
@@ -233,18 +224,19 @@ end
 --   json_index), so a write right after need not encode it again
 -- @treturn function the checker
 function M.compile(list, scratch)
-  local F, SZ, MEMOS, TV = {}, {}, {}, {}
-  local code = { "local F, SZ, MEMOS, TV, JV, JT, check, remember, NULL, JSON_ENCODE = ...\n"
+  local F, SZ, MEMOS, REMEMBER, TV = {}, {}, {}, {}, {}
+  local code = { "local F, SZ, MEMOS, REMEMBER, TV, JV, JT, check, NULL, JSON_ENCODE = ...\n"
     .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
     .. "return function(rec, changes, is_new, errs)\n" }
   for i, f in ipairs(list) do
-    F[i], SZ[i], MEMOS[i], TV[i] = f, f.size or 255, {}, f.type_spec.validate or false
+    F[i], SZ[i], TV[i] = f, f.size or 255, f.type_spec.validate or false
+    if MEMO[f.type] then MEMOS[i], REMEMBER[i] = recent() end
     code[#code + 1] = field_code(f, i)
   end
   code[#code + 1] = "return errs\nend\n"
   local chunk = assert(load(table.concat(code), "=(validator)", "t"))
   local json = require("activerecord.json")
-  return chunk(F, SZ, MEMOS, TV, scratch.values, scratch.texts, M.check_field, remember, null,
+  return chunk(F, SZ, MEMOS, REMEMBER, TV, scratch.values, scratch.texts, M.check_field, null,
     function(v) return json.encode(v) end)
 end
 

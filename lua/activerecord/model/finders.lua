@@ -112,60 +112,13 @@ end
 function ClassMethods.new(cls, attrs)
   local meta = cls._meta
   if meta == nil then errors.raise("ConfigError", "Model.new: call it on a model class") end
-  local changes = meta.new_changes()
-  local inst = meta.alloc(changes, false)
-  local defaults = meta.defaults
-  for i = 1, #defaults do
-    local f = defaults[i]
-    local d = f.default
-    if type(d) == "function" then d = d() end
-    if f.cast then d = f.cast(d, f) end
-    inst[f.slot] = d -- no metatable yet: a plain write
-  end
-  if attrs ~= nil then
-    if type(attrs) ~= "table" then errors.raise("ConfigError", cls.name .. ".new expects a table of attributes") end
-    -- what assignment does for a new record, before the metatable is set
-    local fields = cls.fields
-    for name, v in next, attrs do
-      local f = fields[name]
-      if not f then setmetatable(inst, meta.instance_mt)[name] = v end -- raises the usual error
-      local cast = f.cast
-      if cast and v ~= nil and v ~= null then v = cast(v, f) end
-      if v == null then v = nil end
-      local slot = f.slot
-      if changes[name] == nil then
-        local old = inst[slot]
-        changes[name] = old == nil and NIL_OLD or { old = old }
-      end
-      inst[slot] = v
-    end
-  end
-  return setmetatable(inst, meta.instance_mt)
+  return meta.new(attrs)
 end
 
 -- A new record from attributes without change tracking: for bulk
 -- inserts, where every record is written whole and comes back clean.
 function ClassMethods:_build(attrs)
-  local fields = self.fields
-  for k in pairs(attrs) do
-    if not fields[k] then errors.raise("ConfigError", ("%s has no field '%s'"):format(self.name, tostring(k))) end
-  end
-  local meta = self._meta
-  local inst = meta.alloc(NO_CHANGES, false)
-  for _, f in ipairs(self.field_list) do
-    local v = attrs[f.name]
-    if v == nil and f.default ~= nil then
-      v = f.default
-      if type(v) == "function" then v = v() end
-    end
-    if v == null then
-      v = nil
-    elseif v ~= nil and f.cast then
-      v = f.cast(v, f)
-    end
-    inst[f.slot] = v
-  end
-  return setmetatable(inst, meta.instance_mt)
+  return self._meta.build(attrs)
 end
 
 --- Builds and saves a record (`new` then `InstanceMethods:save`).
@@ -314,27 +267,154 @@ function M.make_loader(model, meta)
   return assert(load(table.concat(code), "=(record loader " .. model.name .. ")", "t"))(C, D, F, NO_CHANGES, model)
 end
 
--- A new record's change set, its hash part sized for every field (the
--- constructor's `name = nil` entries size it and store nothing).
-function M.make_new_changes(model)
-  local list = model.field_list
-  if #list > MAX_GENERATED then return function() return {} end end
-  local items = {}
-  for i = 1, #list do items[i] = ("[%q] = nil"):format(list[i].name) end
-  return assert(load("return function() return { " .. table.concat(items, ", ") .. " } end",
-    "=(record changes " .. model.name .. ")", "t"))()
+-- ---- new records, generated once per model ----------------------------------
+-- `new` and `_build` as one function per model, unrolled over the fields:
+-- each attribute read by its (constant) name, its type's cast inline for the
+-- built-in types (an integer cast only touches floats, a float cast only
+-- integers, a decimal or datetime text the type just saw is four compares),
+-- no per-field table reads of the field's options. Unknown names are
+-- looked for first, in one pass over the attributes, before any cast runs.
+
+-- The cast of field i on `v` (neither nil; maybe null) as code.
+local function cast_code(f, i, var)
+  if not f.cast then return "" end
+  local t = f.type_spec
+  if t.builtin then
+    if f.type == "integer" or f.type == "bigint" then
+      return ("if mtype(%s) == 'float' then %s = C[%d](%s, F[%d]) end\n"):format(var, var, i, var, i)
+    elseif f.type == "float" then
+      return ("if mtype(%s) == 'integer' then %s = %s + 0.0 end\n"):format(var, var, var)
+    elseif f.type == "decimal" or f.type == "datetime" or f.type == "timestamp" then
+      local ring = f.type == "decimal" and "DT" or "CT"
+      return ("if not (%s[1] == %s or %s[2] == %s or %s[3] == %s or %s[4] == %s) and %s ~= NULL then "
+        .. "%s = C[%d](%s, F[%d]) end\n"):format(ring, var, ring, var, ring, var, ring, var, var, var, i, var, i)
+    end
+  end
+  return ("if %s ~= NULL then %s = C[%d](%s, F[%d]) end\n"):format(var, var, i, var, i)
 end
 
-function M.make_alloc(model, meta)
-  local nslots = meta.nslots
-  local fill = {}
-  for _ = layout.BASE + 1, nslots do fill[#fill + 1] = "nil" end
-  if nslots > MAX_GENERATED then
-    return function(changes, persisted) return { changes, persisted, false, model } end
+local function unknown_name(model, meta)
+  return function(inst, k, v)
+    setmetatable(inst, meta.instance_mt)[k] = v -- raises the usual error
+    errors.raise("ConfigError", ("%s has no field '%s'"):format(model.name, tostring(k)))
   end
-  local code = "local model = ...\nreturn function(ch, ps)\nreturn { ch, ps, false, model"
-    .. (#fill > 0 and (", " .. table.concat(fill, ", ")) or "") .. " }\nend\n"
-  return assert(load(code, "=(record allocator " .. model.name .. ")", "t"))(model)
+end
+
+local function not_a_table(model, what)
+  return function(attrs)
+    errors.raise("ConfigError", ("%s%s expects a table of attributes, got %s"):format(model.name, what, type(attrs)))
+  end
+end
+
+-- `new(attrs)` (tracking) or `build(attrs)` (not: bulk), generated.
+local function generate_new(model, meta, tracking)
+  local list = model.field_list
+  local C, F = {}, {}
+  local types = require("activerecord.types")
+  local code = { "local model, FIELDS, F, C, NULL, NIL_OLD, NO_CHANGES, MT, unknown, not_table, DT, CT = ...\n"
+    .. "local type, mtype, setmetatable, next = type, math.type, setmetatable, next\n"
+    .. "return function(attrs)\n" }
+  local items, fill = {}, {}
+  for i, f in ipairs(list) do
+    C[i], F[i] = f.cast or false, f
+    items[i] = ("[%q] = nil"):format(f.name)
+  end
+  for _ = layout.BASE + 1, meta.nslots do fill[#fill + 1] = "nil" end
+  if tracking then
+    code[#code + 1] = "local changes = { " .. table.concat(items, ", ") .. " }\n"
+  else
+    code[#code + 1] = "local changes = NO_CHANGES\n"
+  end
+  code[#code + 1] = "local inst = { changes, false, false, model"
+    .. (#fill > 0 and (", " .. table.concat(fill, ", ")) or "") .. " }\n"
+  if tracking then
+    -- defaults first: an attribute given replaces them (the change keeps the default as old)
+    for i, f in ipairs(list) do
+      if f.default ~= nil then
+        code[#code + 1] = ("do local d = F[%d].default\n"):format(i)
+          .. (type(f.default) == "function" and "d = d()\n" or "")
+          .. (f.cast and ("d = C[%d](d, F[%d])\n"):format(i, i) or "")
+          .. ("inst[%d] = d end\n"):format(f.slot)
+      end
+    end
+    code[#code + 1] = "if attrs == nil then return setmetatable(inst, MT) end\n"
+  end
+  code[#code + 1] = "if type(attrs) ~= 'table' then not_table(attrs) end\n"
+    .. "for k in next, attrs do if FIELDS[k] == nil then unknown(inst, k, attrs[k]) end end\n"
+    .. "local v\n"
+  for i, f in ipairs(list) do
+    local name, slot = ("%q"):format(f.name), f.slot
+    if tracking then
+      local mark = ("changes[%s] = NIL_OLD\n"):format(name)
+      if f.default ~= nil then
+        mark = ("local o = inst[%d]\nif o == nil then changes[%s] = NIL_OLD else changes[%s] = { old = o } end\n")
+          :format(slot, name, name)
+      end
+      code[#code + 1] = ("v = attrs[%s]\nif v ~= nil then\n%sif v == NULL then v = nil end\n%sinst[%d] = v\nend\n")
+        :format(name, cast_code(f, i, "v"), mark, slot)
+    else
+      -- bulk: a missing value takes the default (cast like a given one)
+      local nil_code = ""
+      if f.default ~= nil then
+        nil_code = ("if v == nil then v = F[%d].default\n"):format(i)
+          .. (type(f.default) == "function" and "v = v()\n" or "") .. "end\n"
+      end
+      code[#code + 1] = ("v = attrs[%s]\n%sif v ~= nil then\n%sif v == NULL then v = nil end\ninst[%d] = v\nend\n")
+        :format(name, nil_code, cast_code(f, i, "v"), slot)
+    end
+  end
+  code[#code + 1] = "return setmetatable(inst, MT)\nend\n"
+  local chunk = assert(load(table.concat(code), ("=(%s %s)"):format(tracking and "new" or "build", model.name), "t"))
+  return chunk(model, model.fields, F, C, null, NIL_OLD, NO_CHANGES, meta.instance_mt, unknown_name(model, meta),
+    not_a_table(model, tracking and ".new" or ":insert_all row"), types.decimal_texts, types.canonical_times)
+end
+
+--- The model's `new(attrs)` and `build(attrs)` (see generate_new).
+function M.make_new(model, meta)
+  if meta.nslots > MAX_GENERATED then
+    return M.generic_new(model, meta, true), M.generic_new(model, meta, false)
+  end
+  return generate_new(model, meta, true), generate_new(model, meta, false)
+end
+
+-- The same without generated code, for models with very many fields.
+function M.generic_new(model, meta, tracking)
+  local list, fields = model.field_list, model.fields
+  local unknown, not_table = unknown_name(model, meta),
+    not_a_table(model, tracking and ".new" or ":insert_all row")
+  return function(attrs)
+    local changes = tracking and {} or NO_CHANGES
+    local inst = { changes, false, false, model }
+    if tracking then
+      for _, f in ipairs(meta.defaults) do
+        local d = f.default
+        if type(d) == "function" then d = d() end
+        if f.cast then d = f.cast(d, f) end
+        inst[f.slot] = d
+      end
+      if attrs == nil then return setmetatable(inst, meta.instance_mt) end
+    end
+    if type(attrs) ~= "table" then not_table(attrs) end
+    for k in next, attrs do if fields[k] == nil then unknown(inst, k, attrs[k]) end end
+    for i = 1, #list do
+      local f = list[i]
+      local v = attrs[f.name]
+      if v == nil and not tracking and f.default ~= nil then
+        v = f.default
+        if type(v) == "function" then v = v() end
+      end
+      if v ~= nil then
+        if f.cast and v ~= null then v = f.cast(v, f) end
+        if v == null then v = nil end
+        if tracking then
+          local o = inst[f.slot]
+          changes[f.name] = o == nil and NIL_OLD or { old = o }
+        end
+        inst[f.slot] = v
+      end
+    end
+    return setmetatable(inst, meta.instance_mt)
+  end
 end
 
 return M

@@ -342,14 +342,14 @@ function M.define(def)
   meta.json_scratch = { values = {}, texts = {} }
   meta.validator = validation.compile(model.field_list, meta.json_scratch)
   meta.loader = finders.make_loader(model, meta)
-  meta.alloc = finders.make_alloc(model, meta)
-  meta.new_changes = finders.make_new_changes(model)
+  meta.new, meta.build = finders.make_new(model, meta)
   meta.collect_insert = shapes.make_collector(model, true)
   meta.collect_update = shapes.make_collector(model, false)
   -- User.new{...} (as in the design) and User:new{...} both work
+  local new = meta.new
   model.new = function(a, b)
-    if a == model then return ClassMethods.new(model, b) end
-    return ClassMethods.new(model, a)
+    if a == model then return new(b) end
+    return new(a)
   end
   for _, mx in ipairs(mixins) do
     if mx.setup then mx.setup(model, hooks) end
