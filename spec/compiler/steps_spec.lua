@@ -54,40 +54,80 @@ describe("the builder's incremental shape (no server)", function()
   local Bool = ar.Model{ name = "StepsSpecBool", table = "flags",
     fields = { id = "integer", active = "boolean", name = "string" } }
 
-  -- chains built with two sets of values: one node, the second a hit
+  -- chains built with two sets of values: one node, the second a hit. `u`
+  -- is given the chain's root: as it is (shaped) or cloned (a plain query,
+  -- every step building its nodes): the shaped query must compile to the
+  -- plain one's fresh compile.
+  local function shaped_root(q) return q end
+  local function plain_root(q) return q:clone() end
   local VARIED = {
-    { "where{} one key", function(v) return T("u"):where{ id = v.i } end },
-    { "where{} keys sorted", function(v) return T("u"):where{ b = v.s, a = v.i } end },
-    { "an IN list", function(v) return T("u"):where{ id = { v.i, v.j } } end },
-    { "a raw fragment", function(v) return T("u"):where("a = ? AND b > ?", v.s, v.i) end },
-    { "expressions", function(v)
-        return T("u"):where(ar.col("a"):gt(v.i)):where(ar.col("b"):between(v.i, v.j)):where(ar.col("n"):like(v.s))
+    { "where{} one key", function(v, u) return u(T("u")):where{ id = v.i } end },
+    { "where{} keys sorted", function(v, u) return u(T("u")):where{ b = v.s, a = v.i } end },
+    { "an IN list", function(v, u) return u(T("u")):where{ id = { v.i, v.j } } end },
+    { "a list and a value in one where{}", function(v, u) return u(T("u")):where{ a = { v.i, v.j }, b = v.s } end },
+    { "NULL then a value", function(v, u) return u(T("u")):where{ a = null }:where{ b = v.i } end },
+    { "a raw fragment", function(v, u) return u(T("u")):where("a = ? AND b > ?", v.s, v.i) end },
+    { "a raw fragment twice", function(v, u)
+        return u(T("u")):where("a = ?", v.s):where("a = ?", v.i):where("a = ?", v.j)
       end },
-    { "and/or/not", function(v)
-        return T("u"):where(ar.col("a"):eq(v.i):or_(ar.col("b"):ne(v.j))):not_where{ c = v.s }
+    { "expressions", function(v, u)
+        return u(T("u")):where(ar.col("a"):gt(v.i)):where(ar.col("b"):between(v.i, v.j)):where(ar.col("n"):like(v.s))
       end },
-    { "select, order, limit, offset", function(v)
-        return T("u"):select("id", "name"):where{ a = v.s }:order_by("id", "desc"):limit(v.i):offset(v.j)
+    { "in_list and not_in", function(v, u) return u(T("u")):in_list("a", { v.i, v.j }):not_in("b", { v.s }) end },
+    { "and/or/not", function(v, u)
+        return u(T("u")):where(ar.col("a"):eq(v.i):or_(ar.col("b"):ne(v.j))):not_where{ c = v.s }
       end },
-    { "limit given twice (the last counts)", function(v) return T("u"):limit(v.i):where{ a = v.s }:limit(v.j) end },
-    { "reorder drops the order before it", function(v)
-        return T("u"):order_by(ar.col("a"):add(v.i)):where{ a = v.s }:reorder("b"):limit(v.j)
+    { "select, order, limit, offset", function(v, u)
+        return u(T("u")):select("id", "name"):where{ a = v.s }:order_by("id", "desc"):limit(v.i):offset(v.j)
       end },
-    { "a boolean false value", function(v) return T("u"):where{ active = v.b } end },
-    { "a model's field types convert", function(v) return Bool:where{ active = v.b, name = v.s }:limit(v.i) end },
-    { "first()", function(v) return T("u"):where{ a = v.i }:order_by("id"):limit(1) end },
+    { "select items with values, several in one step", function(v, u)
+        return u(T("u")):select(ar.raw("LOWER(?)", v.s):as("a"), ar.raw("? + 1", v.i):as("b"), "c")
+          :where{ id = v.j }
+      end },
+    { "select by name, twice", function(v, u) return u(T("u")):select("a"):select("b"):where{ id = v.i } end },
+    { "order by names and expressions", function(v, u)
+        return u(T("u")):order_by("a", "desc"):order_by("b"):order_by(ar.col("c"):add(v.i)):where{ id = v.j }
+      end },
+    { "distinct", function(v, u)
+        return u(T("u")):where(ar.col("id"):between(v.i, v.j)):select("c"):distinct():order_by("c")
+      end },
+    { "limit given twice (the last counts)", function(v, u)
+        return u(T("u")):limit(v.i):where{ a = v.s }:limit(v.j)
+      end },
+    { "reorder drops the order before it", function(v, u)
+        return u(T("u")):order_by(ar.col("a"):add(v.i)):where{ a = v.s }:reorder("b"):limit(v.j)
+      end },
+    { "a boolean false value", function(v, u) return u(T("u")):where{ active = v.b } end },
+    { "a model's field types convert", function(v, u)
+        return u(Bool:query()):where{ active = v.b, name = v.s }:limit(v.i)
+      end },
+    { "a model's field type converts on a one-key where{}", function(v, u)
+        return u(Bool:query()):where{ active = v.b }:where{ id = v.i }
+      end },
+    { "first()", function(v, u) return u(T("u")):where{ a = v.i }:order_by("id"):limit(1) end },
   }
   local V1 = { s = "ann", i = 101, j = 102, b = true }
   local V2 = { s = "bo", i = 10, j = 20, b = false }
 
+  local function same_as_plain(q, plain_q)
+    local sql, params = compiler.select(mariadb, q)
+    local want_sql, want = fresh.select(mariadb, plain_q)
+    assert.are.equal(want_sql, sql)
+    assert.are.same(plain(want), plain(params))
+    return sql, params
+  end
+
   for _, case in ipairs(VARIED) do
     it(case[1] .. ": one node, the second set of values a hit equal to a fresh compile", function()
-      local q1, q2 = case[2](V1):_final(), case[2](V2):_final()
+      local q1, q2 = case[2](V1, shaped_root):_final(), case[2](V2, shaped_root):_final()
       assert.is_truthy(q1._shape, "shaped")
       assert.are.equal(q1._shape, q2._shape)
+      assert.is_nil(case[2](V1, plain_root)._shape, "the plain build has no shape")
       local sql1 = same_as_fresh(q1)
+      same_as_plain(q1, case[2](V1, plain_root):_final())
       assert.is_truthy(entry(q1), "learned")
       local sql2, params = same_as_fresh(q2)
+      same_as_plain(q2, case[2](V2, plain_root):_final())
       assert.are.equal(sql1, sql2)
       for i = 1, params.n do
         for k, v in pairs(V1) do
@@ -96,6 +136,52 @@ describe("the builder's incremental shape (no server)", function()
       end
     end)
   end
+
+  it("queries branched from one query keep their own values (the values list is shared copy-on-write)", function()
+    local base = T("u"):where{ a = 1 }
+    local x = base:where{ b = 2 }
+    local y = base:where{ b = 3 }
+    local z = base:limit(4)
+    local x2 = x:where{ c = 5 }
+    local y2 = y:where{ c = 6 }
+    local function params_of(q) return plain(select(2, compiler.select(mariadb, q))) end
+    assert.are.same({ n = 1, 1 }, params_of(base))
+    assert.are.same({ n = 2, 1, 2 }, params_of(x))
+    assert.are.same({ n = 2, 1, 3 }, params_of(y))
+    assert.are.same({ n = 2, 1, 4 }, params_of(z))
+    assert.are.same({ n = 3, 1, 2, 5 }, params_of(x2))
+    assert.are.same({ n = 3, 1, 3, 6 }, params_of(y2))
+    assert.are.same({ n = 2, 1, 2 }, params_of(x))
+  end)
+
+  it("a shaped query holds no clause lists: materialize() builds them from its path", function()
+    local q = T("u"):select("c"):where{ id = 7 }:order_by("c"):limit(3)
+    assert.is_nil(rawget(q, "_where"))
+    assert.is_nil(rawget(q, "_select"))
+    local m = qshape.materialize(q)
+    assert.is_nil(m._shape)
+    assert.are.equal(1, #m._where)
+    assert.are.equal(1, #m._select)
+    assert.are.equal(1, #m._order)
+    assert.are.equal(3, m._limit)
+    assert.are.same({ order = 1, select = 1, limit = true, offset = false, distinct = false, where = 1 },
+      qshape.info(q._shape))
+  end)
+
+  it("every expression kind the steps walk has only the fields the walk reads", function()
+    local col = ar.col("a")
+    local made = {
+      col, col:eq(1), col:ne(1), col:gt(1), col:ge(1), col:lt(1), col:le(1), col:add(1), col:between(1, 2),
+      col:between(1, 2):not_(), col:like("x"), col:not_like("x"), col:is_null(), col:is_not_null(),
+      col:in_list({ 1 }), col:not_in({ 1 }), col:eq(1):and_(col:eq(2)), col:eq(1):or_(col:eq(2)),
+      ar.raw("a = ?", 1), ar.value(1), ar.col("b"):eq({ 1, 2 }),
+    }
+    for _, e in ipairs(made) do
+      local allowed = {}
+      for _, f in ipairs(qshape.FIELDS[e.kind]) do allowed[f] = true end
+      for k in pairs(e) do assert.is_true(allowed[k], e.kind .. " has field " .. tostring(k)) end
+    end
+  end)
 
   it("a model's boolean is bound as the column stores it, on a hit too", function()
     local _, p1 = same_as_fresh(Bool:where{ active = true }:_final())
@@ -296,6 +382,111 @@ describe("the builder's incremental shape (no server)", function()
       assert.are.equal("SELECT `c` FROM `users` WHERE (`id` = ?)", db.sent[2].sql)
       assert.are.same({ n = 1, 2 }, db.sent[2].params)
       assert.are.same({ n = 3, 4, true, 5 }, db.sent[4].params)
+    end)
+
+    -- the statement a build sends through a shaped root and through a
+    -- plain one (every step building its nodes): the same text and values
+    local function both(db, build)
+      build(T("users", db))
+      local a = db.sent[#db.sent]
+      build(T("users", db):clone())
+      local b = db.sent[#db.sent]
+      assert.are.equal(b.sql, a.sql)
+      assert.are.same(b.params, a.params)
+      return a.sql, a.params
+    end
+
+    local function range(q, v) return q:where(ar.col("id"):between(v, v + 99)) end
+    local AGGREGATES = {
+      function(q, v) return range(q, v):sum("k") end,
+      function(q, v) return range(q, v):count() end,
+      function(q, v) return range(q, v):count("k") end,
+      function(q, v) return range(q, v):count("k", true) end,
+      function(q, v) return range(q, v):max("k") end,
+      function(q, v) return range(q, v):min("c") end,
+      function(q, v) return range(q, v):avg("k") end,
+      function(q, v) return range(q, v):select("c"):distinct():count() end,
+      function(q, v) return range(q, v):limit(v):max("k") end,
+      function(q, v) return range(q, v):order_by("c"):sum("k") end, -- the order dropped: the text of the first
+    }
+
+    it("count/sum/avg/min/max: equal to the plain query's statement for two value sets, look-alikes apart", function()
+      local db = fake_db()
+      local first = {}
+      for round, v in ipairs({ 1, 500 }) do
+        local size = qshape.size()
+        for i, build in ipairs(AGGREGATES) do
+          local sql, params = both(db, function(q) return build(q, v) end)
+          if round == 1 and i == #AGGREGATES then
+            assert.are.equal(first[1], sql)
+            first[i] = sql
+          elseif round == 1 then
+            for j = 1, i - 1 do assert.are_not.equal(first[j], sql, "aggregates " .. i .. " and " .. j) end
+            first[i] = sql
+          else
+            assert.are.equal(first[i], sql)
+          end
+          assert.are.equal(v, params[1])
+        end
+        if round == 2 then assert.are.equal(size, qshape.size(), "no new nodes on the second round") end
+      end
+      assert.has_error(function() T("users", db):sum("a b") end)
+    end)
+
+    local WRITES = {
+      function(q, v) return q:where{ id = v }:update_all{ k = ar.col("k"):add(v) } end,
+      function(q, v) return q:where{ id = v }:update_all{ k = ar.col("k"):sub(v) } end,
+      function(q, v) return q:where{ id = v }:update_all{ c = "x" .. v } end,
+      function(q, v) return q:where{ id = v }:update_all{ k = "x" .. v } end,
+      function(q, v) return q:where{ id = v }:update_all{ c = ar.col("k") } end,
+      function(q, v) return q:where{ id = v }:update_all{ c = v, k = v + 1 } end,
+      function(q, v) return q:where{ id = v }:limit(v):update_all{ c = v } end,
+      function(q, v) return q:where{ id = v }:delete_all() end,
+      function(q, v) return q:where{ id = { v, v + 1 } }:delete_all() end,
+      function(q, v) return q:where{ id = v }:delete_all{ returning = { "id" } } end,
+    }
+
+    it("update_all and delete_all: equal to the plain query's statement for two value sets, look-alikes apart",
+      function()
+        local db = fake_db()
+        local first = {}
+        for round, v in ipairs({ 7, 9000 }) do
+          for i, build in ipairs(WRITES) do
+            local sql, params = both(db, function(q) return build(q, v) end)
+            if round == 1 then
+              for j = 1, i - 1 do assert.are_not.equal(first[j], sql, "writes " .. i .. " and " .. j) end
+              first[i] = sql
+            else
+              assert.are.equal(first[i], sql)
+            end
+            local found = false
+            for k = 1, params.n do found = found or params[k] == v end
+            assert.is_true(found, "the value is a parameter: " .. sql)
+          end
+        end
+      end)
+
+    it("update_all with NULL: the same text as a value, bound", function()
+      local db = fake_db()
+      local sql, params = both(db, function(q) return q:where{ id = 3 }:update_all{ c = null } end)
+      assert.are.equal("UPDATE `users` SET `c` = ? WHERE (`id` = ?)", sql)
+      assert.are.equal(null, params[1])
+      assert.are.equal(3, params[2])
+      local q = T("users", db):where{ id = 4 }
+      q:update_all{ c = null }
+      q:delete_all()
+      local u, d = q._shape[qshape.UPDATE], q._shape[qshape.DELETE]
+      assert.is_truthy(u and d, "the statements' nodes are under the query's")
+      assert.is_truthy(d[mariadb], "the DELETE entry is on its node")
+    end)
+
+    it("update_all keeps hostile values parameters", function()
+      local db = fake_db()
+      for _, h in ipairs({ "x'; DROP TABLE users; --", "?", "`) OR 1=1 -- " }) do
+        local sql, params = both(db, function(q) return q:where{ id = 1 }:update_all{ c = h } end)
+        if #h > 2 then assert.is_nil(sql:find(h, 1, true)) end
+        assert.are.equal(h, params[1])
+      end
     end)
 
     it("run() passes parameters past three and constants", function()

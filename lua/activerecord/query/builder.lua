@@ -83,18 +83,22 @@ end
 -- The lists (conditions, order, ...) are shared between a query and its
 -- clones and never changed in place: a builder call that extends one copies
 -- that list only (`own`), so a clone costs one table, not nine.
--- Every field copied, the shape too: for a shaped builder step, which
--- moves the shape on itself. A query with a shape was made by `new` and
--- shaped steps only (anything else leaves it without), so its fields are
--- these: named one by one, cheaper than a `next` pass.
-local function copy(self)
-  if self._shape then
-    return setmetatable({ [QUERY] = true, table = self.table, model = self.model, backend = self.backend,
-      resolve = self.resolve, _where = self._where, _order = self._order, _select = self._select,
-      _limit = self._limit, _offset = self._offset, _shape = self._shape, _vals = self._vals,
-      skip_scopes = self.skip_scopes, skip_all_scopes = self.skip_all_scopes, _scoped = self._scoped,
-      after_load = self.after_load }, getmetatable(self))
+-- A shaped query (activerecord.query.shape) holds no lists: its fields are
+-- these few, named one by one (cheaper than a `next` pass), and its clause
+-- lists are on its path. The fields a query rarely has are copied when
+-- present.
+local function to(self, at, vals)
+  local q = setmetatable({ [QUERY] = true, table = self.table, model = self.model, backend = self.backend,
+    resolve = self.resolve, _shape = at, _vals = vals }, getmetatable(self))
+  if self._scoped or self.skip_all_scopes or self.skip_scopes or self.after_load then
+    q._scoped, q.skip_all_scopes, q.skip_scopes, q.after_load =
+      self._scoped, self.skip_all_scopes, self.skip_scopes, self.after_load
   end
+  return q
+end
+
+local function copy(self)
+  if self._shape then return to(self, self._shape, self._vals) end
   -- the constructor sizes the table for the usual fields (the values are
   -- filled below), so copying does not grow it step by step
   local q = { [QUERY] = true, table = nil, model = nil, backend = nil, resolve = nil,
@@ -104,11 +108,12 @@ local function copy(self)
 end
 
 -- Code that clones a query and changes its fields is not a builder step
--- the shape knows: the copy has none (its statement is compiled by a walk).
+-- the shape knows: the copy is a plain query, its lists built (its
+-- statement is compiled by a walk).
+local materialize = qshape.materialize
 function Query:clone()
-  local q = copy(self)
-  q._shape = nil
-  return q
+  if self._shape then return materialize(self) end
+  return copy(self)
 end
 
 -- A private copy of list `key` on the (fresh) query q, ready to extend.
@@ -204,36 +209,51 @@ end
 --   (expressions are told apart by identity: a decoded JSON object is data)
 -- ---- shaped steps ---------------------------------------------------------
 -- A shaped step moves the query's `_shape` to the child for its structure
--- and appends its values to `_vals` (activerecord.query.shape); when the
--- structure is one the shape does not know, the new query has no shape.
+-- and appends its values to `_vals` (activerecord.query.shape); on a node
+-- seen before that is all it does (no expression nodes, no lists). The
+-- first query on a new node leaves the step's ops there (a template of
+-- its items). When the structure is one the shape does not know, the step
+-- is done on the plain query (`with`).
 
-local walk, order_walk, select_walk, finish = qshape.walk, qshape.order_walk, qshape.select_walk, qshape.finish
+local walk, order_walk, select_walk = qshape.walk, qshape.order_walk, qshape.select_walk
+local finish, template, marker = qshape.finish, qshape.template, qshape.marker
 local grow = qshape.grow
+local DESC, ADD, SET, RESET = qshape.DESC, qshape.ADD, qshape.SET, qshape.RESET
 local VALT, NULLT = qshape.VALT, qshape.NULLT
 local WHERE_HASH, WHERE_EXPR = qshape.WHERE_HASH, qshape.WHERE_EXPR
 local SELECT, ORDER, REORDER, LIMIT, OFFSET = qshape.SELECT, qshape.ORDER, qshape.REORDER, qshape.LIMIT,
   qshape.OFFSET
+local SELECT_NAME, ORDER_NAME, DISTINCT, AGGREGATE = qshape.SELECT_NAME, qshape.ORDER_NAME, qshape.DISTINCT,
+  qshape.AGGREGATE
 local SCALAR = { string = true, number = true, boolean = true }
+local table_move = table.move
 
--- This query's values, to add to (a new list: queries share theirs; no
--- nil among them, so a list's length is #vals).
-local function more_vals(old)
-  if old == nil then return {} end
-  local v = {}
-  for i = 1, #old do v[i] = old[i] end
-  return v
+-- The list to append this step's values to, and how many self has: the
+-- values list is shared along a chain and read up to each query's count
+-- (its node's `total`), so a step appends in place unless another query
+-- already appended past self's values (then it copies them first).
+local function vals_for(self)
+  local old = self._vals
+  if old == nil then return {}, 0 end
+  local d = self._shape[DESC]
+  local n = d and d.total or 0
+  if old[n + 1] == nil then return old, n end
+  return table_move(old, 1, n, 1, {}), n
 end
 
--- The query after a step: `cur` the node its structure reached (nil: not
--- shaped), from `s`; the step changed `clause` (see qshape.finish).
-local function shaped(q, cur, s, vals, clause, items, nv)
+-- The query after a step that ended at `cur` (nil: not a shape this knows)
+-- adding `item` to `clause` and taking `nv` values: a new node learns the
+-- step's ops from the item (`walker` walks it).
+local function add_step(self, cur, s, vals, nv, clause, item, walker)
   if cur then
-    q._shape = finish(cur, s, clause, items, nv)
-    q._vals = vals
-  else
-    q._shape = nil
+    if cur[DESC] then return to(self, cur, vals) end
+    local t, n = template(walker, item)
+    if t ~= nil and n == nv then
+      finish(cur, s, { { clause, ADD, { t } } }, nv)
+      return to(self, cur, vals)
+    end
   end
-  return q
+  return with(self, clause, item)
 end
 
 -- One where{} item and its path: the column, then VALT (a value), NULLT,
@@ -266,37 +286,76 @@ local function model_value(m, k, v)
 end
 
 -- where{ col = value, ... }: keys in sorted order, as `condition` has them.
+local function where_hash_items(self, t, s, m)
+  local keys = expr.sorted_keys(t, "where{}")
+  local vals, n = vals_for(self)
+  local cur = s[WHERE_HASH] or grow(s, WHERE_HASH)
+  local items = {}
+  for i = 1, #keys do
+    local k = keys[i]
+    local v = t[k]
+    if m then v = model_value(m, k, v) end
+    items[i], cur = hash_entry(cur, k, v, vals)
+  end
+  return add_step(self, cur, s, vals, #vals - n, "_where", expr.all_of(items), walk)
+end
+
+-- where{ col = value }: on a node seen before, one value appended.
 local function where_hash(self, t, s)
   local m = self.model
   if m and not m.fields then m = nil end
-  local vals = more_vals(self._vals)
-  local before = #vals
-  local cur = s[WHERE_HASH] or grow(s, WHERE_HASH)
   local k, v = next(t)
-  local item
   if k ~= nil and type(k) == "string" and next(t, k) == nil then
     if m then v = model_value(m, k, v) end
-    item, cur = hash_entry(cur, k, v, vals)
-  else
-    local keys = expr.sorted_keys(t, "where{}")
-    local items = {}
-    for i = 1, #keys do
-      k = keys[i]
-      v = t[k]
-      if m then v = model_value(m, k, v) end
-      items[i], cur = hash_entry(cur, k, v, vals)
+    local c = s[WHERE_HASH]
+    c = c and c[k]
+    if c then
+      if SCALAR[type(v)] or getmt(v) == Slot then
+        local nxt = c[VALT]
+        if nxt and nxt[DESC] then
+          local vals, n = vals_for(self)
+          vals[n + 1] = v
+          return to(self, nxt, vals)
+        end
+      elseif v == null then
+        local nxt = c[NULLT]
+        if nxt and nxt[DESC] then return to(self, nxt, self._vals) end
+      end
     end
-    item = expr.all_of(items)
+    return where_hash_items(self, { [k] = v }, s, nil)
   end
-  return shaped(append(copy(self), "_where", item), cur, s, vals, "_where", 1, #vals - before)
+  return where_hash_items(self, t, s, m)
 end
 
 -- where(expression) and friends: the expression's structure is the path.
 local function where_node(self, e, s)
-  local vals = more_vals(self._vals)
-  local before = #vals
+  local vals, n = vals_for(self)
   local cur = walk(s[WHERE_EXPR] or grow(s, WHERE_EXPR), e, vals, false)
-  return shaped(append(copy(self), "_where", e), cur, s, vals, "_where", 1, #vals - before)
+  return add_step(self, cur, s, vals, #vals - n, "_where", e, walk)
+end
+
+-- where("sql with ?", ...): on a node seen before, the values appended
+-- (the path where(ar.raw(...)) takes: WHERE_EXPR, "raw", text, count).
+local function where_raw(self, s, sql, ...)
+  local n = select("#", ...)
+  local c = s[WHERE_EXPR]
+  c = c and c.raw
+  c = c and c[sql]
+  c = c and c[n]
+  if c and c[DESC] then
+    local vals, at = vals_for(self)
+    local ok = true
+    for i = 1, n do
+      local v = (select(i, ...))
+      if v == nil or (type(v) == "table" and getmt(v) ~= Slot) then
+        ok = false
+        break
+      end
+      vals[at + i] = v
+    end
+    if ok then return to(self, c, vals) end
+  end
+  return where_node(self, expr.raw(sql, ...), s)
 end
 
 function Query:where(first, ...)
@@ -308,7 +367,7 @@ function Query:where(first, ...)
       if mt == nil and rawget(first, QUERY) == nil then return where_hash(self, first, s) end
       if mt == Expr then return where_node(self, first, s) end
     elseif t == "string" then
-      return where_node(self, expr.raw(first, ...), s)
+      return where_raw(self, s, first, ...)
     end
   end
   return with(self, "_where", query_condition(self, first, ...))
@@ -381,17 +440,30 @@ function Query:where_not_exists(q) return self:where(expr.not_exists(q)) end
 -- @treturn Query the new query
 -- @raise `QueryError` for another direction or a bad column
 function Query:order_by(col, dir)
+  local s = self._shape
+  -- order_by("name"[, "asc"|"desc"]) on a node seen before: a move
+  local by_name = s and type(col) == "string" and (dir == nil or dir == "asc" or dir == "desc")
+  if by_name then
+    local c = s[ORDER_NAME]
+    c = c and c[dir or "asc"]
+    c = c and c[col]
+    if c and c[DESC] then return to(self, c, self._vals) end
+  end
   dir = dir and tostring(dir):lower() or "asc"
   if dir ~= "asc" and dir ~= "desc" then
     query_error(("order direction must be \"asc\" or \"desc\", got %s"):format(show(dir)))
   end
   local entry = getmt(col) == Order and col or order_entry(as_expr(col), dir)
-  local s = self._shape
   if not s then return with(self, "_order", entry) end
-  local vals = more_vals(self._vals)
-  local before = #vals
+  if by_name then
+    local c = s[ORDER_NAME] or grow(s, ORDER_NAME)
+    c = c[dir] or grow(c, dir)
+    c = c[col] or grow(c, col)
+    return to(self, finish(c, s, { { "_order", ADD, { entry } } }, 0), self._vals)
+  end
+  local vals, n = vals_for(self)
   local cur = order_walk(s[ORDER] or grow(s, ORDER), entry, vals, false)
-  return shaped(append(copy(self), "_order", entry), cur, s, vals, "_order", 1, #vals - before)
+  return add_step(self, cur, s, vals, #vals - n, "_order", entry, order_walk)
 end
 
 --- Drops any ordering, then (optionally) orders by `col`.
@@ -402,9 +474,7 @@ function Query:reorder(col, dir)
   local q
   local s = self._shape
   if s then
-    q = copy(self)
-    q._order = {}
-    q._shape = finish(s[REORDER] or grow(s, REORDER), s, "_order", "reset", 0)
+    q = to(self, finish(s[REORDER] or grow(s, REORDER), s, { { "_order", RESET } }, 0), self._vals)
   else
     q = set(self, "_order", {})
   end
@@ -427,12 +497,11 @@ end
 local function count_step(self, key, tok, n)
   local s = self._shape
   if not s then return set(self, key, n) end
-  local q = copy(self)
-  q[key] = n
-  local vals = more_vals(self._vals)
-  vals[#vals + 1] = n
-  q._shape, q._vals = finish(s[tok] or grow(s, tok), s, key, 0, 1), vals
-  return q
+  local cur = s[tok] or grow(s, tok)
+  if not cur[DESC] then finish(cur, s, { { key, SET, marker(1) } }, 1) end
+  local vals, at = vals_for(self)
+  vals[at + 1] = n
+  return to(self, cur, vals)
 end
 
 function Query:limit(n) return count_step(self, "_limit", LIMIT, count_arg(n, "limit")) end
@@ -474,41 +543,93 @@ local function named_item(name)
   return item
 end
 
--- select("a", "b"): names only, no values (the query keeps its list of them).
-local function select_names(self, s, n, ...)
-  local q = copy(self)
-  local list = own(q, "_select")
+-- select("name") on a node seen before: a move.
+local function select_name(self, s, name)
+  local c = s[SELECT_NAME]
+  c = c and c[name]
+  if c and c[DESC] then return to(self, c, self._vals) end
+  local item = named_item(name) -- checks the name first
+  c = s[SELECT_NAME] or grow(s, SELECT_NAME)
+  c = c[name] or grow(c, name)
+  return to(self, finish(c, s, { { "_select", ADD, { item } } }, 0), self._vals)
+end
+
+-- The items of a select(...) on a shaped query, as one step (nil: not shaped).
+local function select_step(self, s, items, n)
+  local vals, at = vals_for(self)
   local cur = s[SELECT] or grow(s, SELECT)
   cur = cur[n] or grow(cur, n)
-  local at = #list
   for i = 1, n do
-    local item = named_item((select(i, ...)))
-    list[at + i] = item
-    if cur then cur = select_walk(cur, item, nil, false) end
+    cur = select_walk(cur, items[i], vals, false)
+    if cur == nil then return nil end
   end
-  return shaped(q, cur, s, self._vals, "_select", n, 0)
+  if cur[DESC] then return to(self, cur, vals) end
+  local tmpl, counter = {}, { n = 0 }
+  for i = 1, n do
+    local t = template(select_walk, items[i], counter)
+    if t == nil then return nil end
+    tmpl[i] = t
+  end
+  local count = counter.n
+  if count ~= #vals - at then return nil end
+  return to(self, finish(cur, s, { { "_select", ADD, tmpl } }, count), vals)
 end
 
 function Query:select(...)
   local s = self._shape
   local n = select("#", ...)
-  if s and n == 1 and type((...)) == "string" then return select_names(self, s, 1, ...) end
-  local q = s and copy(self) or self:clone()
-  local list = own(q, "_select")
-  local vals, cur = s and more_vals(self._vals), s and (s[SELECT] or grow(s, SELECT))
-  if cur then cur = cur[n] or grow(cur, n) end
+  if s and n == 1 and type((...)) == "string" then return select_name(self, s, (...)) end
+  local items = {}
   for i = 1, n do
-    local item = select_item(select(i, ...))
-    list[#list + 1] = item
-    if cur then cur = select_walk(cur, item, vals, false) end
+    local v = select(i, ...)
+    items[i] = type(v) == "string" and named_item(v) or select_item(v)
   end
-  if not s then return q end
-  return shaped(q, cur, s, vals, "_select", n, #vals - (self._vals and #self._vals or 0))
+  if s then
+    local q = select_step(self, s, items, n)
+    if q then return q end
+  end
+  local q = self:clone()
+  local list = own(q, "_select")
+  local at = #list
+  for i = 1, n do list[at + i] = items[i] end
+  return q
 end
 
 --- `SELECT DISTINCT`.
 -- @treturn Query the new query
-function Query:distinct() return set(self, "_distinct", true) end
+function Query:distinct()
+  local s = self._shape
+  if not s then return set(self, "_distinct", true) end
+  local c = s[DISTINCT] or grow(s, DISTINCT)
+  if not c[DESC] then finish(c, s, { { "_distinct", SET, true } }, 0) end
+  return to(self, c, self._vals)
+end
+
+-- count()/sum()/...: the query with its select list replaced by
+-- `FN([DISTINCT] col) AS value` and no order, as one shaped step (terminals
+-- run it); nil when the query or the column is not one the shape knows.
+local AGG_STAR = node({ kind = "raw", sql = "*", params = { n = 0 } })
+M.AGG_STAR = AGG_STAR
+
+function M.aggregate(self, fn, col, distinct)
+  local s = self._shape
+  if not s or not (col == nil or type(col) == "string") then return nil end
+  distinct = distinct and true or false
+  local c = s[AGGREGATE]
+  c = c and c[fn]
+  c = c and c[distinct]
+  c = c and c[col or AGG_STAR]
+  if c and c[DESC] then return to(self, c, self._vals) end
+  local arg = col and as_expr(col) or AGG_STAR -- checks the name first
+  local item = setmetatable({ expr = node({ kind = "func", name = fn, args = { arg }, distinct = distinct }),
+    as = "value" }, Select)
+  c = s[AGGREGATE] or grow(s, AGGREGATE)
+  c = c[fn] or grow(c, fn)
+  c = c[distinct] or grow(c, distinct)
+  c = c[col or AGG_STAR] or grow(c, col or AGG_STAR)
+  finish(c, s, { { "_select", RESET }, { "_select", ADD, { item } }, { "_order", RESET } }, 0)
+  return to(self, c, self._vals)
+end
 
 --- `GROUP BY` columns or expressions.
 -- @param ... the columns

@@ -8,17 +8,26 @@
 -- parameter, which of `_vals` it is (or a constant). A repeated chain then
 -- costs one field read and the parameter list, not a walk of the query.
 --
--- One job: the trie (roots per source, tokens, the steps' paths), the
--- values' places (`standin`: the query with each value replaced by a
--- stand-in, for the compiler to learn where values land) and reading a
--- compiled entry back (`params`, `run`).
+-- A shaped query holds no clause lists (`_where`, `_order`, `_select`,
+-- `_limit`, `_offset`, `_distinct`): the node at the end of each step keeps
+-- what the step does to them (`ops`, with a template of its items, values
+-- replaced by stand-ins), so a step on a known node only moves `_shape` and
+-- appends to `_vals`. `materialize(q)` replays the path into a plain query
+-- (with its values) for whoever reads the lists; `standin(q)` replays it
+-- with stand-ins, for the compiler to learn where values land; `info(node)`
+-- answers the usual questions (ordered? limited?) once per node.
 --
--- Correct by default: a builder step that is not shaped leaves `_shape` nil
+-- One job: the trie (roots per source, tokens, the steps' paths and ops),
+-- replaying a path, and reading a compiled entry back (`params`, `run`).
+--
+-- Correct by default: a builder step that is not shaped gives a plain query
 -- (the compiler then walks the whole query), and so does `clone` (code that
 -- clones a query and changes its fields is not a builder step). Every step
 -- begins with a token of its own (a private table), so a path splits into
 -- its steps one way only; within a step the tokens say everything about
--- its structure but its values.
+-- its structure but its values (every field of every node kind walked
+-- here is a token or a value: spec/compiler/steps_spec.lua checks the
+-- constructors' fields against `FIELDS`).
 -- @module activerecord.query.shape
 local nodes = require("activerecord.query.nodes")
 local null = require("activerecord.null")
@@ -31,13 +40,18 @@ local type, setmetatable, rawget, rawlen, next = type, setmetatable, rawget, raw
 -- Step tokens (private tables: no user string or number is one of them).
 M.WHERE_HASH, M.WHERE_EXPR, M.NOT_WHERE = {}, {}, {}
 M.SELECT, M.ORDER, M.REORDER, M.LIMIT, M.OFFSET = {}, {}, {}, {}, {}
+M.SELECT_NAME, M.ORDER_NAME, M.DISTINCT, M.AGGREGATE = {}, {}, {}, {}
+-- Statement tokens under a query's node (entries of UPDATE/DELETE).
+M.UPDATE, M.DELETE = {}, {}
 -- Tokens inside a step.
 local VALT, NULLT, ALIAS, NOALIAS = {}, {}, {}, {}
 M.VALT, M.NULLT = VALT, NULLT
 
--- Node keys that are not tokens: the step that ends at a node and the
--- node of the step before it (for `standin`).
-local DESC, PARENT = {}, {}
+-- Node keys that are not tokens: the step that ends at a node (DESC: its
+-- `ops`, `nv` values it took, `total` values of the whole path), the node
+-- of the step before it, and the node's `info`.
+local DESC, PARENT, INFO = {}, {}, {}
+M.DESC = DESC
 
 -- ---- the trie ---------------------------------------------------------------
 
@@ -79,16 +93,28 @@ function M.root(tbl, resolve)
   return r
 end
 
---- Marks `node` as the end of a step from `parent`: `clause` the query field
--- it changes, `items` how many items it appends to that list (0: it sets
--- the field to its one value; "reset": it empties the list), `nv` how many
--- values it took.
-function M.finish(node, parent, clause, items, nv)
+-- What a step does to the query's clauses: ops, each { clause, mode, x }.
+local RESET, ADD, SET = 1, 2, 3
+M.RESET, M.ADD, M.SET = RESET, ADD, SET
+
+--- Marks `node` as the end of a step from `parent`: `ops` what it does (a
+-- list of { clause, RESET } (empties the list), { clause, ADD, items }
+-- (appends the items), { clause, SET, x } (sets the field); items and x
+-- are templates: the step's values replaced by `marker(1..nv)`), `nv` how
+-- many values it took. Returns the node.
+function M.finish(node, parent, ops, nv)
   if node[DESC] == nil then
-    node[DESC] = { clause = clause, items = items, nv = nv }
+    local pd = parent[DESC]
+    node[DESC] = { ops = ops, nv = nv, total = (pd and pd.total or 0) + nv }
     node[PARENT] = parent
   end
   return node
+end
+
+--- The values a query on `node` has (the length of its part of `_vals`).
+function M.total(node)
+  local d = node[DESC]
+  return d and d.total or 0
 end
 
 --- Empties the trie (specs); `limit(n)` sets its bound and returns the old one.
@@ -280,6 +306,18 @@ KIND.value = function(cur, e, vals, copy)
   return cur, out
 end
 
+-- The fields each kind walked above has: every one a token or a value
+-- (spec/compiler/steps_spec.lua checks the constructors against this).
+M.FIELDS = {
+  column = { "kind", "name" }, binop = { "kind", "op", "left", "right" },
+  between = { "kind", "left", "low", "high", "negate" }, like = { "kind", "left", "pattern", "negate" },
+  null = { "kind", "left", "negate" }, ["in"] = { "kind", "left", "values", "negate" },
+  ["and"] = { "kind", "items" }, ["or"] = { "kind", "items" }, ["not"] = { "kind", "item" },
+  raw = { "kind", "sql", "params" }, value = { "kind", "value" },
+}
+for _, k in ipairs({ "eq", "ne", "gt", "ge", "lt", "le" }) do M.FIELDS[k] = { "kind", "left", "right" } end
+M.operand = function(cur, v, vals, copy) return operand(cur, v, vals, copy) end
+
 walk = function(cur, e, vals, copy)
   if getmt(e) ~= Expr then return nil end
   local kind = e.kind
@@ -316,10 +354,11 @@ local function order_walk(cur, o, vals, copy)
 end
 M.order_walk = order_walk
 
--- ---- stand-ins --------------------------------------------------------------
+-- ---- templates and replay --------------------------------------------------
 
 -- Stand-ins for values: slots (bound as themselves), numbered by the
--- value's place in `_vals`.
+-- value's place (in a step's template: in the step; in a stand-in copy:
+-- in `_vals`).
 local markers, marker_index = {}, {}
 marker = function(i)
   local m = markers[i]
@@ -329,62 +368,172 @@ marker = function(i)
   end
   return m
 end
-M.marker_index = marker_index
+M.marker, M.marker_index = marker, marker_index
 
-local ITEM_COPY = { _where = walk, _order = order_walk, _select = select_walk }
+-- Template nodes that hold a stand-in somewhere (others are shared as
+-- they are: nodes are never changed).
+local marked = setmetatable({}, { __mode = "k" })
 
---- A copy of the finalized query `q` with each of its values replaced by
--- the stand-in of its place in `q._vals` (found again from the steps on
--- the path of `q._shape`), or nil when they cannot be placed.
-function M.standin(q)
-  local steps, node = {}, q._shape
-  while node and node[DESC] do
-    steps[#steps + 1] = node
+local function mark(t)
+  if marker_index[t] then return true end
+  if type(t) ~= "table" or getmt(t) == Slot then return false end
+  local any = false
+  for _, v in next, t do
+    if type(v) == "table" and mark(v) then any = true end
+  end
+  if any then marked[t] = true end
+  return any
+end
+
+--- A step's template of `item` (an expression, order or select item, as
+-- `walker` walks it): its values replaced by marker(i), numbered in walk
+-- order after `count.n` (a step of several items shares one `count`;
+-- without it, from 1). Returns the template and the count after it, or nil
+-- (not a shape this knows).
+function M.template(walker, item, count)
+  count = count or { n = 0 }
+  local _, t = walker(false, item, count, true)
+  if t == nil then return nil end
+  mark(t)
+  return t, count.n
+end
+
+-- A template with its stand-ins replaced: `vals[base + i]` for marker(i).
+local function fill(t, vals, base)
+  local i = marker_index[t]
+  if i then return vals[base + i] end
+  if not marked[t] then return t end
+  local out = {}
+  for k, v in next, t do
+    if type(v) == "table" then v = fill(v, vals, base) end
+    out[k] = v
+  end
+  return setmetatable(out, getmt(t))
+end
+
+-- The steps' DESCs on the path to `node`, first step first.
+local function path(node)
+  local descs, n = {}, 0
+  while node do
+    local d = node[DESC]
+    if not d then break end
+    n = n + 1
+    descs[n] = d
     node = node[PARENT]
   end
-  -- items before a list's last reset are gone; of sets, the last one counts
-  local last_reset = {}
-  for i = 1, #steps do
-    local d = steps[i][DESC]
-    if d.items == "reset" and not last_reset[d.clause] then last_reset[d.clause] = i end
-  end
-  local qc = {}
-  for k, v in next, q do qc[k] = v end
-  local lists, count = {}, { n = 0 }
-  local vals = q._vals
-  for i = #steps, 1, -1 do
-    local d = steps[i][DESC]
-    local clause, items = d.clause, d.items
-    local start = count.n
-    if items == "reset" then
-      lists[clause] = {}
-    elseif items == 0 then
-      if d.nv ~= 1 then return nil end
-      qc[clause] = add(count, nil, true)
-    elseif not (last_reset[clause] and last_reset[clause] < i) then
-      local src, dst = q[clause], lists[clause]
-      if not dst then
-        dst = {}
-        lists[clause] = dst
+  return descs, n
+end
+
+-- Replays the path to `node` onto the plain table `out`, values from
+-- `vals` (the query's values, or stand-ins).
+local function replay(out, node, vals)
+  local descs, n = path(node)
+  local own = {}
+  for s = n, 1, -1 do
+    local d = descs[s]
+    local base = d.total - d.nv
+    local ops = d.ops
+    for j = 1, #ops do
+      local op = ops[j]
+      local clause, mode, x = op[1], op[2], op[3]
+      if mode == SET then
+        out[clause] = fill(x, vals, base)
+      elseif mode == RESET then
+        out[clause], own[clause] = {}, true
+      else
+        local list = out[clause]
+        if not own[clause] then
+          list = {}
+          out[clause], own[clause] = list, true
+        end
+        local at = #list
+        for i = 1, #x do list[at + i] = fill(x[i], vals, base) end
       end
-      local copy_item = ITEM_COPY[clause]
-      for _ = 1, items do
-        local j = #dst + 1
-        local _, x = copy_item(false, src[j], count, true)
-        if x == nil then return nil end
-        dst[j] = x
-      end
-    else
-      count.n = count.n + d.nv -- a removed item's values: no place
     end
-    if count.n - start ~= d.nv then return nil end
   end
-  if count.n ~= (vals and #vals or 0) then return nil end
-  for clause, list in next, lists do
-    if #list ~= #q[clause] then return nil end
-    qc[clause] = list
+  return out
+end
+
+-- A plain copy of the shaped query `q`'s own fields, without its shape.
+local function unshaped(q)
+  local out = {}
+  for k, v in next, q do out[k] = v end
+  out._shape, out._vals = nil, nil
+  return out
+end
+
+--- The query `q` as a plain query (its clause lists built, no shape);
+-- a query without a shape is returned as it is.
+function M.materialize(q)
+  local node = q._shape
+  if not node then return q end
+  return setmetatable(replay(unshaped(q), node, q._vals or {}), getmt(q))
+end
+
+-- marker(i) for every place i.
+local STANDINS = setmetatable({}, { __index = function(_, i) return marker(i) end })
+M.STANDINS = STANDINS
+
+--- The plain query `q` with each of its values replaced by the stand-in of
+-- its place in `q._vals`, or nil without a shape.
+function M.standin(q)
+  local node = q._shape
+  if not node then return nil end
+  return setmetatable(replay(unshaped(q), node, STANDINS), getmt(q))
+end
+
+--- What the usual questions need of a query on `node` (made once per
+-- node): `order` (items), `select` (items), `limit`, `offset`, `distinct`.
+function M.info(node)
+  local i = node[INFO]
+  if i then return i end
+  local q = replay({}, node, STANDINS)
+  i = { order = q._order and #q._order or 0, select = q._select and #q._select or 0,
+        limit = q._limit ~= nil, offset = q._offset ~= nil, distinct = q._distinct ~= nil,
+        where = q._where and #q._where or 0 }
+  node[INFO] = i
+  return i
+end
+
+-- ---- statements under a query's node ----------------------------------------
+-- UPDATE and DELETE of a shaped query's rows keep their entries on nodes
+-- under the query's node (tokens UPDATE, DELETE: never a step's, so no
+-- replay sees them).
+
+--- The node of `UPDATE ... SET <assignments>` on the query at `node`: the
+-- column names are shape, the values are appended to `vals`; nil when a
+-- value is not one the shape knows.
+function M.update_node(node, assignments, vals)
+  local n = #assignments
+  local cur = node[M.UPDATE] or grow(node, M.UPDATE)
+  cur = cur[n] or grow(cur, n)
+  for i = 1, n do
+    local a = assignments[i]
+    local column = a.column
+    if type(column) ~= "string" then return nil end
+    cur = cur[column] or grow(cur, column)
+    cur = operand(cur, a.value, vals, false)
+    if cur == nil then return nil end
   end
-  return setmetatable(qc, getmt(q))
+  return cur
+end
+
+--- The assignments with their values replaced by the stand-ins of their
+-- places (after the query's `total` values), or nil.
+function M.update_standins(assignments, total)
+  local count, out = { n = total }, {}
+  for i = 1, #assignments do
+    local a = assignments[i]
+    local _, v = operand(false, a.value, count, true)
+    if v == nil and a.value ~= nil then return nil end
+    out[i] = { column = a.column, value = v }
+  end
+  return out
+end
+
+--- The node of `DELETE` of the query at `node`.
+function M.delete_node(node)
+  return node[M.DELETE] or grow(node, M.DELETE)
 end
 
 -- ---- reading an entry -------------------------------------------------------

@@ -17,7 +17,7 @@ local Query = builder.Query
 local unpack = table.unpack
 local query_error, node = nodes.query_error, nodes.node
 local is_expr, is_query, checked_value = nodes.is_expr, nodes.is_query, nodes.checked_value
-local check_column_ref, check_name = nodes.check_column_ref, nodes.check_name
+local check_name = nodes.check_name
 local as_expr, as_operand, sorted_keys = expr.as_expr, expr.as_operand, expr.sorted_keys
 
 -- ---- running -------------------------------------------------------------
@@ -60,24 +60,34 @@ end
 
 function Query:_rows() return self:_execute().rows end
 
+-- Rows -> the model's records: one call for them all where the model
+-- offers it (`_meta.load_rows`), else one `_load` per row.
+local function load(model, rows, held)
+  local load_rows = model._meta.load_rows
+  if load_rows then return load_rows(model, rows, held) end
+  local one = model._load
+  for i = 1, #rows do rows[i] = one(model, rows[i], held) end
+  return rows
+end
+
 function Query:_wrap(rows, held)
   if not self.model then return rows end
-  local load = self.model._load
-  for i = 1, #rows do rows[i] = load(self.model, rows[i], held) end
-  return rows
+  return load(self.model, rows, held)
 end
 
 -- Rows for model instances. A model with JSON fields takes them with the
 -- hash of each JSON value (`_execute_json_hashes`, where the backend has
 -- it): the record keeps what the database holds, to see changes made in place.
-function Query:_model_rows()
-  local model = self.model
-  local db = self:_backend()
+local function model_rows(model, db, f)
   if not (model._json_fields and db._execute_json_hashes) then
-    return execute(db, db.execute, self:_final()).rows
+    return execute(db, db.execute, f).rows
   end
-  local res = execute(db, db._execute_json_hashes, self:_final())
+  local res = execute(db, db._execute_json_hashes, f)
   return res.rows, model:_held_keys(res.columns)
+end
+
+function Query:_model_rows()
+  return model_rows(self.model, self:_backend(), self:_final())
 end
 
 --- Runs the query.
@@ -87,9 +97,18 @@ end
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:all()
+  local model = self.model
   local rows
-  if self.model then rows = self:_wrap(self:_model_rows()) else rows = self:_rows() end
-  if self.after_load then self.after_load(self, rows) end
+  if model then
+    local db = self.backend
+    if type(db) == "function" then db = db() end
+    if not db then db = self:_backend() end -- raises the usual error
+    rows = load(model, model_rows(model, db, self:_final()))
+  else
+    rows = self:_rows()
+  end
+  local after = self.after_load
+  if after then after(self, rows) end
   return rows
 end
 
@@ -109,7 +128,9 @@ end
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:first()
   local q = self
-  if #q._order == 0 and not q._compound then
+  local at = q._shape
+  local ordered = at and qshape.info(at).order > 0 or not at and #q._order > 0
+  if not ordered and not q._compound then
     local ref = pk_ref(q)
     if ref then q = q:order_by(ref) end
   end
@@ -135,25 +156,39 @@ local function wrapped(self, alias)
 end
 
 local function needs_wrap(q, grouped)
+  local at = q._shape
+  if at then -- shaped: no grouping or compound; the rest is on its path
+    local i = qshape.info(at)
+    return i.limit or i.offset or i.distinct
+  end
   return (grouped and #q._group > 0) or q._limit ~= nil or q._offset ~= nil or q._distinct
     or q._compound ~= nil
 end
 
 local STAR = node({ kind = "raw", sql = "*", params = { n = 0 } })
 
+-- The one value of an aggregate query.
+local function value_of(q)
+  local row = q:_rows()[1]
+  return row and row.value
+end
+
 local function aggregate_value(self, fn, col, distinct)
   local q
   if needs_wrap(self, fn == "COUNT") then
     q = wrapped(self, "ar_agg")
   else
-    if #self._group > 0 then query_error(fn:lower() .. "() on a grouped query: use select + aggregate()") end
+    if not self._shape and #self._group > 0 then
+      query_error(fn:lower() .. "() on a grouped query: use select + aggregate()")
+    end
+    q = builder.aggregate(self, fn, col, distinct)
+    if q then return value_of(q) end
     q = self:clone()
     q._order = {}
   end
   local arg = col and as_expr(col) or STAR
   q._select = { { expr = node({ kind = "func", name = fn, args = { arg }, distinct = distinct }), as = "value" } }
-  local row = q:_rows()[1]
-  return row and row.value
+  return value_of(q)
 end
 
 --- `count()` counts the rows `all` would return (grouped, limited, distinct
@@ -283,7 +318,7 @@ function Query:update_all(values)
       if self.model then v = self.model:_to_db(k, v) end
       v = checked_value(v, "update_all{ " .. k .. " = ... }")
     end
-    assignments[i] = { column = check_column_ref(k), value = v }
+    assignments[i] = { column = expr.col(k).name, value = v } -- the name checked once (expr.col keeps it)
   end
   local db = self:_backend()
   local sql, params = db:compile("update", self:_final(), assignments)
@@ -330,6 +365,7 @@ local BATCH_KEYS = { batch_size = true, key = true, start = true }
 
 local function batch_options(self, opts)
   options.check(opts, BATCH_KEYS, "find_each")
+  self = qshape.materialize(self)
   local size = opts.batch_size or 1000
   if math.type(size) ~= "integer" or size < 1 then query_error("batch_size must be a positive integer") end
   if #self._order > 0 or self._limit or self._offset or self._compound then

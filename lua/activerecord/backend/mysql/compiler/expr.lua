@@ -9,6 +9,7 @@ local errors = require("activerecord.errors")
 local null = require("activerecord.null")
 local json_mod = require("activerecord.json")
 local query = require("activerecord.query")
+local materialize = require("activerecord.query.shape").materialize
 
 local M = {}
 
@@ -134,7 +135,7 @@ function M.set_select_statement(fn) select_statement = fn end
 
 -- The query as it runs (default scopes applied), for subqueries too.
 local function finalize(q)
-  if q._final then return q:_final() end
+  if q._final then return materialize(q:_final()) end
   return q
 end
 

@@ -24,6 +24,7 @@ M.count_placeholders = cx.count_placeholders
 M.uses_json_arrow = cx.uses_json_arrow
 M.insert = dml.insert
 
+local materialize = qshape.materialize
 local plain_select, plain_update, plain_delete = sel.select, dml.update, dml.delete
 
 --- SELECT text and parameters of a finalized query (cached by its shape);
@@ -36,23 +37,57 @@ function M.select(dialect, q, outer)
     if e then return e.sql, qshape.params(e, q._vals) end
     if e == nil then return shape.learn(plain_select, dialect, q, node) end
   end
-  return shape.compile(plain_select, "select", dialect, q)
+  return shape.compile(plain_select, "select", dialect, materialize(q))
 end
+
+local NO_VALS = {}
 
 --- UPDATE text and parameters: the query's rows, `assignments` a list of
--- `{ column =, value = }` (cached by shape).
+-- `{ column =, value = }` (cached by shape: a shaped query's on a node
+-- under its own).
 function M.update(dialect, q, assignments)
-  return shape.compile(plain_update, "update", dialect, q, assignments)
+  local node = q._shape
+  if node then
+    local total = qshape.total(node)
+    local vals = table.move(q._vals or NO_VALS, 1, total, 1, {})
+    local at = qshape.update_node(node, assignments, vals)
+    if at then
+      local e = at[dialect]
+      if e then return e.sql, qshape.params(e, vals) end
+      local sa = e == nil and qshape.update_standins(assignments, total)
+      if sa then
+        return shape.learn_statement(plain_update, dialect, at, materialize(q), assignments, qshape.standin(q), sa,
+          vals, #vals)
+      end
+    end
+  end
+  return shape.compile(plain_update, "update", dialect, materialize(q), assignments)
 end
 
---- DELETE text and parameters of the query's rows (cached by shape).
+--- DELETE text and parameters of the query's rows (cached by shape: a
+-- shaped query's on a node under its own, without options).
 function M.delete(dialect, q, opts)
-  return shape.compile(plain_delete, "delete", dialect, q, opts)
+  local node = q._shape
+  if node and opts == nil then
+    local at = qshape.delete_node(node)
+    local e = at[dialect]
+    local vals = q._vals or NO_VALS
+    if e then return e.sql, qshape.params(e, vals) end
+    if e == nil then
+      return shape.learn_statement(plain_delete, dialect, at, materialize(q), nil, qshape.standin(q), nil,
+        vals, qshape.total(node))
+    end
+  end
+  return shape.compile(plain_delete, "delete", dialect, materialize(q), opts)
 end
 
 --- The compiler without the shape cache (what a cache miss runs; specs
 -- compare the two).
-M.uncached = { select = plain_select, update = plain_update, delete = plain_delete }
+M.uncached = {
+  select = function(dialect, q, outer) return plain_select(dialect, materialize(q), outer) end,
+  update = function(dialect, q, assignments) return plain_update(dialect, materialize(q), assignments) end,
+  delete = function(dialect, q, opts) return plain_delete(dialect, materialize(q), opts) end,
+}
 
 --- The shape caches (the walk's and the builder steps' tries): `clear()`,
 -- `size()` (trie nodes), `limit(n)` (the bound of each; returns the previous one).

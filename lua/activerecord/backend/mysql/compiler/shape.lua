@@ -32,6 +32,7 @@ local M = {}
 local getmt, Expr, Order, Select, Slot, QUERY = nodes.getmt, nodes.Expr, nodes.Order, nodes.Select, nodes.Slot,
   nodes.QUERY
 local math_type = math.type
+local materialize = require("activerecord.query.shape").materialize
 
 -- Trie tokens that no user string can be: private tables.
 local OPEN_NODE, OPEN_TABLE, OPEN_ORDER, OPEN_SELECT, OPEN_QUERY, OPEN_LIST = {}, {}, {}, {}, {}, {}
@@ -233,7 +234,7 @@ end
 -- would, once; the copy holds the finalized query.
 walk_query = function(cur, q, vals, copying, nested)
   local f = q
-  if nested and q._final then f = q:_final() end
+  if nested and q._final then f = materialize(q:_final()) end
   cur = step(step(cur, OPEN_QUERY), f.resolve or false)
   local out = copying and {} or nil
   for k, x in next, f do
@@ -354,30 +355,26 @@ end
 -- ---- entries of shaped queries ----------------------------------------------
 -- A query built by shaped builder steps (activerecord.query.shape) carries
 -- its shape's node: the entry is kept there, per dialect. On a miss the
--- query is compiled as it is (that is the answer), then its stand-in copy
--- (each value replaced by a slot numbered by its place in `_vals`) is
--- compiled too: where each slot landed is the entry's plan. The entry is
--- kept only when the stand-in compile gives the same text and, filled with
--- this query's values, the same parameters; otherwise the node is marked
--- false (its queries are compiled through the walk above).
+-- query is compiled as it is (materialized: its path replayed with its
+-- values; that is the answer), then as its stand-in copy (each value
+-- replaced by a slot numbered by its place in the values): where each slot
+-- landed is the entry's plan. The entry is kept only when the stand-in
+-- compile gives the same text and, filled with this query's values, the
+-- same parameters; otherwise the node is marked false (its queries are
+-- compiled through the walk above).
 
 local qshape = require("activerecord.query.shape")
 local standin_index = qshape.marker_index
-local NO_VALS = {}
 
-local function entry_for(compile, dialect, q, sql, params)
-  local qc = qshape.standin(q)
-  if not qc then return false end
-  local sql2, p2 = compile(dialect, qc)
+local function entry_for(sql, params, sql2, p2, vals, nvals)
   local n = params.n
   if sql2 ~= sql or p2.n ~= n then return false end
-  local vals = q._vals or NO_VALS
   local e, consts = { sql = sql, n = n }, {}
   e.consts = consts
   for i = 1, n do
     local x = p2[i]
     local k = standin_index[x] or 0
-    if k > #vals then return false end
+    if k > nvals then return false end
     local v
     if k > 0 then
       v = vals[k]
@@ -391,13 +388,26 @@ local function entry_for(compile, dialect, q, sql, params)
   return e
 end
 
+--- Text and parameters of a statement whose node (`node`) has no entry
+-- for `dialect` yet; learns the entry. `compile(dialect, a, b)` is the
+-- plain compiler; `a`, `b` its arguments with this statement's values,
+-- `sa`, `sb` with stand-ins (their places in `vals`, `nvals` of them).
+function M.learn_statement(compile, dialect, node, a, b, sa, sb, vals, nvals)
+  local sql, params = compile(dialect, a, b)
+  local ok, e = pcall(function()
+    local sql2, p2 = compile(dialect, sa, sb)
+    return entry_for(sql, params, sql2, p2, vals, nvals)
+  end)
+  node[dialect] = ok and e or false
+  return sql, params
+end
+
 --- SELECT text and parameters of a shaped query whose node has no entry
 -- for `dialect` yet; learns the entry.
 function M.learn(compile, dialect, q, node)
-  local sql, params = compile(dialect, q)
-  local ok, e = pcall(entry_for, compile, dialect, q, sql, params)
-  node[dialect] = ok and e or false
-  return sql, params
+  local vals = q._vals or {}
+  return M.learn_statement(compile, dialect, node, qshape.materialize(q), nil, qshape.standin(q), nil,
+    vals, qshape.total(q._shape))
 end
 
 --- Sets the bound (trie nodes) and returns the previous one (specs).
