@@ -129,11 +129,12 @@ function M.changes(inst) return inst[CHANGES] end
 function M.set_changes(inst, c) inst[CHANGES] = c end
 
 --- The record's relation cache (created on first use).
+local CACHE = layout.CACHE
 function M.cache(inst)
-  local c = rawget(inst, layout.CACHE)
+  local c = inst[CACHE]
   if not c then
     c = {}
-    rawset(inst, layout.CACHE, c)
+    inst[CACHE] = c -- the slot holds false: a plain write
   end
   return c
 end
@@ -175,7 +176,7 @@ local STATE_GET = {
   model = function(inst) return rawget(inst, MODEL) end,
   persisted = function(inst) return inst[PERSISTED] end,
   changes = function(inst) return inst[CHANGES] end,
-  cache = function(inst) return rawget(inst, layout.CACHE) end,
+  cache = function(inst) return rawget(inst, layout.CACHE) or nil end,
   values = function(inst) return setmetatable({ inst }, ValuesView) end,
 }
 local STATE_SET = { persisted = PERSISTED, changes = CHANGES, cache = layout.CACHE }
@@ -189,6 +190,7 @@ local StateView = {
   __newindex = function(st, k, v)
     local slot = STATE_SET[k]
     if not slot then error("internal: a record's state has no settable '" .. tostring(k) .. "'", 2) end
+    if slot == layout.CACHE and v == nil then v = false end -- the cache slot always holds a value
     rawset(st.inst, slot, v)
   end,
 }
@@ -325,7 +327,7 @@ function InstanceMethods:reload()
   end
   for s = HANDED, model._meta.nslots do rawset(self, s, rawget(fresh, s)) end
   self[CHANGES], self[PERSISTED], self[HANDED] = NO_CHANGES, true, rawget(fresh, HANDED)
-  if rawget(self, layout.CACHE) then rawset(self, layout.CACHE, {}) end
+  rawset(self, layout.CACHE, false)
   return self
 end
 

@@ -62,6 +62,8 @@ end
 
 -- ---- helpers -----------------------------------------------------------
 
+local find = string.find
+
 local function is_int(v) return math.type(v) == "integer" end
 
 local function pad(n, w) return ("%0" .. w .. "d"):format(n) end
@@ -150,7 +152,7 @@ local DECIMAL_TEXT = "^[+-]?%d+%.?%d*$"
 
 local function normalize_decimal(v, field)
   if type(v) == "string" then -- the usual form first: one type test
-    if v:find(DECIMAL_TEXT) then return v end
+    if find(v, DECIMAL_TEXT) then return v end
     return nil, "must be a decimal number (e.g. \"12.50\")"
   end
   local scale = field.scale or 0
@@ -166,13 +168,16 @@ local function normalize_decimal(v, field)
   return nil, "must be a decimal number (e.g. \"12.50\")"
 end
 
+-- Digits counted from positions (two finds, no captures: no substrings made).
 local function check_decimal_size(s, field)
-  local int, frac = s:match("^[+-]?0*(%d*)%.?(%d*)$")
+  local _, e = find(s, "^[+-]?0*") -- the sign and leading zeros end at e
+  local dot = find(s, ".", e + 1, true)
+  local nint = (dot or #s + 1) - e - 1
   local precision, scale = field.precision or 10, field.scale or 0
-  if #frac > scale and frac:sub(scale + 1):match("[^0]") then
+  if dot and #s - dot > scale and find(s, "[^0]", dot + scale + 1) then
     return false, ("has more than %d decimal places"):format(scale)
   end
-  if #int > precision - scale then
+  if nint > precision - scale then
     return false, ("has more than %d digits before the decimal point"):format(precision - scale)
   end
   return true
@@ -245,9 +250,11 @@ M.register("decimal", {
   cast = function(v, field)
     local r = decimal_texts
     if r[1] == v or r[2] == v or r[3] == v or r[4] == v then return v end
-    local s = normalize_decimal(v, field)
-    if s == v and type(v) == "string" then remember_decimal(v) end
-    return s or v
+    if type(v) == "string" then -- as it is; remembered when well-formed
+      if find(v, DECIMAL_TEXT) then remember_decimal(v) end
+      return v
+    end
+    return normalize_decimal(v, field) or v
   end,
   validate = function(v, field)
     local s = v
@@ -319,7 +326,7 @@ for _, name in ipairs({ "datetime", "timestamp" }) do
     cast = function(v)
       local r = canonical_times
       if r[1] == v or r[2] == v or r[3] == v or r[4] == v then return v end
-      if type(v) == "string" and v:find(CANONICAL) then -- already in stored form
+      if type(v) == "string" and find(v, CANONICAL) then -- already in stored form
         remember_time(v)
         return v
       end
@@ -328,7 +335,7 @@ for _, name in ipairs({ "datetime", "timestamp" }) do
     validate = function(v)
       local r = canonical_times
       if r[1] == v or r[2] == v or r[3] == v or r[4] == v then return true end
-      if type(v) == "string" and v:find(CANONICAL) then return true end
+      if type(v) == "string" and find(v, CANONICAL) then return true end
       local s, msg = normalize_datetime(v, true)
       if not s then return false, msg end
       return true

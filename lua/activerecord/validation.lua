@@ -185,7 +185,7 @@ local function present_code(f, i)
   end
   if f.type == "json" and f.json_index then -- the text is kept for the write (see json_scratch)
     return ("if type(v) == 'table' then\n"
-      .. "  local ok, text = pcall(JSON_ENCODE, v)\n"
+      .. "  local ok, text = pcall(JSON.encode, v)\n"
       .. "  if ok then JV[%d], JT[%d] = v, text else errs = check(rec, F[%d], v, errs) end\n"
       .. "else errs = check(rec, F[%d], v, errs) end\n"):format(f.json_index, f.json_index, i, i)
   end
@@ -225,7 +225,7 @@ end
 -- @treturn function the checker
 function M.compile(list, scratch)
   local F, SZ, MEMOS, REMEMBER, TV = {}, {}, {}, {}, {}
-  local code = { "local F, SZ, MEMOS, REMEMBER, TV, JV, JT, check, NULL, JSON_ENCODE = ...\n"
+  local code = { "local F, SZ, MEMOS, REMEMBER, TV, JV, JT, check, NULL, JSON = ...\n"
     .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
     .. "return function(rec, changes, is_new, errs)\n" }
   for i, f in ipairs(list) do
@@ -236,8 +236,7 @@ function M.compile(list, scratch)
   code[#code + 1] = "return errs\nend\n"
   local chunk = assert(load(table.concat(code), "=(validator)", "t"))
   local json = require("activerecord.json")
-  return chunk(F, SZ, MEMOS, REMEMBER, TV, scratch.values, scratch.texts, M.check_field, null,
-    function(v) return json.encode(v) end)
+  return chunk(F, SZ, MEMOS, REMEMBER, TV, scratch.values, scratch.texts, M.check_field, null, json)
 end
 
 return M

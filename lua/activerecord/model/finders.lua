@@ -11,7 +11,7 @@ local shapes = require("activerecord.model.shapes")
 
 local M = {}
 
-local type, next, setmetatable = type, next, setmetatable
+local type, next, setmetatable, rawset = type, next, setmetatable, rawset
 local NO_CHANGES, NIL_OLD = layout.NO_CHANGES, layout.NIL_OLD
 
 --- Class methods of every model (`User:find(1)`, `User:query()`, ...).
@@ -67,7 +67,7 @@ function ClassMethods:_check_json()
   end
   local meta = self._meta
   meta.json_checked = true
-  meta.loader = M.make_loader(self, meta) -- knowing now whether JSON arrives decoded
+  M.install_loaders(self, meta) -- knowing now whether JSON arrives decoded
 end
 
 --- A row (column -> value) from the backend -> a stored record; each value
@@ -75,10 +75,12 @@ end
 -- `_execute_json_hashes`, what `_held_keys` answered: row[held[j]] is the
 -- hash of what the j-th JSON field's column holds, kept so a change made in
 -- place is seen without hashing the value again when it is read.
+-- (Each model carries its generated loader as its own `_load` once JSON
+-- is checked: `model:_load(row)` is then one call.)
 function ClassMethods:_load(row, held)
   local meta = self._meta
   if not meta.json_checked then self:_check_json() end
-  return setmetatable(meta.loader(row, held), meta.instance_mt)
+  return meta.load(self, row, held)
 end
 
 --- For a result of `_execute_json_hashes`: which row keys hold the hashes of
@@ -185,7 +187,7 @@ function ClassMethods:find(id)
   local row = res.rows[1]
   if not row then return nil end
   if not meta.json_checked then self:_check_json() end
-  return setmetatable(meta.loader(row), meta.instance_mt)
+  return meta.load(self, row)
 end
 
 --- Like `find`, raising when the record is absent.
@@ -220,51 +222,93 @@ function ClassMethods:all()
   return self:query():all()
 end
 
--- Loader and allocator of a model's records, generated once per model:
--- one table constructor with every slot (no growth, no per-field loop).
--- The generated code holds slot numbers only; names come in as upvalues.
+-- Loaders of a model's records, generated once per model: one table
+-- constructor with every slot (no growth, no per-field loop), the
+-- metatable set in the same function. `load(model, row, held)` loads one
+-- row; `load_rows(rows, held)` every row of a result, in place (one call per
+-- result: for the query side's `_wrap`). Column names are plain names
+-- (checked at definition): constants in the text.
 local MAX_GENERATED = 150
 
-function M.make_loader(model, meta)
+-- The loader body for `row` (code) and the constructor's items.
+local function loader_code(model, meta, C, D, F)
   local list, json_fields = model.field_list, meta.json_fields or {}
-  local n, nj = #list, #json_fields
-  if n + nj > MAX_GENERATED then
-    return function(row, held)
-      local inst = { NO_CHANGES, true, false, model }
-      for i = 1, n do
-        local f = list[i]
-        local v = row[f.column]
-        if v ~= nil and f.from_db then v = f.from_db(v, f) end
-        inst[f.slot] = v
-      end
-      if held then
-        for j = 1, nj do inst[json_fields[j].held] = row[held[j]] end
-      end
-      return inst
+  local code, items = {}, { "NC", "true", "false", "model", "false" }
+  for i = 1, #list do
+    local f = list[i]
+    C[i], D[i], F[i] = f.column, f.from_db or false, f
+    local col = ("row[%q]"):format(f.column)
+    local builtin = f.type_spec.builtin
+    if f.from_db and builtin and f.type == "boolean" then -- 0/1 from the server, inline
+      code[#code + 1] = ("local v%d = %s\nif v%d == 0 then v%d = false elseif v%d == 1 then v%d = true "
+        .. "elseif v%d ~= nil then v%d = D[%d](v%d, F[%d]) end\n"):format(i, col, i, i, i, i, i, i, i, i, i)
+      items[#items + 1] = "v" .. i
+    elseif f.from_db and not (builtin and f.type == "json" and f.json_text == false) then
+      code[#code + 1] = ("local v%d = %s\nif v%d ~= nil then v%d = D[%d](v%d, F[%d]) end\n")
+        :format(i, col, i, i, i, i, i)
+      items[#items + 1] = "v" .. i
+    else
+      items[#items + 1] = col
+    end
+  end
+  for j = 1, #json_fields do items[#items + 1] = ("held and row[held[%d]]"):format(j) end
+  return table.concat(code), "setmetatable({ " .. table.concat(items, ", ") .. " }, MT)"
+end
+
+local function generic_loader(model, meta)
+  local list, json_fields = model.field_list, meta.json_fields or {}
+  local n, nj, mt = #list, #json_fields, meta.instance_mt
+  return function(_, row, held)
+    local inst = { NO_CHANGES, true, false, model, false }
+    for i = 1, n do
+      local f = list[i]
+      local v = row[f.column]
+      if v ~= nil and f.from_db then v = f.from_db(v, f) end
+      inst[f.slot] = v
+    end
+    if held then
+      for j = 1, nj do inst[json_fields[j].held] = row[held[j]] end
+    end
+    return setmetatable(inst, mt)
+  end
+end
+
+--- The model's `load(model, row, held)` and `load_rows(rows, held)`.
+function M.make_loaders(model, meta)
+  if meta.nslots > MAX_GENERATED then
+    local load = generic_loader(model, meta)
+    return load, function(_, rows, held)
+      for r = 1, #rows do rows[r] = load(model, rows[r], held) end
+      return rows
     end
   end
   local C, D, F = {}, {}, {}
-  local code = { "local C, D, F, NC, model = ...\nreturn function(row, held)\n" }
-  local items = { "NC", "true", "false", "model" }
-  for i = 1, n do
-    local f = list[i]
-    C[i], D[i], F[i] = f.column, f.from_db or false, f
-    local builtin = f.type_spec.builtin
-    if f.from_db and builtin and f.type == "boolean" then -- 0/1 from the server, inline
-      code[#code + 1] = ("local v%d = row[C[%d]]\nif v%d == 0 then v%d = false elseif v%d == 1 then v%d = true "
-        .. "elseif v%d ~= nil then v%d = D[%d](v%d, F[%d]) end\n"):format(i, i, i, i, i, i, i, i, i, i, i)
-      items[#items + 1] = "v" .. i
-    elseif f.from_db and not (builtin and f.type == "json" and f.json_text == false) then
-      code[#code + 1] = ("local v%d = row[C[%d]]\nif v%d ~= nil then v%d = D[%d](v%d, F[%d]) end\n")
-        :format(i, i, i, i, i, i, i)
-      items[#items + 1] = "v" .. i
-    else
-      items[#items + 1] = ("row[C[%d]]"):format(i)
+  local body, make = loader_code(model, meta, C, D, F)
+  local code = "local C, D, F, NC, model, MT, setmetatable = ...\n"
+    .. "local function load(_, row, held)\n" .. body .. "return " .. make .. "\nend\n"
+    .. "local function load_rows(_, rows, held)\nfor r = 1, #rows do\nlocal row = rows[r]\n" .. body
+    .. "rows[r] = " .. make .. "\nend\nreturn rows\nend\n"
+    .. "return load, load_rows\n"
+  return assert(load(code, "=(record loader " .. model.name .. ")", "t"))(C, D, F, NO_CHANGES, model,
+    meta.instance_mt, setmetatable)
+end
+
+--- Installs the loaders: `meta.load`, `meta.load_rows(model, rows, held)`
+-- (what the query side calls for a result) and the model's own `_load` (a
+-- raw field: `model:_load(row)` is one call, no dispatch). Until the model
+-- knows whether JSON arrives decoded, load_rows asks first.
+function M.install_loaders(model, meta)
+  local load, load_rows = M.make_loaders(model, meta)
+  meta.load = load
+  if meta.json_checked then
+    meta.load_rows = load_rows
+    rawset(model, "_load", load)
+  else
+    meta.load_rows = function(m, rows, held)
+      if not meta.json_checked then model:_check_json() end
+      return meta.load_rows(m, rows, held)
     end
   end
-  for j = 1, nj do items[#items + 1] = ("held and row[held[%d]]"):format(j) end
-  code[#code + 1] = "return { " .. table.concat(items, ", ") .. " }\nend\n"
-  return assert(load(table.concat(code), "=(record loader " .. model.name .. ")", "t"))(C, D, F, NO_CHANGES, model)
 end
 
 -- ---- new records, generated once per model ----------------------------------
@@ -325,7 +369,7 @@ local function generate_new(model, meta, tracking)
   else
     code[#code + 1] = "local changes = NO_CHANGES\n"
   end
-  code[#code + 1] = "local inst = { changes, false, false, model"
+  code[#code + 1] = "local inst = { changes, false, false, model, false"
     .. (#fill > 0 and (", " .. table.concat(fill, ", ")) or "") .. " }\n"
   if tracking then
     -- defaults first: an attribute given replaces them (the change keeps the default as old)
@@ -384,7 +428,7 @@ function M.generic_new(model, meta, tracking)
     not_a_table(model, tracking and ".new" or ":insert_all row")
   return function(attrs)
     local changes = tracking and {} or NO_CHANGES
-    local inst = { changes, false, false, model }
+    local inst = { changes, false, false, model, false }
     if tracking then
       for _, f in ipairs(meta.defaults) do
         local d = f.default

@@ -341,7 +341,7 @@ function M.define(def)
 
   meta.json_scratch = { values = {}, texts = {} }
   meta.validator = validation.compile(model.field_list, meta.json_scratch)
-  meta.loader = finders.make_loader(model, meta)
+  finders.install_loaders(model, meta)
   meta.new, meta.build = finders.make_new(model, meta)
   meta.collect_insert = shapes.make_collector(model, true)
   meta.collect_update = shapes.make_collector(model, false)

@@ -1,7 +1,8 @@
 --- The layout of a record, shared by the model files: a record is ONE table
 -- whose array part holds its state and its field values, with the model's
 -- instance metatable. Fixed slots: 1 the change set, 2 persisted, 3 whether a
--- JSON table was handed out, 4 the model; field i of `model.field_list` at
+-- JSON table was handed out, 4 the model, 5 the relation cache (or false);
+-- field i of `model.field_list` at
 -- BASE + i; after the fields, one slot per JSON field for what its column
 -- holds (`field.held`). Class metadata sits under one private key, `_meta`.
 -- @module activerecord.model.layout
@@ -10,10 +11,10 @@ local errors = require("activerecord.errors")
 local M = {}
 
 M.CHANGES, M.PERSISTED, M.HANDED, M.MODEL = 1, 2, 3, 4
-M.BASE = 4
-
--- A record's relation cache lives in its hash part under this key.
-M.CACHE = setmetatable({}, { __tostring = function() return "<relation cache>" end })
+-- A record's relation cache (false until used): a slot that always holds a
+-- value, so reading and setting it are plain table accesses.
+M.CACHE = 5
+M.BASE = 5
 
 -- Shared, never written: a clean record's change set (one table fewer per
 -- loaded row); assign() swaps in a real table on the first change.

@@ -221,8 +221,12 @@ function M.make_collector(model, creating)
   local list = model.field_list
   if #list > MAX_BITS then return generic_collector(list, creating) end
   local TO, F = {}, {}
+  -- the values' list sized at once (for an UPDATE: every field, the key and
+  -- two guards): no growth while it fills
+  local size = #list + (creating and 0 or 3)
   local code = { "local TO, F, NULL, type = ...\nreturn function(inst, changes, scratch)\n"
-    .. "local src, n, key, texts, v, b = {}, 0, 0, nil, nil, nil\n"
+    .. "local src = { " .. ("nil, "):rep(size - 1) .. "nil }\n"
+    .. "local n, key, texts, v, b = 0, 0, nil, nil, nil\n"
     .. "local JV, JT\nif scratch then JV, JT = scratch.values, scratch.texts end\n" }
   for i, f in ipairs(list) do
     TO[i], F[i] = f.to_db or false, f

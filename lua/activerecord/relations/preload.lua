@@ -12,16 +12,28 @@ local query = require("activerecord.query")
 local M = {}
 
 local cache_of = relation.cache_of
-local rawget, math_type = rawget, math.type
+local math_type = math.type
+
+-- The key under which a record of `model` holds field `name`: its slot (a
+-- plain table read, no __index call), or the name itself for what is not a
+-- plain field (a JSON field's read hands its table out).
+local function key_of(model, name)
+  local f = model and model.fields[name]
+  if f and f.slot and not f.is_json then return f.slot end
+  return name
+end
+M.key_of = key_of
 
 --- The distinct non-nil values of field `name` over `records`, in order.
 -- @tparam table records the records
 -- @tparam string name the field
+-- @param[opt] key where the records hold it (`key_of`; default `name`)
 -- @treturn table the values
-function M.distinct_values(records, name)
+function M.distinct_values(records, name, key)
+  key = key or name
   local seen, out, n = {}, {}, 0
   for i = 1, #records do
-    local v = records[i][name]
+    local v = records[i][key]
     if v ~= nil and not seen[v] then
       seen[v] = true
       n = n + 1
@@ -42,11 +54,13 @@ local distinct_values = M.distinct_values
 -- @tparam table by_key key -> list of records
 -- @tparam[opt] function norm the key normaliser
 -- @tparam[opt] string inverse the children's relation back to the owner
-function M.attach_lists(name, records, owner_key, by_key, norm, inverse)
+-- @param[opt] key where the owners hold `owner_key` (`key_of`)
+function M.attach_lists(name, records, owner_key, by_key, norm, inverse, key)
+  key = key or owner_key
   local given = {}
   for i = 1, #records do
     local r = records[i]
-    local k = r[owner_key]
+    local k = r[key]
     if norm and k ~= nil then k = norm(k) end
     local list = k ~= nil and by_key[k]
     if not list then
@@ -117,20 +131,16 @@ end
 -- @treturn table the loaded targets (for the next level)
 function M.keyed(rel, records, scope, chunk_size)
   local owner_key, target_key = rel:keys()
-  local keys = distinct_values(records, owner_key)
+  local okey = key_of(rel.owner, owner_key)
+  local keys = distinct_values(records, owner_key, okey)
   local loaded = load_chunks(rel, keys, scope, chunk_size)
   local nloaded = #loaded
   -- each child's key, as the server compared it: string keys matched
   -- `target_key IN (...)` under the column's collation, so the Lua side
   -- matches the same way (`with` = the lazy accessor)
-  local tf = rel:target().fields[target_key]
-  local slot = tf and tf.slot
+  local tkey = key_of(rel:target(), target_key)
   local found = {}
-  if slot then
-    for i = 1, nloaded do found[i] = rawget(loaded[i], slot) end
-  else
-    for i = 1, nloaded do found[i] = loaded[i][target_key] end
-  end
+  for i = 1, nloaded do found[i] = loaded[i][tkey] end
   local norm = collation.has_string(keys) and key_normaliser(rel, target_key, keys, found)
   if norm then
     for i = 1, nloaded do found[i] = norm(found[i]) end
@@ -141,7 +151,7 @@ function M.keyed(rel, records, scope, chunk_size)
     local name = rel.name
     for i = 1, #records do
       local r = records[i]
-      local k = r[owner_key]
+      local k = r[okey]
       if norm and k ~= nil then k = norm(k) end
       cache_of(r)[name] = k ~= nil and by_key[k] or false
     end
@@ -156,7 +166,7 @@ function M.keyed(rel, records, scope, chunk_size)
       by_key[k] = { loaded[i] }
     end
   end
-  M.attach_lists(rel.name, records, owner_key, by_key, norm, rel.opts.inverse_of)
+  M.attach_lists(rel.name, records, owner_key, by_key, norm, rel.opts.inverse_of, okey)
   return loaded
 end
 

@@ -95,7 +95,8 @@ function Through:preload(records, scope, chunk_size)
   local db = target:_backend()
   local owner_key = self:keys()
   local src = self:link_columns()
-  local keys = preload.distinct_values(records, owner_key)
+  local okey = preload.key_of(self.owner, owner_key)
+  local keys = preload.distinct_values(records, owner_key, okey)
   local loaded, owners = {}, {}
   local n = 0
   for first = 1, #keys, chunk_size do
@@ -120,7 +121,7 @@ function Through:preload(records, scope, chunk_size)
     end
     list[#list + 1] = loaded[i]
   end
-  preload.attach_lists(self.name, records, owner_key, by_owner, norm)
+  preload.attach_lists(self.name, records, owner_key, by_owner, norm, nil, okey)
   return loaded
 end
 
