@@ -85,14 +85,19 @@ end
 -- that list only (`own`), so a clone costs one table, not nine.
 -- A shaped query (activerecord.query.shape) holds no lists: its fields are
 -- these few, named one by one (cheaper than a `next` pass), and its clause
--- lists are on its path. The fields a query rarely has are copied when
--- present.
+-- lists are on its path. The fields a query rarely has (scope bookkeeping,
+-- after_load) are copied when present: `_rare` (an own field of every
+-- query made here, so reading it costs no metatable walk) says whether to
+-- look; a root query (made by `new`/`for_model`, whose fields code may set,
+-- as `unscoped` does) has none, and is looked at.
 local function to(self, at, vals)
   local q = setmetatable({ [QUERY] = true, table = self.table, model = self.model, backend = self.backend,
-    resolve = self.resolve, _shape = at, _vals = vals }, getmetatable(self))
-  if self._scoped or self.skip_all_scopes or self.skip_scopes or self.after_load then
-    q._scoped, q.skip_all_scopes, q.skip_scopes, q.after_load =
-      self._scoped, self.skip_all_scopes, self.skip_scopes, self.after_load
+    resolve = self.resolve, _shape = at, _vals = vals, _rare = false }, getmetatable(self))
+  if self._rare ~= false then
+    local a, b, c, d = self._scoped, self.skip_all_scopes, self.skip_scopes, self.after_load
+    if a or b or c or d then
+      q._scoped, q.skip_all_scopes, q.skip_scopes, q.after_load, q._rare = a, b, c, d, true
+    end
   end
   return q
 end
@@ -279,10 +284,19 @@ local function hash_entry(cur, k, v, vals)
   return item, nil
 end
 
+-- A where{} value as the field stores it; a scalar through the field's
+-- cast alone (when it has no to_db) in one protected call.
 local function model_value(m, k, v)
   local f = m.fields[k]
-  if f and (f.to_db or f.cast) then return convert_value(m, k, v) end
-  return v
+  if not f then return v end
+  local cast, to_db = f.cast, f.to_db
+  if not (cast or to_db) then return v end
+  if to_db == nil and v ~= null and type(v) ~= "table" then
+    local ok, x = pcall(cast, v, f)
+    if ok then return x end
+    return v
+  end
+  return convert_value(m, k, v)
 end
 
 -- where{ col = value, ... }: keys in sorted order, as `condition` has them.
@@ -679,6 +693,7 @@ function Query:unscope(name)
   for k, v in pairs(self.skip_scopes or {}) do skip[k] = v end
   skip[name] = true
   q.skip_scopes = skip
+  if q._shape then q._rare = true end
   return q
 end
 

@@ -160,7 +160,9 @@ local walk
 
 -- A value position: a scalar or slot is a value; NULL is shape; an
 -- expression is walked; anything else is not shaped.
+local path_value
 local function operand(cur, v, vals, copy)
+  if not copy and cur then return path_value(cur, v, vals) end
   if SCALAR[type(v)] or getmt(v) == Slot then
     if copy then return tok(cur, VALT), add(vals, nil, true) end
     return tok(cur, VALT), add(vals, v, false)
@@ -306,6 +308,111 @@ KIND.value = function(cur, e, vals, copy)
   return cur, out
 end
 
+-- ---- the build walk ---------------------------------------------------------
+-- The same path as `walk` without `copy` (a builder step's), with the
+-- token steps inlined: path(cur, e, vals) -> the node after e, e's values
+-- appended to `vals`; nil: not a shape this knows.
+
+local path
+
+path_value = function(cur, v, vals)
+  local t = type(v)
+  if t == "string" or t == "number" or t == "boolean" then
+    vals[#vals + 1] = v
+    return cur[VALT] or grow(cur, VALT)
+  end
+  if v == null then return cur[NULLT] or grow(cur, NULLT) end
+  local mt = getmt(v)
+  if mt == Slot then
+    vals[#vals + 1] = v
+    return cur[VALT] or grow(cur, VALT)
+  end
+  if mt == Expr then return path(cur, v, vals) end
+  return nil
+end
+
+local PATH = {}
+local function compare(cur, e, vals)
+  cur = path(cur, e.left, vals)
+  if cur == nil then return nil end
+  return path_value(cur, e.right, vals)
+end
+for _, k in ipairs({ "eq", "ne", "gt", "ge", "lt", "le" }) do PATH[k] = compare end
+PATH.binop = function(cur, e, vals)
+  local op = e.op
+  return compare(cur[op] or grow(cur, op), e, vals)
+end
+-- BETWEEN, LIKE, IS NULL, IN begin with their negation
+local function negated(cur, e)
+  local neg = e.negate and true or false
+  return cur[neg] or grow(cur, neg)
+end
+PATH.between = function(cur, e, vals)
+  cur = path(negated(cur, e), e.left, vals)
+  if cur == nil then return nil end
+  cur = path_value(cur, e.low, vals)
+  if cur == nil then return nil end
+  return path_value(cur, e.high, vals)
+end
+PATH.like = function(cur, e, vals)
+  cur = path(negated(cur, e), e.left, vals)
+  if cur == nil then return nil end
+  return path_value(cur, e.pattern, vals)
+end
+PATH.null = function(cur, e, vals) return path(negated(cur, e), e.left, vals) end
+PATH["in"] = function(cur, e, vals)
+  local list = e.values
+  if getmt(list) ~= nil or rawget(list, nodes.QUERY) ~= nil then return nil end
+  cur = path(negated(cur, e), e.left, vals)
+  if cur == nil then return nil end
+  local n = rawlen(list)
+  for i = 1, n do
+    local v = rawget(list, i)
+    if not SCALAR[type(v)] then return nil end
+    vals[#vals + 1] = v
+  end
+  return cur[n] or grow(cur, n)
+end
+local function junction_path(cur, e, vals)
+  local items = e.items
+  local n = #items
+  cur = cur[n] or grow(cur, n)
+  for i = 1, n do
+    cur = path(cur, items[i], vals)
+    if cur == nil then return nil end
+  end
+  return cur
+end
+PATH["and"], PATH["or"] = junction_path, junction_path
+PATH["not"] = function(cur, e, vals) return path(cur, e.item, vals) end
+PATH.raw = function(cur, e, vals)
+  local params = e.params
+  local n = params.n or #params
+  for i = 1, n do
+    local v = params[i]
+    if v == nil then return nil end
+    vals[#vals + 1] = v
+  end
+  local sql = e.sql
+  cur = cur[sql] or grow(cur, sql)
+  return cur[n] or grow(cur, n)
+end
+PATH.value = function(cur, e, vals) return path_value(cur, e.value, vals) end
+
+path = function(cur, e, vals)
+  if getmt(e) ~= Expr then return nil end
+  local kind = e.kind
+  cur = cur[kind] or grow(cur, kind)
+  if kind == "column" then
+    local name = e.name
+    return cur[name] or grow(cur, name)
+  end
+  local f = PATH[kind]
+  if f == nil then return nil end
+  return f(cur, e, vals)
+end
+M.path, M.path_value = path, path_value
+
 -- The fields each kind walked above has: every one a token or a value
 -- (spec/compiler/steps_spec.lua checks the constructors against this).
 M.FIELDS = {
@@ -319,6 +426,7 @@ for _, k in ipairs({ "eq", "ne", "gt", "ge", "lt", "le" }) do M.FIELDS[k] = { "k
 M.operand = function(cur, v, vals, copy) return operand(cur, v, vals, copy) end
 
 walk = function(cur, e, vals, copy)
+  if not copy and cur then return path(cur, e, vals) end
   if getmt(e) ~= Expr then return nil end
   local kind = e.kind
   local f = KIND[kind]
@@ -411,8 +519,8 @@ local function fill(t, vals, base)
   return setmetatable(out, getmt(t))
 end
 
--- The steps' DESCs on the path to `node`, first step first.
-local function path(node)
+-- The steps' DESCs on the path to `node`, last step first.
+local function steps_of(node)
   local descs, n = {}, 0
   while node do
     local d = node[DESC]
@@ -427,7 +535,7 @@ end
 -- Replays the path to `node` onto the plain table `out`, values from
 -- `vals` (the query's values, or stand-ins).
 local function replay(out, node, vals)
-  local descs, n = path(node)
+  local descs, n = steps_of(node)
   local own = {}
   for s = n, 1, -1 do
     local d = descs[s]
@@ -458,7 +566,7 @@ end
 local function unshaped(q)
   local out = {}
   for k, v in next, q do out[k] = v end
-  out._shape, out._vals = nil, nil
+  out._shape, out._vals, out._rare = nil, nil, nil
   return out
 end
 

@@ -16,7 +16,7 @@ local qshape = require("activerecord.query.shape")
 local Query = builder.Query
 local unpack = table.unpack
 local query_error, node = nodes.query_error, nodes.node
-local is_expr, is_query, checked_value = nodes.is_expr, nodes.is_query, nodes.checked_value
+local checked_value = nodes.checked_value
 local check_name = nodes.check_name
 local as_expr, as_operand, sorted_keys = expr.as_expr, expr.as_operand, expr.sorted_keys
 
@@ -306,22 +306,48 @@ end
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
+-- A SET value: an expression or query as an operand; else the value as
+-- the field stores it (the field may turn a table into a value: JSON,
+-- datetime), a table left refused.
+local getmt, Expr, QUERY = nodes.getmt, nodes.Expr, nodes.QUERY
+local function set_value(model, k, v)
+  if type(v) == "table" then
+    if getmt(v) == Expr then return v end
+    if rawget(v, QUERY) ~= nil then return as_operand(v) end
+  end
+  if model then v = model:_to_db(k, v) end
+  if type(v) == "table" then return checked_value(v, "update_all{ " .. k .. " = ... }") end
+  return v
+end
+
+local NO_VALS, UPDATE, DELETE = {}, qshape.UPDATE, qshape.DELETE
+local total_of, update_node = qshape.total, qshape.update_node
+
 function Query:update_all(values)
-  if type(values) ~= "table" or is_expr(values) then query_error("update_all expects a table of values") end
-  local assignments = {}
-  for i, k in ipairs(sorted_keys(values, "update_all")) do
-    local v = values[k]
-    if is_expr(v) or is_query(v) then
-      v = as_operand(v)
-    else
-      -- the field may turn a table into a value (JSON, datetime); a table left is refused
-      if self.model then v = self.model:_to_db(k, v) end
-      v = checked_value(v, "update_all{ " .. k .. " = ... }")
+  if type(values) ~= "table" or getmt(values) == Expr then query_error("update_all expects a table of values") end
+  local model = self.model
+  local assignments
+  local k1, v1 = next(values)
+  if type(k1) == "string" and next(values, k1) == nil then -- one column: no sort
+    assignments = { { column = expr.col(k1).name, value = set_value(model, k1, v1) } }
+  else
+    assignments = {}
+    for i, k in ipairs(sorted_keys(values, "update_all")) do
+      -- the name checked once (expr.col keeps it)
+      assignments[i] = { column = expr.col(k).name, value = set_value(model, k, values[k]) }
     end
-    assignments[i] = { column = expr.col(k).name, value = v } -- the name checked once (expr.col keeps it)
   end
   local db = self:_backend()
-  local sql, params = db:compile("update", self:_final(), assignments)
+  local f = self:_final()
+  local shape = f._shape
+  if shape and shape[UPDATE] then -- shaped: the entry under its node, straight to execute
+    local total = total_of(shape)
+    local vals = table.move(f._vals or NO_VALS, 1, total, 1, {})
+    local at = update_node(shape, assignments, vals)
+    local e = at and at[db.dialect]
+    if e then return run(db.execute, db, e, vals).affected_rows end
+  end
+  local sql, params = db:compile("update", f, assignments)
   return db:execute(sql, unpack(params, 1, params.n)).affected_rows
 end
 
@@ -340,7 +366,14 @@ function Query:delete_all(opts)
     options.check(opts, DELETE_OPTIONS, "delete_all")
   end
   local db = self:_backend()
-  local sql, params = db:compile("delete", self:_final(), opts)
+  local f = self:_final()
+  local shape = f._shape
+  if opts == nil and shape then -- shaped: the entry under its node, straight to execute
+    local at = shape[DELETE]
+    local e = at and at[db.dialect]
+    if e then return run(db.execute, db, e, f._vals).affected_rows end
+  end
+  local sql, params = db:compile("delete", f, opts)
   local res = db:execute(sql, unpack(params, 1, params.n))
   if opts and opts.returning then return res.affected_rows, res.rows end
   return res.affected_rows
