@@ -47,6 +47,28 @@ function M.restore(inst, key, pk, persisted, changes)
   if changes then rawset(inst, CHANGES, changes) end
 end
 
+--- What the model's validation leaves for a write right after it: for its
+-- JSON fields, `list[j] = { key, json_index }` and the scratch where a
+-- validated table's text waits (`scratch.values[j]` the table,
+-- `scratch.texts[j]` its text; see activerecord.model.write's json_scratch).
+-- @return list, scratch (nil without JSON fields)
+function M.json_scratch(model)
+  local meta = model._meta
+  local fields = meta.json_fields
+  if not fields then return nil end
+  local list = {}
+  for j = 1, #fields do list[j] = { fields[j].slot, fields[j].json_index } end
+  return list, meta.json_scratch
+end
+
+--- Whether user code may run between a record's validation and its write
+-- (a model `validate` function or after_validate handlers: they may change
+-- values the validation has checked).
+function M.validation_hooks(model)
+  local meta = model._meta
+  return meta.validate ~= nil or #meta.events.after_validate > 0
+end
+
 --- Whether the model has handlers for `event`.
 M.has_handlers = hooks.has_handlers
 --- Runs the model's handlers of `event` for `inst`: `run_event(model, event, inst, ...)`.

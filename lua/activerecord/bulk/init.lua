@@ -59,8 +59,8 @@ function M.insert_all(model, rows, opts)
   check_opts("insert_all", opts)
   check_rows("insert_all", rows)
   if #rows == 0 then return { affected_rows = 0, rows = {}, records = {} } end
-  local instances = prepare.records(model, rows, opts)
-  local res = write.run(model, instances, opts, { ignore = opts.ignore })
+  local instances, known = prepare.records(model, rows, opts)
+  local res = write.run(model, instances, opts, { ignore = opts.ignore }, known)
   res.records = instances
   return res
 end
@@ -120,7 +120,7 @@ function M.upsert_all(model, rows, opts)
   check_rows("upsert_all", rows)
   if #rows == 0 then return { affected_rows = 0, rows = {}, records = {} } end
   local names = unique_names(model, opts.unique_by)
-  local instances = prepare.records(model, rows, opts)
+  local instances, known = prepare.records(model, rows, opts)
   local cols = update_columns(model, instances, opts)
   -- unique_by names the key that finds each row again (without it, the
   -- table's unique keys)
@@ -129,7 +129,8 @@ function M.upsert_all(model, rows, opts)
     unique_fields = {}
     for i, name in ipairs(names) do unique_fields[i] = model.fields[name] end
   end
-  local res = write.run(model, instances, opts, { upsert = { update = cols, unique_fields = unique_fields } })
+  local res = write.run(model, instances, opts, { upsert = { update = cols, unique_fields = unique_fields } },
+    known)
   res.records = instances
   return res
 end

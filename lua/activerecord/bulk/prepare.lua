@@ -20,6 +20,11 @@ end
 -- @tparam table rows attribute tables or unsaved records
 -- @tparam table opts `validate`, `events`
 -- @treturn table the records
+-- @treturn ?table what the validation established, for `batches.split`,
+--   when no user code ran after it (no before-events, no model `validate`,
+--   no after_validate): `{ texts = { [j] = { [i] = JSON text of record i's
+--   j-th JSON field } } }`: every value is of its built-in type's kind and
+--   a validated JSON table need not be encoded again
 -- @raise `QueryError` for a row that is not a table, `ValidationError`
 --   (with `row`) for an invalid one, any error a before-event raised
 function M.records(model, rows, opts)
@@ -31,6 +36,16 @@ function M.records(model, rows, opts)
   local before_save = events and A.has_handlers(model, "before_save")
   local before_create = events and A.has_handlers(model, "before_create")
   local run_event = A.run_event
+  local known, jlist, JV, JT
+  if validate and not before_save and not before_create and not A.validation_hooks(model) then
+    known = { texts = {} }
+    local scratch
+    jlist, scratch = A.json_scratch(model)
+    if jlist then
+      JV, JT = scratch.values, scratch.texts
+      for j = 1, #jlist do known.texts[j] = {} end
+    end
+  end
   local valid -- the records' `valid` (one metatable: looked up once)
   for i = 1, #rows do
     local attrs = rows[i]
@@ -45,12 +60,22 @@ function M.records(model, rows, opts)
       valid = valid or inst.valid
       local ok, errs, collector = valid(inst)
       if not ok then invalid(model, i, errs, collector) end
+      if jlist then -- the texts the validation encoded, taken before the next record's
+        for j = 1, #jlist do
+          local key, ji = jlist[j][1], jlist[j][2]
+          local v = JV[ji]
+          if v ~= nil then
+            if rawget(A.values(inst), key) == v then known.texts[j][i] = JT[ji] end
+            JV[ji], JT[ji] = nil, nil
+          end
+        end
+      end
     end
     if before_save then run_event(model, "before_save", inst) end
     if before_create then run_event(model, "before_create", inst) end
     instances[i] = inst
   end
-  return instances
+  return instances, known
 end
 
 --- The fields any record sets (a non-nil value), in field order.

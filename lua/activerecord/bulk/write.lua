@@ -172,9 +172,10 @@ end
 -- @tparam table instances the prepared records
 -- @tparam table opts the call's options (`batch_size`, `returning`, `events`)
 -- @tparam table sql_opts `ignore` or `upsert` (`{ update = columns, unique_fields = fields }`)
+-- @tparam[opt] table known what `prepare.records` established (see there)
 -- @treturn table `{ affected_rows, rows, ignored, unknown }`
 -- @raise `QueryError` when no record sets a value; the backend's statement errors
-function M.run(model, instances, opts, sql_opts)
+function M.run(model, instances, opts, sql_opts, known)
   local db = model:_backend()
   local fields = prepare.columns(model, instances)
   if #fields == 0 then errors.raise("QueryError", model.name .. ": rows to insert have no values") end
@@ -198,7 +199,7 @@ function M.run(model, instances, opts, sql_opts)
       local with_pk = run.with_pk and has_field(run_fields, pkf)
       local columns = {}
       for i, f in ipairs(run_fields) do columns[i] = f.column end
-      for _, batch in ipairs(batches.split(db, instances, run.idxs, run_fields, opts.batch_size)) do
+      for _, batch in ipairs(batches.split(db, instances, run.idxs, run_fields, opts.batch_size, known)) do
         local ckey = (run_fields == fields and "a" or "b") .. batch.rows
         local sql = sql_cache[ckey]
         if not sql then
