@@ -13,7 +13,7 @@ local M = {}
 
 local type, rawget, rawset, next = type, rawget, rawset, next
 local CHANGES, PERSISTED, HANDED, MODEL = layout.CHANGES, layout.PERSISTED, layout.HANDED, layout.MODEL
-local NO_CHANGES, NIL_OLD = layout.NO_CHANGES, layout.NIL_OLD
+local NO_CHANGES, NIL_OLD, UNREAD, old_of = layout.NO_CHANGES, layout.NIL_OLD, layout.UNREAD, layout.old_of
 local model_of = layout.model_of
 local hand_out, hand_out_all, sync_json = json_track.hand_out, json_track.hand_out_all, json_track.sync
 
@@ -52,8 +52,8 @@ local function assign(inst, name, v)
   local change = changes[name]
   if change == nil then
     if old == v and persisted and type(v) ~= "table" then return end
-    changes[name] = old == nil and NIL_OLD or { old = old }
-  elseif persisted and change.old == v and not change.unread and type(v) ~= "table" then
+    changes[name] = old == nil and NIL_OLD or old -- the old value itself: no table per change
+  elseif persisted and (change == v or (change == NIL_OLD and v == nil)) and type(v) ~= "table" then
     changes[name] = nil -- back to the stored value
   end
   if old ~= nil then inst[slot] = v else rawset(inst, slot, v) end
@@ -231,7 +231,7 @@ function InstanceMethods:dirty_fields()
   local out, changes, list = {}, self[CHANGES], model.field_list
   for i = 1, #list do
     local name = list[i].name
-    if changes[name] then out[#out + 1] = name end
+    if changes[name] ~= nil then out[#out + 1] = name end
   end
   return out
 end
@@ -245,13 +245,16 @@ function InstanceMethods:old_value(name)
   local f = model.fields[name]
   if not f then unknown_field(model, name) end
   if self[HANDED] then sync_json(self) end
-  local c = self[CHANGES][name]
-  if c and c.unread then -- a JSON table changed in place: the row still holds the old value
+  local changes = self[CHANGES]
+  local c = changes[name]
+  if c == UNREAD then -- a JSON table changed in place: the row still holds the old value
     local pkf = model.pk_field
     local stored = model:unscoped():where({ [pkf.name] = self[pkf.slot] }):limit(1):all()[1]
-    c.old, c.unread = stored and stored[f.slot], nil
+    local old = stored and stored[f.slot]
+    c = old == nil and NIL_OLD or old
+    changes[name] = c
   end
-  if c then return c.old end
+  if c ~= nil then return old_of(c) end
   return self[f.slot]
 end
 
@@ -318,8 +321,8 @@ end
 function InstanceMethods:reload()
   local model = model_of(self)
   local pkf = model.pk_field
-  local c = self[CHANGES][pkf.name]
-  local id = c and c.old or self[pkf.slot]
+  local id = old_of(self[CHANGES][pkf.name])
+  if id == nil then id = self[pkf.slot] end
   local fresh = id ~= nil and model:unscoped():where({ [pkf.name] = id }):limit(1):all()[1]
   if not fresh then
     errors.raise("RecordNotFound", ("%s with %s = %s not found"):format(model.name, pkf.name, tostring(id)),

@@ -391,7 +391,7 @@ local function generate_new(model, meta, tracking)
     if tracking then
       local mark = ("changes[%s] = NIL_OLD\n"):format(name)
       if f.default ~= nil then
-        mark = ("local o = inst[%d]\nif o == nil then changes[%s] = NIL_OLD else changes[%s] = { old = o } end\n")
+        mark = ("local o = inst[%d]\nif o == nil then changes[%s] = NIL_OLD else changes[%s] = o end\n")
           :format(slot, name, name)
       end
       code[#code + 1] = ("v = attrs[%s]\nif v ~= nil then\n%sif v == NULL then v = nil end\n%sinst[%d] = v\nend\n")
@@ -452,7 +452,7 @@ function M.generic_new(model, meta, tracking)
         if v == null then v = nil end
         if tracking then
           local o = inst[f.slot]
-          changes[f.name] = o == nil and NIL_OLD or { old = o }
+          changes[f.name] = o == nil and NIL_OLD or o
         end
         inst[f.slot] = v
       end

@@ -18,7 +18,7 @@ local M = {}
 
 local type, rawset, pcall = type, rawset, pcall
 local CHANGES, PERSISTED, HANDED, MODEL = layout.CHANGES, layout.PERSISTED, layout.HANDED, layout.MODEL
-local NO_CHANGES, NIL_OLD = layout.NO_CHANGES, layout.NIL_OLD
+local NO_CHANGES, NIL_OLD, UNREAD = layout.NO_CHANGES, layout.NIL_OLD, layout.UNREAD
 
 local function encode(f, v)
   local ok, text = pcall(f.to_db, v, f)
@@ -86,9 +86,9 @@ function M.sync(inst)
       end
       if type(held) == "string" then
         local old = json.decode(held)
-        changes[name] = old == nil and NIL_OLD or { old = old }
+        changes[name] = old == nil and NIL_OLD or old
       else -- only a hash: old_value reads the stored value when asked
-        changes[name] = { unread = true }
+        changes[name] = UNREAD
       end
     end
   end

@@ -19,8 +19,20 @@ M.BASE = 5
 -- Shared, never written: a clean record's change set (one table fewer per
 -- loaded row); assign() swaps in a real table on the first change.
 M.NO_CHANGES = setmetatable({}, { __newindex = function() error("internal: NO_CHANGES is read-only") end })
--- The change record of a field that had no value (shared: never written).
-M.NIL_OLD = setmetatable({}, { __newindex = function() error("internal: NIL_OLD is read-only") end })
+-- A change set maps a changed field's name to its old value itself (no
+-- table per change): NIL_OLD when it had none, UNREAD for a JSON table
+-- changed in place whose old value is still only in the row.
+M.NIL_OLD = setmetatable({}, { __newindex = function() error("internal: NIL_OLD is read-only") end,
+  __tostring = function() return "<no old value>" end })
+M.UNREAD = setmetatable({}, { __newindex = function() error("internal: UNREAD is read-only") end,
+  __tostring = function() return "<old value unread>" end })
+local NIL_OLD, UNREAD = M.NIL_OLD, M.UNREAD
+
+--- The old value a change set entry stands for (nil for NIL_OLD and UNREAD).
+function M.old_of(c)
+  if c == NIL_OLD or c == UNREAD then return nil end
+  return c
+end
 
 local MODEL = M.MODEL
 

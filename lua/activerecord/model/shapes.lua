@@ -115,7 +115,7 @@ local function written_fields(list, inst, changes)
   local out = {}
   for i = 1, #list do
     local f = list[i]
-    if inst[f.slot] ~= nil or (changes[f.name] and not f.auto) then out[#out + 1] = f end
+    if inst[f.slot] ~= nil or (changes[f.name] ~= nil and not f.auto) then out[#out + 1] = f end
   end
   return out
 end
@@ -187,8 +187,8 @@ local function generic_collector(list, creating)
       local v, take
       if creating then
         v = inst[f.slot]
-        take = v ~= nil or (changes[f.name] and not f.auto)
-      elseif changes[f.name] then
+        take = v ~= nil or (changes[f.name] ~= nil and not f.auto)
+      elseif changes[f.name] ~= nil then
         v, take = inst[f.slot], true
       end
       if take then
@@ -235,11 +235,12 @@ function M.make_collector(model, creating)
       code[#code + 1] = ("v = inst[%d]\nif v ~= nil then\nn = n + 1\nkey = key + %d\n%ssrc[n] = b\n")
         :format(f.slot, bit, bind_code(f, i))
       if not f.auto then
-        code[#code + 1] = ("elseif changes[%q] then\nn = n + 1\nkey = key + %d\nsrc[n] = NULL\n"):format(f.name, bit)
+        code[#code + 1] = ("elseif changes[%q] ~= nil then\nn = n + 1\nkey = key + %d\nsrc[n] = NULL\n")
+          :format(f.name, bit)
       end
       code[#code + 1] = "end\n"
     else
-      code[#code + 1] = ("if changes[%q] then\nv = inst[%d]\nn = n + 1\nkey = key + %d\n"
+      code[#code + 1] = ("if changes[%q] ~= nil then\nv = inst[%d]\nn = n + 1\nkey = key + %d\n"
         .. "if v == nil then src[n] = NULL else\n%ssrc[n] = b\nend\nend\n"):format(f.name, f.slot, bit, bind_code(f, i))
     end
   end

@@ -11,19 +11,21 @@ local layout = require("activerecord.model.layout")
 local json_track = require("activerecord.model.json_track")
 local record = require("activerecord.record")
 local shapes = require("activerecord.model.shapes")
+local registry = require("activerecord.registry")
 
 local M = {}
 
 local type, rawget, rawset, next, pcall, setmetatable = type, rawget, rawset, next, pcall, setmetatable
 local unpack = table.unpack
 local CHANGES, PERSISTED, HANDED = layout.CHANGES, layout.PERSISTED, layout.HANDED
-local NO_CHANGES = layout.NO_CHANGES
+local NO_CHANGES, old_of = layout.NO_CHANGES, layout.old_of
 local model_of = layout.model_of
 local backend_of, db_value, run_shape = shapes.backend_of, shapes.db_value, shapes.run_shape
 local written_fields, insert_shape, apply_guards = shapes.written_fields, shapes.insert_shape, shapes.apply_guards
 local compile_shape, pk_query, guarded = shapes.compile_shape, shapes.pk_query, shapes.guarded
 local shape_node, SHAPE, VALUE_SLOTS, PK_SLOT = shapes.shape_node, shapes.SHAPE, shapes.VALUE_SLOTS, shapes.PK_SLOT
 local run_event = record.run_event
+local default_backend = registry.default_backend
 local sync_json, keep_texts = json_track.sync, json_track.keep_texts
 local InstanceMethods = record.InstanceMethods
 
@@ -133,7 +135,7 @@ end
 -- The key the row is stored under (the old one when the key itself changed).
 local function stored_key(inst, pkf)
   local c = inst[CHANGES][pkf.name]
-  if c then return c.old end
+  if c ~= nil then return old_of(c) end
   return inst[pkf.slot]
 end
 
@@ -147,7 +149,7 @@ local function update_row(model, meta, inst, db, scratch)
   local pkf = model.pk_field
   local c = changes[pkf.name]
   local pk_value = inst[pkf.slot]
-  if c then pk_value = c.old end
+  if c ~= nil then pk_value = old_of(c) end
   local to = pkf.to_db
   src[m + 1] = to and to(pk_value, pkf) or pk_value
   local ng, guard_cols = 0, nil
@@ -157,7 +159,7 @@ local function update_row(model, meta, inst, db, scratch)
     local numbers, sets, k = { [PK_SLOT] = m + 1 }, {}, 0
     for i = 1, #list do
       local f = list[i]
-      if changes[f.name] then
+      if changes[f.name] ~= nil then
         k = k + 1
         numbers[VALUE_SLOTS[k]] = k
         sets[k] = { column = f.name, value = VALUE_SLOTS[k] }
@@ -292,7 +294,7 @@ function InstanceMethods:save(opts)
   if #ev.before_save > 0 then run_event(model, "before_save", self) end
   local before = creating and "before_create" or "before_update"
   if #ev[before] > 0 then run_event(model, before, self) end
-  local db = rawget(model, "backend") or backend_of(model)
+  local db = rawget(model, "backend") or default_backend() or backend_of(model) -- (the last raises)
   local after = creating and "after_create" or "after_update"
   local affected
   if #ev[after] > 0 or #ev.after_save > 0 then -- the write and its handlers are one unit
