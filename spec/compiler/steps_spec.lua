@@ -347,6 +347,24 @@ describe("the builder's incremental shape (no server)", function()
       assert.are.equal("SELECT * FROM `things` WHERE (`label_a` = ?)", sql)
     end)
 
+    it("query.model_root: one shared root per model, left as it is by the chains started on it", function()
+      local query = require("activerecord.query")
+      local mt = getmetatable(A:query())
+      local root = query.model_root(A, mt, nil)
+      assert.are.equal(root, query.model_root(A, mt, nil))
+      local before = {}
+      for k, v in pairs(root) do before[k] = v end
+      local q = root:where{ label = "x" }:select("id"):order_by("id"):limit(2)
+      assert.are.equal(A:query():where{ label = "x" }:select("id"):order_by("id"):limit(2)._shape, q._shape)
+      root:clone()._limit = 5
+      root:_final()
+      local after = {}
+      for k, v in pairs(root) do after[k] = v end
+      assert.are.same(before, after)
+      compiler.cache.clear() -- the trie starts over: a new root
+      assert.are_not.equal(root, query.model_root(A, mt, nil))
+    end)
+
     it("the trie is bounded", function()
       local old = compiler.cache.limit(100)
       for i = 1, 200 do

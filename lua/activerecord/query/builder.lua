@@ -61,6 +61,23 @@ function M.for_model(model, mt, backend)
   }, mt)
 end
 
+-- A model's shared root query, for code that starts a chain on the model
+-- and hands the root to no one (the class-level forwarders: `User:where{...}`
+-- is `User:query():where{...}`): one table per model instead of one per
+-- call. Nothing writes to it (every builder step makes a new query; code
+-- that sets fields, as `unscoped` does, takes its own from `for_model`).
+-- Kept per query class and backend; made again when the trie starts over.
+local shared, shared_epoch = setmetatable({}, { __mode = "k" }), setmetatable({}, { __mode = "k" })
+
+function M.model_root(model, mt, backend)
+  local q = shared[mt]
+  if q and q.backend == backend and shared_epoch[q] == qshape.epoch then return q end
+  q = M.for_model(model, mt, backend)
+  q._rare = false -- never given fields from outside
+  shared[mt], shared_epoch[q] = q, qshape.epoch
+  return q
+end
+
 local function default_backend() return registry.default_backend() end
 
 --- A query without a model: `ar.table("users"):where{ id = 1 }:all()` gives plain rows.

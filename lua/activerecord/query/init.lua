@@ -24,7 +24,7 @@ require("activerecord.query.terminals") -- adds all/first/count/... to Query
 local M = {}
 
 M.Query = builder.Query
-M.new, M.table, M.for_model = builder.new, builder.table, builder.for_model
+M.new, M.table, M.for_model, M.model_root = builder.new, builder.table, builder.for_model, builder.model_root
 
 -- node identity and checks
 M.is_query, M.is_expr, M.is_slot, M.slot = nodes.is_query, nodes.is_expr, nodes.is_slot, nodes.slot

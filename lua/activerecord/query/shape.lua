@@ -69,10 +69,15 @@ local function grow(cur, tok)
 end
 M.grow = grow
 
+-- Counts the times the trie started over (`epoch`): what holds a root
+-- compares it to know its root is still the trie's.
+M.epoch = 0
+
 --- The root node of a source: its table and its field resolver.
 function M.root(tbl, resolve)
   if made > MAX_NODES then
     roots, plain_roots, made = setmetatable({}, { __mode = "k" }), {}, 0
+    M.epoch = M.epoch + 1
   end
   local by_table
   if resolve then
@@ -120,6 +125,7 @@ end
 --- Empties the trie (specs); `limit(n)` sets its bound and returns the old one.
 function M.clear()
   roots, plain_roots, made = setmetatable({}, { __mode = "k" }), {}, 0
+  M.epoch = M.epoch + 1
 end
 function M.limit(n)
   local old = MAX_NODES
