@@ -14,6 +14,10 @@ local qshape = require("activerecord.query.shape")
 
 local M = {}
 
+-- hot paths: globals read once (a global is a table lookup per use)
+local type, next, rawget, rawlen, select = type, next, rawget, rawlen, select
+local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
+
 local Query = {}
 Query.__index = Query
 M.Query = Query
@@ -248,7 +252,6 @@ local SELECT, ORDER, REORDER, LIMIT, OFFSET = qshape.SELECT, qshape.ORDER, qshap
 local SELECT_NAME, ORDER_NAME, DISTINCT, AGGREGATE = qshape.SELECT_NAME, qshape.ORDER_NAME, qshape.DISTINCT,
   qshape.AGGREGATE
 local SCALAR = { string = true, number = true, boolean = true }
-local table_move = table.move
 
 -- The list to append this step's values to, and how many self has: the
 -- values list is shared along a chain and read up to each query's count
@@ -256,11 +259,22 @@ local table_move = table.move
 -- already appended past self's values (then it copies them first).
 local function vals_for(self)
   local old = self._vals
-  if old == nil then return {}, 0 end
+  if old == nil then return { nil, nil, nil, nil }, 0 end
   local d = self._shape[DESC]
   local n = d and d.total or 0
   if old[n + 1] == nil then return old, n end
-  return table_move(old, 1, n, 1, {}), n
+  local new = { nil, nil, nil, nil, nil, nil, nil, nil } -- sized: no growing while copying
+  for i = 1, n do new[i] = old[i] end
+  return new, n
+end
+
+-- self's values with one more: `{ v }` for a query without values.
+local function push1(self, v)
+  local old = self._vals
+  if old == nil then return { v } end
+  local vals, n = vals_for(self)
+  vals[n + 1] = v
+  return vals
 end
 
 -- The query after a step that ended at `cur` (nil: not a shape this knows)
@@ -303,12 +317,12 @@ end
 
 -- A where{} value as the field stores it; a scalar through the field's
 -- cast alone (when it has no to_db) in one protected call.
-local function model_value(m, k, v)
+local function model_value(m, k, v, tv)
   local f = m.fields[k]
   if not f then return v end
   local cast, to_db = f.cast, f.to_db
   if not (cast or to_db) then return v end
-  if to_db == nil and v ~= null and type(v) ~= "table" then
+  if to_db == nil and v ~= null and tv ~= "table" then
     local ok, x = pcall(cast, v, f)
     if ok then return x end
     return v
@@ -325,35 +339,37 @@ local function where_hash_items(self, t, s, m)
   for i = 1, #keys do
     local k = keys[i]
     local v = t[k]
-    if m then v = model_value(m, k, v) end
+    if m then v = model_value(m, k, v, type(v)) end
     items[i], cur = hash_entry(cur, k, v, vals)
   end
   return add_step(self, cur, s, vals, #vals - n, "_where", expr.all_of(items), walk)
 end
 
--- where{ col = value }: on a node seen before, one value appended.
+-- where{ col = value }: on a node seen before, one value appended. A key
+-- with a child under WHERE_HASH was checked as a column name when the
+-- child was made (only column names are made children there).
 local function where_hash(self, t, s)
   local m = self.model
   if m and not m.fields then m = nil end
   local k, v = next(t)
-  if k ~= nil and type(k) == "string" and next(t, k) == nil then
-    if m then v = model_value(m, k, v) end
+  if k ~= nil and next(t, k) == nil then
     local c = s[WHERE_HASH]
     c = c and c[k]
     if c then
-      if SCALAR[type(v)] or getmt(v) == Slot then
+      local tv = type(v)
+      if m then
+        v = model_value(m, k, v, tv)
+        tv = type(v)
+      end
+      if SCALAR[tv] then
         local nxt = c[VALT]
-        if nxt and nxt[DESC] then
-          local vals, n = vals_for(self)
-          vals[n + 1] = v
-          return to(self, nxt, vals)
-        end
+        if nxt and nxt[DESC] then return to(self, nxt, push1(self, v)) end
       elseif v == null then
         local nxt = c[NULLT]
         if nxt and nxt[DESC] then return to(self, nxt, self._vals) end
       end
+      return where_hash_items(self, { [k] = v }, s, nil)
     end
-    return where_hash_items(self, { [k] = v }, s, nil)
   end
   return where_hash_items(self, t, s, m)
 end
@@ -395,7 +411,7 @@ function Query:where(first, ...)
     local t = type(first)
     if t == "table" then
       local mt = getmt(first)
-      if mt == nil and rawget(first, QUERY) == nil then return where_hash(self, first, s) end
+      if mt == nil then return where_hash(self, first, s) end -- a query always has a metatable
       if mt == Expr then return where_node(self, first, s) end
     elseif t == "string" then
       return where_raw(self, s, first, ...)
@@ -530,9 +546,7 @@ local function count_step(self, key, tok, n)
   if not s then return set(self, key, n) end
   local cur = s[tok] or grow(s, tok)
   if not cur[DESC] then finish(cur, s, { { key, SET, marker(1) } }, 1) end
-  local vals, at = vals_for(self)
-  vals[at + 1] = n
-  return to(self, cur, vals)
+  return to(self, cur, push1(self, n))
 end
 
 function Query:limit(n) return count_step(self, "_limit", LIMIT, count_arg(n, "limit")) end
