@@ -11,7 +11,7 @@ local hooks = require("activerecord.model.hooks")
 local M = {}
 
 local rawget, rawset, next = rawget, rawset, next
-local PERSISTED, CHANGES = layout.PERSISTED, layout.CHANGES
+local PERSISTED, CHANGES, NO_CHANGES = layout.PERSISTED, layout.CHANGES, layout.NO_CHANGES
 
 --- The table holding `inst`'s values: `rawget(M.values(inst), M.key(f))` is
 -- field `f`'s value (no metamethods on the hot path).
@@ -26,18 +26,19 @@ function M.set(inst, f, v) rawset(inst, f.slot, v) end
 --- Whether the record is stored.
 function M.persisted(inst) return rawget(inst, PERSISTED) end
 
---- A written record: stored, and clean (a fresh change set unless it has none).
+--- A written record: stored, and clean. (Both slots always hold a value:
+-- plain writes, no __newindex.)
 function M.written(inst)
-  rawset(inst, PERSISTED, true)
-  if next(rawget(inst, CHANGES)) ~= nil then rawset(inst, CHANGES, {}) end
+  inst[PERSISTED] = true
+  inst[CHANGES] = NO_CHANGES
 end
 
 --- What a rollback must give back: the key (slot `key`), whether stored, and
 -- the change set when it holds changes.
 -- @return the key's value, persisted, changes or nil
 function M.undo_state(inst, key)
-  local c = rawget(inst, CHANGES)
-  return rawget(inst, key), rawget(inst, PERSISTED), next(c) ~= nil and c or nil
+  local c = inst[CHANGES]
+  return rawget(inst, key), inst[PERSISTED], c ~= NO_CHANGES and next(c) ~= nil and c or nil
 end
 
 --- Puts back what `undo_state` returned.
@@ -67,6 +68,17 @@ end
 function M.validation_hooks(model)
   local meta = model._meta
   return meta.validate ~= nil or #meta.events.after_validate > 0
+end
+
+--- The model's check of one record, `check(inst)` -> ok, errors,
+-- collector: its records' `valid`, called without the method lookup and
+-- the model check per record when it is the built-in one.
+function M.validator(model)
+  local meta = model._meta
+  local valid = meta.methods.valid
+  if valid ~= record.InstanceMethods.valid then return valid end
+  local validate = record.validate
+  return function(inst) return validate(model, meta, inst) end
 end
 
 --- Whether the model has handlers for `event`.

@@ -46,7 +46,7 @@ function M.records(model, rows, opts)
       for j = 1, #jlist do known.texts[j] = {} end
     end
   end
-  local valid -- the records' `valid` (one metatable: looked up once)
+  local valid = validate and A.validator(model)
   for i = 1, #rows do
     local attrs = rows[i]
     local inst = attrs
@@ -57,7 +57,6 @@ function M.records(model, rows, opts)
       inst = build(model, attrs)
     end
     if validate then
-      valid = valid or inst.valid
       local ok, errs, collector = valid(inst)
       if not ok then invalid(model, i, errs, collector) end
       if jlist then -- the texts the validation encoded, taken before the next record's
