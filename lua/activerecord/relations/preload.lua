@@ -139,15 +139,23 @@ function M.keyed(rel, records, scope, chunk_size)
   -- `target_key IN (...)` under the column's collation, so the Lua side
   -- matches the same way (`with` = the lazy accessor)
   local tkey = key_of(rel:target(), target_key)
-  local found = {}
-  for i = 1, nloaded do found[i] = loaded[i][tkey] end
-  local norm = collation.has_string(keys) and key_normaliser(rel, target_key, keys, found)
-  if norm then
-    for i = 1, nloaded do found[i] = norm(found[i]) end
+  local found, norm -- the children's keys, only when they need normalising
+  if collation.has_string(keys) then
+    found = {}
+    for i = 1, nloaded do found[i] = loaded[i][tkey] end
+    norm = key_normaliser(rel, target_key, keys, found)
+    if norm then
+      for i = 1, nloaded do found[i] = norm(found[i]) end
+    else
+      found = nil
+    end
   end
   local by_key = {}
   if rel.single then
-    for i = nloaded, 1, -1 do by_key[found[i]] = loaded[i] end -- the first child per key wins
+    for i = nloaded, 1, -1 do -- the first child per key wins
+      local c = loaded[i]
+      by_key[found and found[i] or c[tkey]] = c
+    end
     local name = rel.name
     for i = 1, #records do
       local r = records[i]
@@ -157,13 +165,15 @@ function M.keyed(rel, records, scope, chunk_size)
     end
     return loaded
   end
-  for i = 1, nloaded do
-    local k = found[i]
+  for i = 1, nloaded do -- one pass: each child onto its key's list
+    local c = loaded[i]
+    local k
+    if found then k = found[i] else k = c[tkey] end
     local list = by_key[k]
     if list then
-      list[#list + 1] = loaded[i]
+      list[#list + 1] = c
     else
-      by_key[k] = { loaded[i] }
+      by_key[k] = { c }
     end
   end
   M.attach_lists(rel.name, records, owner_key, by_key, norm, rel.opts.inverse_of, okey)
