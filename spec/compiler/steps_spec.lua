@@ -310,7 +310,9 @@ describe("the builder's incremental shape (no server)", function()
 
     it("a value that cannot be checked against itself (NaN) is compiled without an entry", function()
       local q = T("u"):where{ a = 0 / 0 }
-      local sql, params = compiler.select(mariadb, q)
+      compiler.select(mariadb, q) -- the node's first statement: compiled as it is
+      assert.is_nil(entry(q))
+      local sql, params = compiler.select(mariadb, q) -- the second: learned, or marked
       assert.are.equal("SELECT * FROM `u` WHERE (`a` = ?)", sql)
       assert.are_not.equal(params[1], params[1])
       assert.is_false(entry(q))
@@ -391,15 +393,19 @@ describe("the builder's incremental shape (no server)", function()
 
     it("all() on a hit goes straight to execute, with this query's values", function()
       local db = fake_db()
-      T("users", db):where{ id = 1 }:select("c"):all()
+      T("users", db):where{ id = 1 }:select("c"):all() -- the node's first: compiled as it is
       assert.are.equal(1, db.compiles)
-      T("users", db):where{ id = 2 }:select("c"):all()
-      T("users", db):where("x = ? AND y = ?", 3, false):limit(2):all()
-      T("users", db):where("x = ? AND y = ?", 4, true):limit(5):all()
+      T("users", db):where{ id = 2 }:select("c"):all() -- the second: its entry learned
       assert.are.equal(2, db.compiles)
-      assert.are.equal("SELECT `c` FROM `users` WHERE (`id` = ?)", db.sent[2].sql)
-      assert.are.same({ n = 1, 2 }, db.sent[2].params)
-      assert.are.same({ n = 3, 4, true, 5 }, db.sent[4].params)
+      T("users", db):where{ id = 3 }:select("c"):all()
+      assert.are.equal(2, db.compiles)
+      for i, b in ipairs({ false, true, false }) do
+        T("users", db):where("x = ? AND y = ?", i, b):limit(i + 1):all()
+      end
+      assert.are.equal(4, db.compiles)
+      assert.are.equal("SELECT `c` FROM `users` WHERE (`id` = ?)", db.sent[3].sql)
+      assert.are.same({ n = 1, 3 }, db.sent[3].params)
+      assert.are.same({ n = 3, 3, false, 4 }, db.sent[6].params)
     end)
 
     -- the statement a build sends through a shaped root and through a

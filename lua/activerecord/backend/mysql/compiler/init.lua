@@ -29,13 +29,22 @@ local plain_select, plain_update, plain_delete = sel.select, dml.update, dml.del
 
 --- SELECT text and parameters of a finalized query (cached by its shape);
 -- with `outer`, a nested SELECT in that compile context.
+-- A node's first statement is compiled as it is; its entry is learned on
+-- the second (a shape seen once, an IN list of a length that does not
+-- come back, costs one compile, not two).
+local SEEN = {}
+
 function M.select(dialect, q, outer)
   if outer then return plain_select(dialect, q, outer) end
   local node = q._shape
   if node then -- built by shaped steps: its entry is on its node
     local e = node[dialect]
     if e then return e.sql, qshape.params(e, q._vals) end
-    if e == nil then return shape.learn(plain_select, dialect, q, node) end
+    if e == nil then
+      if node[SEEN] then return shape.learn(plain_select, dialect, q, node) end
+      node[SEEN] = true
+      return plain_select(dialect, materialize(q))
+    end
   end
   return shape.compile(plain_select, "select", dialect, materialize(q))
 end
