@@ -83,20 +83,18 @@ end
 -- @treturn table the fields
 function M.columns(model, instances)
   local list = model.field_list
-  local missing, nmissing = {}, #list -- fields no record has set yet
-  for j = 1, nmissing do missing[j] = list[j] end
+  local missing, keys, nmissing = {}, {}, #list -- fields no record has set yet, and their keys
+  local values, key = access.values, access.key
+  for j = 1, nmissing do missing[j], keys[j] = list[j], key(list[j]) end
   local used = {}
-  local A = access
-  local values, key = A.values, A.key
   for i = 1, #instances do
     local t = values(instances[i])
     local j = 1
     while j <= nmissing do
-      local f = missing[j]
-      if rawget(t, key(f)) ~= nil then
-        used[f] = true
-        missing[j] = missing[nmissing]
-        missing[nmissing] = nil
+      if rawget(t, keys[j]) ~= nil then
+        used[missing[j]] = true
+        missing[j], keys[j] = missing[nmissing], keys[nmissing]
+        missing[nmissing], keys[nmissing] = nil, nil
         nmissing = nmissing - 1
       else
         j = j + 1
