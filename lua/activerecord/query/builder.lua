@@ -55,14 +55,56 @@ function M.new(opts)
   }, Query)
 end
 
+-- A model query while shaped is a small table: [QUERY], `_shape`, `_vals`,
+-- `_rare`; its source's fields (table, model, backend, resolve) are read
+-- from its metatable, one per model query class and backend: a copy of the
+-- class with `__index` a table of those fields that falls back to the
+-- class's methods. `materialize` (a plain query) gives them back as its
+-- own fields, under the class itself. The rare fields' defaults sit there
+-- too, so reading them costs one lookup; `_rare` there says "a root: look".
+local SOURCE, BASE = qshape.SOURCE, qshape.BASE
+local sources = setmetatable({}, { __mode = "k" })
+
+local function source_mt(model, mt, backend)
+  local by = sources[mt]
+  local key = backend or false
+  local smt = by and by[key]
+  if smt ~= nil then return smt end
+  local index = mt.__index
+  if type(index) ~= "table" then return false end -- a class not made of tables: fields stay on the query
+  local fields = setmetatable({ table = model.table, model = model, backend = backend, resolve = model.resolve,
+    _rare = "root", _scoped = false, skip_all_scopes = false, skip_scopes = false, after_load = false },
+    { __index = index })
+  smt = {}
+  for k, v in next, mt do smt[k] = v end
+  smt.__index, smt[SOURCE], smt[BASE] = fields, fields, mt
+  if not by then
+    by = {}
+    sources[mt] = by
+  end
+  by[key] = smt
+  return smt
+end
+
 --- A model's query in one table (what `Model:query()` needs): `mt` the
 -- model's query class, `backend` its backend (or a function returning it).
 function M.for_model(model, mt, backend)
+  if mt[SOURCE] then mt = mt[BASE] end
   local t, resolve = model.table, model.resolve
+  local smt = source_mt(model, mt, backend)
+  if smt then return setmetatable({ [QUERY] = true, _shape = qshape.root(t, resolve) }, smt) end
   return setmetatable({
     [QUERY] = true, table = t, model = model, backend = backend, resolve = resolve,
     _shape = qshape.root(t, resolve),
   }, mt)
+end
+
+--- The class of a query as a plain query (a shaped model query's metatable
+-- holds its source; see `for_model`).
+function M.class_of(q)
+  local mt = getmetatable(q)
+  if mt[SOURCE] then return mt[BASE] end
+  return mt
 end
 
 -- A model's shared root query, for code that starts a chain on the model
@@ -112,8 +154,14 @@ end
 -- look; a root query (made by `new`/`for_model`, whose fields code may set,
 -- as `unscoped` does) has none, and is looked at.
 local function to(self, at, vals)
-  local q = setmetatable({ [QUERY] = true, table = self.table, model = self.model, backend = self.backend,
-    resolve = self.resolve, _shape = at, _vals = vals, _rare = false }, getmetatable(self))
+  local mt = getmetatable(self)
+  local q
+  if mt[SOURCE] then -- a model query: its source's fields are on its metatable
+    q = setmetatable({ [QUERY] = true, _shape = at, _vals = vals, _rare = false }, mt)
+  else
+    q = setmetatable({ [QUERY] = true, table = self.table, model = self.model, backend = self.backend,
+      resolve = self.resolve, _shape = at, _vals = vals, _rare = false }, mt)
+  end
   if self._rare ~= false then
     local a, b, c, d = self._scoped, self.skip_all_scopes, self.skip_scopes, self.after_load
     if a or b or c or d then

@@ -52,6 +52,10 @@ M.VALT, M.NULLT = VALT, NULLT
 -- of the step before it, and the node's `info`.
 local DESC, PARENT, INFO = {}, {}, {}
 M.DESC = DESC
+-- Keys of a model query's source metatable (activerecord.query.builder):
+-- the table of the source's fields, and the model's query class.
+local SOURCE, BASE = {}, {}
+M.SOURCE, M.BASE = SOURCE, BASE
 
 -- ---- the trie ---------------------------------------------------------------
 
@@ -568,12 +572,20 @@ local function replay(out, node, vals)
   return out
 end
 
--- A plain copy of the shaped query `q`'s own fields, without its shape.
+-- A plain copy of the shaped query `q`'s fields, without its shape, and
+-- the class it has as a plain query (a model query's source fields, on its
+-- metatable while shaped, become its own).
 local function unshaped(q)
   local out = {}
   for k, v in next, q do out[k] = v end
   out._shape, out._vals, out._rare = nil, nil, nil
-  return out
+  local mt = getmt(q)
+  local src = mt[SOURCE]
+  if src then
+    out.table, out.model, out.backend, out.resolve = src.table, src.model, src.backend, src.resolve
+    mt = mt[BASE]
+  end
+  return out, mt
 end
 
 --- The query `q` as a plain query (its clause lists built, no shape);
@@ -581,7 +593,8 @@ end
 function M.materialize(q)
   local node = q._shape
   if not node then return q end
-  return setmetatable(replay(unshaped(q), node, q._vals or {}), getmt(q))
+  local out, mt = unshaped(q)
+  return setmetatable(replay(out, node, q._vals or {}), mt)
 end
 
 -- marker(i) for every place i.
@@ -593,7 +606,8 @@ M.STANDINS = STANDINS
 function M.standin(q)
   local node = q._shape
   if not node then return nil end
-  return setmetatable(replay(unshaped(q), node, STANDINS), getmt(q))
+  local out, mt = unshaped(q)
+  return setmetatable(replay(out, node, STANDINS), mt)
 end
 
 --- What the usual questions need of a query on `node` (made once per

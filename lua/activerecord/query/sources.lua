@@ -184,7 +184,7 @@ local function set_operation(self, op, other)
   local q = builder.new{ model = self.model, backend = self.backend, resolve = self.resolve }
   q._compound = parts
   q.after_load = self.after_load
-  return setmetatable(q, getmetatable(self))
+  return setmetatable(q, builder.class_of(self))
 end
 
 --- `UNION` with another query (the first query's model and backend are kept;
