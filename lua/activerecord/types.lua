@@ -170,10 +170,13 @@ end
 
 -- Digits counted from positions (two finds, no captures: no substrings made).
 local function check_decimal_size(s, field)
-  local _, e = find(s, "^[+-]?0*") -- the sign and leading zeros end at e
-  local dot = find(s, ".", e + 1, true)
-  local nint = (dot or #s + 1) - e - 1
   local precision, scale = field.precision or 10, field.scale or 0
+  local dot, n = find(s, ".", 1, true), #s
+  -- surely fits: at most dot - 1 digits before the point (sign and zeros
+  -- counted too), at most `scale` after it
+  if (dot or n + 1) - 1 <= precision - scale and (not dot or n - dot <= scale) then return true end
+  local _, e = find(s, "^[+-]?0*") -- the sign and leading zeros end at e
+  local nint = (dot or n + 1) - e - 1
   if dot and #s - dot > scale and find(s, "[^0]", dot + scale + 1) then
     return false, ("has more than %d decimal places"):format(scale)
   end
@@ -243,7 +246,7 @@ end
 local recent = M.recent
 
 local decimal_texts, remember_decimal = recent()
-M.decimal_texts = decimal_texts
+M.decimal_texts, M.remember_decimal, M.DECIMAL_TEXT = decimal_texts, remember_decimal, DECIMAL_TEXT
 
 M.register("decimal", {
   schema_type = "decimal",
@@ -318,7 +321,7 @@ M.register("date", {
 local CANONICAL = "^%d%d%d%d%-[01]%d%-[0-3]%d [0-2]%d:[0-5]%d:[0-5]%d%.?%d?%d?%d?%d?%d?%d?$"
 
 local canonical_times, remember_time = recent()
-M.canonical_times = canonical_times
+M.canonical_times, M.remember_time, M.CANONICAL_TIME = canonical_times, remember_time, CANONICAL
 
 for _, name in ipairs({ "datetime", "timestamp" }) do
   M.register(name, {

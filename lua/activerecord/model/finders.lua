@@ -329,9 +329,13 @@ local function cast_code(f, i, var)
     elseif f.type == "float" then
       return ("if mtype(%s) == 'integer' then %s = %s + 0.0 end\n"):format(var, var, var)
     elseif f.type == "decimal" or f.type == "datetime" or f.type == "timestamp" then
-      local ring = f.type == "decimal" and "DT" or "CT"
-      return ("if not (%s[1] == %s or %s[2] == %s or %s[3] == %s or %s[4] == %s) and %s ~= NULL then "
-        .. "%s = C[%d](%s, F[%d]) end\n"):format(ring, var, ring, var, ring, var, ring, var, var, var, i, var, i)
+      -- a text in stored form stays as it is and is remembered for the
+      -- validation (what the type's cast does, without the call)
+      local ring, pat, add = "DT", "DEC", "ADD_DEC"
+      if f.type ~= "decimal" then ring, pat, add = "CT", "TIME", "ADD_TIME" end
+      return ("if not (%s[1] == %s or %s[2] == %s or %s[3] == %s or %s[4] == %s) and %s ~= NULL then\n"
+        .. "if type(%s) == 'string' and find(%s, %s) then %s(%s) else %s = C[%d](%s, F[%d]) end\nend\n")
+        :format(ring, var, ring, var, ring, var, ring, var, var, var, var, pat, add, var, var, i, var, i)
     end
   end
   return ("if %s ~= NULL then %s = C[%d](%s, F[%d]) end\n"):format(var, var, i, var, i)
@@ -355,8 +359,9 @@ local function generate_new(model, meta, tracking)
   local list = model.field_list
   local C, F = {}, {}
   local types = require("activerecord.types")
-  local code = { "local model, FIELDS, F, C, NULL, NIL_OLD, NO_CHANGES, MT, unknown, not_table, DT, CT = ...\n"
-    .. "local type, mtype, setmetatable, next = type, math.type, setmetatable, next\n"
+  local code = { "local model, FIELDS, F, C, NULL, NIL_OLD, NO_CHANGES, MT, unknown, not_table, DT, CT,"
+    .. " DEC, ADD_DEC, TIME, ADD_TIME = ...\n"
+    .. "local type, mtype, setmetatable, next, find = type, math.type, setmetatable, next, string.find\n"
     .. "return function(attrs)\n" }
   local items, fill = {}, {}
   for i, f in ipairs(list) do
@@ -410,7 +415,8 @@ local function generate_new(model, meta, tracking)
   code[#code + 1] = "return setmetatable(inst, MT)\nend\n"
   local chunk = assert(load(table.concat(code), ("=(%s %s)"):format(tracking and "new" or "build", model.name), "t"))
   return chunk(model, model.fields, F, C, null, NIL_OLD, NO_CHANGES, meta.instance_mt, unknown_name(model, meta),
-    not_a_table(model, tracking and ".new" or ":insert_all row"), types.decimal_texts, types.canonical_times)
+    not_a_table(model, tracking and ".new" or ":insert_all row"), types.decimal_texts, types.canonical_times,
+    types.DECIMAL_TEXT, types.remember_decimal, types.CANONICAL_TIME, types.remember_time)
 end
 
 --- The model's `new(attrs)` and `build(attrs)` (see generate_new).
