@@ -83,7 +83,7 @@ function M.instance_mt(model, meta)
       -- handed out: the caller may change it in place from now on (what
       -- the column holds is known already for rows read with their hashes)
       if v ~= nil and inst[PERSISTED] then
-        if inst[f.held] ~= nil then
+        if inst[f.held] then
           inst[HANDED] = true
         elseif type(v) == "table" then
           hand_out(inst, f, v)

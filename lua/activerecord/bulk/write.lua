@@ -134,6 +134,7 @@ local function apply_outcomes(model, instances, settler, result, returning)
   local outcome, returned = settler.outcome, settler.returned
   local plan = returned_plan(model, returning)
   local out_rows, nrows = result.rows, #result.rows
+  local p1 = plan and #plan == 1 and plan[1] -- the usual plan: the key alone
   for idx = 1, #instances do
     local inst = instances[idx]
     local o = outcome[idx]
@@ -142,7 +143,15 @@ local function apply_outcomes(model, instances, settler, result, returning)
       if row then
         nrows = nrows + 1
         out_rows[nrows] = row
-        take_row(model, values(inst), row, plan)
+        if p1 then -- take_row, inline
+          local v = row[p1[1]]
+          if v ~= nil then
+            local from_db = p1[3]
+            rawset(values(inst), p1[2], from_db and from_db(v, p1[4]) or v)
+          end
+        else
+          take_row(model, values(inst), row, plan)
+        end
       elseif o ~= WRITTEN then
         rawset(values(inst), pk_key, o)
       end

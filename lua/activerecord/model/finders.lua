@@ -251,7 +251,7 @@ local function loader_code(model, meta, C, D, F)
       items[#items + 1] = col
     end
   end
-  for j = 1, #json_fields do items[#items + 1] = ("held and row[held[%d]]"):format(j) end
+  for j = 1, #json_fields do items[#items + 1] = ("held and row[held[%d]] or false"):format(j) end
   return table.concat(code), "setmetatable({ " .. table.concat(items, ", ") .. " }, MT)"
 end
 
@@ -266,9 +266,7 @@ local function generic_loader(model, meta)
       if v ~= nil and f.from_db then v = f.from_db(v, f) end
       inst[f.slot] = v
     end
-    if held then
-      for j = 1, nj do inst[json_fields[j].held] = row[held[j]] end
-    end
+    for j = 1, nj do inst[json_fields[j].held] = held and row[held[j]] or false end
     return setmetatable(inst, mt)
   end
 end
@@ -368,7 +366,7 @@ local function generate_new(model, meta, tracking)
     C[i], F[i] = f.cast or false, f
     items[i] = ("[%q] = nil"):format(f.name)
   end
-  for _ = layout.BASE + 1, meta.nslots do fill[#fill + 1] = "nil" end
+  for s = layout.BASE + 1, meta.nslots do fill[#fill + 1] = s > layout.BASE + #list and "false" or "nil" end
   if tracking then
     code[#code + 1] = "local changes = { " .. table.concat(items, ", ") .. " }\n"
   else
@@ -435,6 +433,7 @@ function M.generic_new(model, meta, tracking)
   return function(attrs)
     local changes = tracking and {} or NO_CHANGES
     local inst = { changes, false, false, model, false }
+    for _, f in ipairs(meta.json_fields or {}) do inst[f.held] = false end
     if tracking then
       for _, f in ipairs(meta.defaults) do
         local d = f.default

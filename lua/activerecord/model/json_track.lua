@@ -16,7 +16,7 @@ local layout = require("activerecord.model.layout")
 
 local M = {}
 
-local type, rawset, pcall = type, rawset, pcall
+local type, pcall = type, pcall
 local CHANGES, PERSISTED, HANDED, MODEL = layout.CHANGES, layout.PERSISTED, layout.HANDED, layout.MODEL
 local NO_CHANGES, NIL_OLD, UNREAD = layout.NO_CHANGES, layout.NIL_OLD, layout.UNREAD
 
@@ -30,8 +30,8 @@ M.encode = encode
 -- database holds, once, and mark the record for comparison at save.
 function M.hand_out(inst, f, v)
   local held = f.held
-  if inst[held] == nil and inst[CHANGES][f.name] == nil then
-    rawset(inst, held, json.hash(v))
+  if not inst[held] and inst[CHANGES][f.name] == nil then
+    inst[held] = json.hash(v)
   end
   inst[HANDED] = true
 end
@@ -44,19 +44,25 @@ function M.hand_out_all(inst)
   for i = 1, #list do
     local f = list[i]
     local v = inst[f.slot]
-    if type(v) == "table" and inst[f.held] == nil and changes[f.name] == nil then
-      rawset(inst, f.held, json.hash(v))
+    if type(v) == "table" and not inst[f.held] and changes[f.name] == nil then
+      inst[f.held] = json.hash(v)
     end
   end
   inst[HANDED] = true
 end
 
 --- After a write: the texts it bound (`texts[i]` for json_fields[i], or
--- nil) are what the database holds.
+-- nil; for a model with one JSON field, its text itself) are what the
+-- database holds. (Held slots always hold a value, false for none: plain
+-- writes.)
 function M.keep_texts(inst, list, texts)
-  for i = 1, #list do
-    local t = texts[i]
-    if t ~= nil then rawset(inst, list[i].held, t) end
+  if #list == 1 then
+    inst[list[1].held] = texts
+  else
+    for i = 1, #list do
+      local t = texts[i]
+      if t ~= nil then inst[list[i].held] = t end
+    end
   end
   inst[HANDED] = true -- the caller may still hold the tables it wrote
 end
@@ -79,7 +85,7 @@ function M.sync(inst)
   for i = 1, #list do
     local f = list[i]
     local name, held = f.name, inst[f.held]
-    if held ~= nil and changes[name] == nil and not unchanged(f, inst[f.slot], held) then
+    if held and changes[name] == nil and not unchanged(f, inst[f.slot], held) then
       if changes == NO_CHANGES then
         changes = {}
         inst[CHANGES] = changes

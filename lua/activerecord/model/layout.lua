@@ -2,9 +2,10 @@
 -- whose array part holds its state and its field values, with the model's
 -- instance metatable. Fixed slots: 1 the change set, 2 persisted, 3 whether a
 -- JSON table was handed out, 4 the model, 5 the relation cache (or false);
--- field i of `model.field_list` at
--- BASE + i; after the fields, one slot per JSON field for what its column
--- holds (`field.held`). Class metadata sits under one private key, `_meta`.
+-- field i of `model.field_list` at BASE + i; after the fields, one slot per
+-- JSON field for what its column holds (`field.held`; false while unknown,
+-- so it is always set in place). Class metadata sits under one private key,
+-- `_meta`.
 -- @module activerecord.model.layout
 local errors = require("activerecord.errors")
 

@@ -169,17 +169,19 @@ end
 local MAX_BITS = 62
 
 -- Binding field f's value v: to_db, or the text the validation just encoded.
-local function bind_code(f, i)
+local function bind_code(f, i, single)
   local j = f.json_index
   if j then
+    -- a model with one JSON field hands back its text itself (no table)
+    local keep = single and "texts = b" or ("texts = texts or {}; texts[%d] = b"):format(j)
     return ("if JV and JV[%d] == v then b = JT[%d]; JV[%d], JT[%d] = nil, nil else b = TO[%d](v, F[%d]) or v end\n"
-      .. "if type(v) == 'table' then texts = texts or {}; texts[%d] = b end\n"):format(j, j, j, j, i, i, j)
+      .. "if type(v) == 'table' then %s end\n"):format(j, j, j, j, i, i, keep)
   end
   if f.to_db then return ("b = TO[%d](v, F[%d]) or v\n"):format(i, i) end
   return "b = v\n"
 end
 
-local function generic_collector(list, creating)
+local function generic_collector(list, creating, single)
   return function(inst, changes, scratch)
     local src, n, texts, idx = {}, 0, nil, {}
     for i = 1, #list do
@@ -205,8 +207,12 @@ local function generic_collector(list, creating)
             b = to and to(v, f) or v
           end
           if j and type(v) == "table" then
-            if texts == nil then texts = {} end
-            texts[j] = b
+            if single then
+              texts = b
+            else
+              if texts == nil then texts = {} end
+              texts[j] = b
+            end
           end
         end
         src[n] = b
@@ -219,7 +225,9 @@ end
 --- The model's collector for an INSERT (`creating`) or an UPDATE.
 function M.make_collector(model, creating)
   local list = model.field_list
-  if #list > MAX_BITS then return generic_collector(list, creating) end
+  local json_fields = model._meta.json_fields
+  local single = json_fields ~= nil and #json_fields == 1
+  if #list > MAX_BITS then return generic_collector(list, creating, single) end
   local TO, F = {}, {}
   -- the values' list sized at once (for an UPDATE: every field, the key and
   -- two guards): no growth while it fills
@@ -233,7 +241,7 @@ function M.make_collector(model, creating)
     local bit = 1 << (i - 1)
     if creating then
       code[#code + 1] = ("v = inst[%d]\nif v ~= nil then\nn = n + 1\nkey = key + %d\n%ssrc[n] = b\n")
-        :format(f.slot, bit, bind_code(f, i))
+        :format(f.slot, bit, bind_code(f, i, single))
       if not f.auto then
         code[#code + 1] = ("elseif changes[%q] ~= nil then\nn = n + 1\nkey = key + %d\nsrc[n] = NULL\n")
           :format(f.name, bit)
@@ -241,7 +249,8 @@ function M.make_collector(model, creating)
       code[#code + 1] = "end\n"
     else
       code[#code + 1] = ("if changes[%q] ~= nil then\nv = inst[%d]\nn = n + 1\nkey = key + %d\n"
-        .. "if v == nil then src[n] = NULL else\n%ssrc[n] = b\nend\nend\n"):format(f.name, f.slot, bit, bind_code(f, i))
+        .. "if v == nil then src[n] = NULL else\n%ssrc[n] = b\nend\nend\n")
+        :format(f.name, f.slot, bit, bind_code(f, i, single))
     end
   end
   code[#code + 1] = "return src, n, texts, key\nend\n"
