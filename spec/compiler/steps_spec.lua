@@ -306,6 +306,11 @@ describe("the builder's incremental shape (no server)", function()
       assert.is_nil(T("u"):where{ a = { 1, null } }._shape)
       assert.is_nil(T("u"):where(ar.fn.lower("a"):eq("x"))._shape)
       same_as_fresh(T("u"):where{ a = { 1, null } })
+      T("u"):where("a = ? AND b = ?", 1, 2)
+      local q = T("u"):where("a = ? AND b = ?", 1, nil) -- a NULL among a fragment's values: no shape
+      assert.is_nil(q._shape)
+      assert.are.same({ n = 2, 1, nil }, plain(select(2, compiler.select(mariadb, q))))
+      assert.has_error(function() T("u"):where("a = ? AND b = ?", 1, {}) end)
     end)
 
     it("a value that cannot be checked against itself (NaN) is compiled without an entry", function()

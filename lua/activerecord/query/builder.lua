@@ -431,6 +431,10 @@ end
 
 -- where("sql with ?", ...): on a node seen before, the values appended
 -- (the path where(ar.raw(...)) takes: WHERE_EXPR, "raw", text, count).
+local function raw_value(v) -- a value a fragment binds as it is
+  return v ~= nil and (type(v) ~= "table" or getmt(v) == Slot)
+end
+
 local function where_raw(self, s, sql, ...)
   local n = select("#", ...)
   local c = s[WHERE_EXPR]
@@ -439,16 +443,24 @@ local function where_raw(self, s, sql, ...)
   c = c and c[n]
   if c and c[DESC] then
     local vals, at = vals_for(self)
-    local ok = true
-    for i = 1, n do
-      local v = (select(i, ...))
-      if v == nil or (type(v) == "table" and getmt(v) ~= Slot) then
-        ok = false
-        break
+    if n <= 2 then -- the usual counts, without select() per value
+      local a, b = ...
+      if (n < 1 or raw_value(a)) and (n < 2 or raw_value(b)) then
+        vals[at + 1], vals[at + 2] = a, b
+        return to(self, c, vals)
       end
-      vals[at + i] = v
+    else
+      local ok = true
+      for i = 1, n do
+        local v = (select(i, ...))
+        if not raw_value(v) then
+          ok = false
+          break
+        end
+        vals[at + i] = v
+      end
+      if ok then return to(self, c, vals) end
     end
-    if ok then return to(self, c, vals) end
   end
   return where_node(self, expr.raw(sql, ...), s)
 end

@@ -15,6 +15,7 @@ local qshape = require("activerecord.query.shape")
 
 local Query = builder.Query
 local unpack = table.unpack
+local type, next, rawget = type, next, rawget -- hot paths: globals read once
 local query_error, node = nodes.query_error, nodes.node
 local checked_value = nodes.checked_value
 local check_name = nodes.check_name
