@@ -185,11 +185,21 @@ end
 -- ---- dispatch -------------------------------------------------------------
 
 -- Class -> ClassMethods -> these: `User:where{...}` is `User:query():where{...}`.
--- A forwarder is made once per query method name, for every model.
+-- A forwarder is made once per query method name, for every model. It
+-- starts from the model's shared root query (query.model_root: every
+-- builder step returns a new query, so the root is never handed out),
+-- unless the model has its own `query`.
+local class_query = ClassMethods.query
 local QueryForward = setmetatable({}, { __index = function(t, k)
   if type(query.Query[k]) ~= "function" then return nil end
   local fwd = function(c, ...)
-    local q = c:query()
+    local q
+    local meta = c._meta
+    if meta and c.query == class_query then
+      q = query.model_root(c, meta.query_mt, meta.backend_fn)
+    else
+      q = c:query()
+    end
     return q[k](q, ...)
   end
   rawset(t, k, fwd)
