@@ -1,7 +1,9 @@
 --- Class methods of every model: queries (`query`, `unscoped`), building
 -- records (`new`, `_build`, `create`), loading rows into records (`_load`,
 -- `_held_keys`), finders (`find` on a fast path that skips the builder,
--- `find_or_fail`, `find_by`, `all`), events (`on`, `off`) and `transaction`.
+-- `find_or_fail`, `find_by`, `all`), events (`on`, `off`) and `transaction`;
+-- and the per-model generated code behind them: `new`/`_build` and the
+-- record loaders (`_meta.load`, `_meta.load_rows`).
 -- @module activerecord.model.finders
 local errors = require("activerecord.errors")
 local null = require("activerecord.null")
