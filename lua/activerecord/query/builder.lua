@@ -11,12 +11,13 @@ local expr = require("activerecord.query.expr")
 local functions = require("activerecord.query.functions")
 local registry = require("activerecord.registry")
 local qshape = require("activerecord.query.shape")
+local trie = qshape.trie
 
 local M = {}
 
 -- hot paths: globals read once (a global is a table lookup per use)
-local type, next, rawget, rawlen, select = type, next, rawget, rawlen, select
-local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
+local type, next, select = type, next, select
+local setmetatable, getmetatable = setmetatable, getmetatable
 
 local Query = {}
 Query.__index = Query
@@ -31,10 +32,8 @@ for _, key in ipairs({ "_where", "_order", "_select", "_group", "_having", "_joi
   Query[key] = setmetatable({}, EMPTY_MT)
 end
 
-local null = require("activerecord.null")
 local query_error, show, node = nodes.query_error, nodes.show, nodes.node
-local getmt, Expr, Order, Select, Slot, QUERY = nodes.getmt, nodes.Expr, nodes.Order, nodes.Select, nodes.Slot,
-  nodes.QUERY
+local getmt, Order, Select, QUERY = nodes.getmt, nodes.Order, nodes.Select, nodes.QUERY
 local is_expr, is_query = nodes.is_expr, nodes.is_query
 local check_name = nodes.check_name
 local as_expr, condition, order_entry = expr.as_expr, expr.condition, expr.order_entry
@@ -117,10 +116,10 @@ local shared, shared_epoch = setmetatable({}, { __mode = "k" }), setmetatable({}
 
 function M.model_root(model, mt, backend)
   local q = shared[mt]
-  if q and q.backend == backend and shared_epoch[q] == qshape.epoch then return q end
+  if q and q.backend == backend and shared_epoch[q] == trie.epoch then return q end
   q = M.for_model(model, mt, backend)
   q._rare = false -- never given fields from outside
-  shared[mt], shared_epoch[q] = q, qshape.epoch
+  shared[mt], shared_epoch[q] = q, trie.epoch
   return q
 end
 
@@ -223,64 +222,6 @@ local function set(self, key, value)
   return q
 end
 
--- A model field's value as the column stores it (e.g. a UUID's binary
--- form); a value the field cannot cast stays as given (it matches nothing).
-local function field_value(model, name, v)
-  local ok, converted = pcall(model._to_db, model, name, v)
-  if ok then return converted end
-  return v
-end
-
--- A list converts item by item (IN); another table (a datetime table, a
--- JSON document) converts as a whole, and is refused later if it is still
--- a table.
-local function convert_value(model, name, v)
-  if v == null then return v end
-  if type(v) ~= "table" then return field_value(model, name, v) end
-  local mt = getmt(v)
-  if mt == Expr or mt == Slot or rawget(v, QUERY) ~= nil then return v end
-  local n = rawlen(v)
-  if n == 0 and next(v) ~= nil then return field_value(model, name, v) end
-  local list = {}
-  for i = 1, n do
-    local x = rawget(v, i)
-    if x == nil then return v end -- a hole: not a list, refused as it is
-    list[i] = field_value(model, name, x)
-  end
-  local count = 0
-  for _ in next, v do count = count + 1 end
-  if count ~= n then return v end -- other keys: not a list, refused as it is
-  return list
-end
-
--- where{ field = value } on a model query: values converted like the fields.
-local function model_hash(model, t)
-  local out = {}
-  for k, v in pairs(t) do
-    local f = type(k) == "string" and model.fields[k]
-    if f and (f.to_db or f.cast) then v = convert_value(model, k, v) end
-    out[k] = v
-  end
-  return out
-end
-
-local function query_condition(self, first, ...)
-  local m = self.model
-  if m and m.fields and type(first) == "table" and not is_expr(first) and not is_query(first) then
-    first = model_hash(m, first)
-  end
-  return condition(first, ...)
-end
-
---- Adds a condition (AND).
--- @param ... a table `{ col = value }` (`=`; a list is `IN`; `ar.null` is
---   `IS NULL`; a query is `IN (subquery)`; on a model, values convert like the
---   fields), an expression (`ar.col("age"):gt(18)`), or SQL text with `?`
---   followed by its values
--- @treturn Query the new query
--- @raise `QueryError` for a bad column name or argument, and for a value
---   that is a table but not a list of scalars, a query or an expression
---   (expressions are told apart by identity: a decoded JSON object is data)
 -- ---- shaped steps ---------------------------------------------------------
 -- A shaped step moves the query's `_shape` to the child for its structure
 -- and appends its values to `_vals` (activerecord.query.shape); on a node
@@ -289,17 +230,14 @@ end
 -- its items). When the structure is one the shape does not know, the step
 -- is done on the plain query (`with`).
 
-local walk, order_walk, select_walk = qshape.walk, qshape.order_walk, qshape.select_walk
+local order_walk, select_walk = qshape.order_walk, qshape.select_walk
 local finish, template, marker = qshape.finish, qshape.template, qshape.marker
 local grow = qshape.grow
 local DESC, ADD, SET, RESET = qshape.DESC, qshape.ADD, qshape.SET, qshape.RESET
-local VALT, NULLT = qshape.VALT, qshape.NULLT
-local WHERE_HASH, WHERE_EXPR = qshape.WHERE_HASH, qshape.WHERE_EXPR
 local SELECT, ORDER, REORDER, LIMIT, OFFSET = qshape.SELECT, qshape.ORDER, qshape.REORDER, qshape.LIMIT,
   qshape.OFFSET
 local SELECT_NAME, ORDER_NAME, DISTINCT, AGGREGATE = qshape.SELECT_NAME, qshape.ORDER_NAME, qshape.DISTINCT,
   qshape.AGGREGATE
-local SCALAR = { string = true, number = true, boolean = true }
 
 -- The list to append this step's values to, and how many self has: the
 -- values list is shared along a chain and read up to each query's count
@@ -339,207 +277,6 @@ local function add_step(self, cur, s, vals, nv, clause, item, walker)
   end
   return with(self, clause, item)
 end
-
--- One where{} item and its path: the column, then VALT (a value), NULLT,
--- or the length of an IN list of scalars.
-local function hash_entry(cur, k, v, vals)
-  local item = expr.hash_item(k, v)
-  if not cur then return item, nil end
-  cur = cur[k] or grow(cur, k)
-  if v == null then return item, cur[NULLT] or grow(cur, NULLT) end
-  if SCALAR[type(v)] or getmt(v) == Slot then
-    vals[#vals + 1] = v
-    return item, cur[VALT] or grow(cur, VALT)
-  end
-  if item.kind == "in" and getmt(v) == nil and rawget(v, QUERY) == nil then
-    local n = #v
-    for i = 1, n do
-      local x = v[i]
-      if not SCALAR[type(x)] then return item, nil end
-      vals[#vals + 1] = x
-    end
-    return item, cur[n] or grow(cur, n)
-  end
-  return item, nil
-end
-
--- A where{} value as the field stores it; a scalar through the field's
--- cast alone (when it has no to_db) in one protected call.
-local function model_value(m, k, v, tv)
-  local f = m.fields[k]
-  if not f then return v end
-  local cast, to_db = f.cast, f.to_db
-  if not (cast or to_db) then return v end
-  if to_db == nil and v ~= null and tv ~= "table" then
-    local ok, x = pcall(cast, v, f)
-    if ok then return x end
-    return v
-  end
-  return convert_value(m, k, v)
-end
-
--- where{ col = value, ... }: keys in sorted order, as `condition` has them.
-local function where_hash_items(self, t, s, m)
-  local keys = expr.sorted_keys(t, "where{}")
-  local vals, n = vals_for(self)
-  local cur = s[WHERE_HASH] or grow(s, WHERE_HASH)
-  local items = {}
-  for i = 1, #keys do
-    local k = keys[i]
-    local v = t[k]
-    if m then v = model_value(m, k, v, type(v)) end
-    items[i], cur = hash_entry(cur, k, v, vals)
-  end
-  return add_step(self, cur, s, vals, #vals - n, "_where", expr.all_of(items), walk)
-end
-
--- where{ col = value }: on a node seen before, one value appended. A key
--- with a child under WHERE_HASH was checked as a column name when the
--- child was made (only column names are made children there).
-local function where_hash(self, t, s)
-  local m = self.model
-  if m and not m.fields then m = nil end
-  local k, v = next(t)
-  if k ~= nil and next(t, k) == nil then
-    local c = s[WHERE_HASH]
-    c = c and c[k]
-    if c then
-      local tv = type(v)
-      if m then
-        v = model_value(m, k, v, tv)
-        tv = type(v)
-      end
-      if SCALAR[tv] then
-        local nxt = c[VALT]
-        if nxt and nxt[DESC] then return to(self, nxt, push1(self, v)) end
-      elseif v == null then
-        local nxt = c[NULLT]
-        if nxt and nxt[DESC] then return to(self, nxt, self._vals) end
-      end
-      return where_hash_items(self, { [k] = v }, s, nil)
-    end
-  end
-  return where_hash_items(self, t, s, m)
-end
-
--- where(expression) and friends: the expression's structure is the path.
-local function where_node(self, e, s)
-  local vals, n = vals_for(self)
-  local cur = walk(s[WHERE_EXPR] or grow(s, WHERE_EXPR), e, vals, false)
-  return add_step(self, cur, s, vals, #vals - n, "_where", e, walk)
-end
-
--- where("sql with ?", ...): on a node seen before, the values appended
--- (the path where(ar.raw(...)) takes: WHERE_EXPR, "raw", text, count).
-local function raw_value(v) -- a value a fragment binds as it is
-  return v ~= nil and (type(v) ~= "table" or getmt(v) == Slot)
-end
-
-local function where_raw(self, s, sql, ...)
-  local n = select("#", ...)
-  local c = s[WHERE_EXPR]
-  c = c and c.raw
-  c = c and c[sql]
-  c = c and c[n]
-  if c and c[DESC] then
-    local vals, at = vals_for(self)
-    if n <= 2 then -- the usual counts, without select() per value
-      local a, b = ...
-      if (n < 1 or raw_value(a)) and (n < 2 or raw_value(b)) then
-        vals[at + 1], vals[at + 2] = a, b
-        return to(self, c, vals)
-      end
-    else
-      local ok = true
-      for i = 1, n do
-        local v = (select(i, ...))
-        if not raw_value(v) then
-          ok = false
-          break
-        end
-        vals[at + i] = v
-      end
-      if ok then return to(self, c, vals) end
-    end
-  end
-  return where_node(self, expr.raw(sql, ...), s)
-end
-
-function Query:where(first, ...)
-  local s = self._shape
-  if s then
-    local t = type(first)
-    if t == "table" then
-      local mt = getmt(first)
-      if mt == nil then return where_hash(self, first, s) end -- a query always has a metatable
-      if mt == Expr then return where_node(self, first, s) end
-    elseif t == "string" then
-      return where_raw(self, s, first, ...)
-    end
-  end
-  return with(self, "_where", query_condition(self, first, ...))
-end
-
---- `(everything so far) OR (this condition)`; arguments as for `where`.
--- @param ... the condition
--- @treturn Query the new query
--- @raise `QueryError` as for `where`
-function Query:or_where(...)
-  local q = self:clone()
-  local current = node({ kind = "and", items = q._where })
-  q._where = { node({ kind = "or", items = { current, query_condition(self, ...) } }) }
-  return q
-end
-
---- Adds `NOT (condition)`; arguments as for `where`.
--- @param ... the condition
--- @treturn Query the new query
--- @raise `QueryError` as for `where`
-function Query:not_where(...)
-  local e = node({ kind = "not", item = query_condition(self, ...) })
-  local s = self._shape
-  if s then return where_node(self, e, s) end
-  return with(self, "_where", e)
-end
---- Adds `col IN (...)`.
--- @tparam string|Expr col the column
--- @tparam table|Query values the values or a subquery
--- @treturn Query the new query
--- @raise `QueryError` for a bad column or list
-function Query:in_list(col, values) return self:where(as_expr(col):in_list(values)) end
---- Adds `col NOT IN (...)`.
--- @tparam string|Expr col the column
--- @tparam table|Query values the values or a subquery
--- @treturn Query the new query
--- @raise `QueryError` for a bad column or list
-function Query:not_in(col, values) return self:where(as_expr(col):not_in(values)) end
---- Adds `col BETWEEN low AND high`.
--- @tparam string|Expr col the column
--- @param low the lower bound
--- @param high the upper bound
--- @treturn Query the new query
-function Query:between(col, low, high) return self:where(as_expr(col):between(low, high)) end
---- Adds `col LIKE ?`.
--- @tparam string|Expr col the column
--- @tparam string pattern the pattern
--- @treturn Query the new query
-function Query:like(col, pattern) return self:where(as_expr(col):like(pattern)) end
---- Adds `col IS NULL`.
--- @tparam string|Expr col the column
--- @treturn Query the new query
-function Query:is_null(col) return self:where(as_expr(col):is_null()) end
---- Adds `col IS NOT NULL`.
--- @tparam string|Expr col the column
--- @treturn Query the new query
-function Query:is_not_null(col) return self:where(as_expr(col):is_not_null()) end
---- Adds `EXISTS (q)`.
--- @tparam Query q the subquery
--- @treturn Query the new query
-function Query:where_exists(q) return self:where(expr.exists(q)) end
---- Adds `NOT EXISTS (q)`.
--- @tparam Query q the subquery
--- @treturn Query the new query
-function Query:where_not_exists(q) return self:where(expr.not_exists(q)) end
 
 --- Adds an ORDER BY item.
 -- @tparam string|Expr|table col a column, an expression, or `ar.col(x):desc()`
@@ -807,5 +544,7 @@ function Query:_final()
 end
 
 M.with, M.set = with, set
+-- for the where steps (activerecord.query.where)
+M.to, M.vals_for, M.push1, M.add_step = to, vals_for, push1, add_step
 
 return M

@@ -9,8 +9,9 @@
 -- One job: the module users get. It gathers the parts, each a file of its
 -- own: `nodes` (identity, value checks, identifiers), `expr` (expressions,
 -- conditions), `functions` (SQL, window, JSON and full-text functions),
--- `builder` (Query and its chain methods), `sources` (from, joins, CTEs, set
--- operations, locks), `terminals` (running queries). The expression
+-- `builder` (Query and its chain methods), `where` (conditions), `sources`
+-- (from, joins, CTEs, set operations, locks), `terminals` (running
+-- queries), `shape` (the query's shape, for the compiled-statement cache). The expression
 -- constructors are re-exported as `ar.col`, `ar.raw`, `ar.json_value`, ...
 -- by `activerecord`.
 -- @module activerecord.query
@@ -18,6 +19,7 @@ local nodes = require("activerecord.query.nodes")
 local expr = require("activerecord.query.expr")
 local functions = require("activerecord.query.functions")
 local builder = require("activerecord.query.builder")
+require("activerecord.query.where")     -- adds where/or_where/not_where and the helpers to Query
 require("activerecord.query.sources")   -- adds from/joins/CTEs/set operations/locks to Query
 require("activerecord.query.terminals") -- adds all/first/count/... to Query
 
