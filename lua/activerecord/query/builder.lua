@@ -333,10 +333,6 @@ local function count_arg(n, what)
   return n
 end
 
---- `LIMIT n`.
--- @tparam integer n a non-negative integer
--- @treturn Query the new query
--- @raise `QueryError` for anything else
 -- LIMIT/OFFSET: present is shape, the number a value.
 local function count_step(self, key, tok, n)
   local s = self._shape
@@ -346,7 +342,12 @@ local function count_step(self, key, tok, n)
   return to(self, cur, push1(self, n))
 end
 
+--- `LIMIT n`.
+-- @tparam integer n a non-negative integer
+-- @treturn Query the new query
+-- @raise `QueryError` for anything else
 function Query:limit(n) return count_step(self, "_limit", LIMIT, count_arg(n, "limit")) end
+
 --- `OFFSET n`.
 -- @tparam integer n a non-negative integer
 -- @treturn Query the new query
