@@ -19,10 +19,13 @@ end
 
 -- ---- clauses -------------------------------------------------------------
 
-local function where_sql(ctx, q)
-  if not q._where or #q._where == 0 then return "" end
-  return " WHERE " .. junction(ctx, { kind = "and", items = q._where })
+-- " WHERE a AND b" / " HAVING ...": a clause's conditions joined by AND.
+local function conditions_sql(ctx, keyword, list)
+  if not list or #list == 0 then return "" end
+  return keyword .. junction(ctx, { kind = "and", items = list })
 end
+
+local function where_sql(ctx, q) return conditions_sql(ctx, " WHERE ", q._where) end
 
 local function order_sql(ctx, q)
   if not q._order or #q._order == 0 then return "" end
@@ -113,10 +116,7 @@ local function group_sql(ctx, q)
   return " GROUP BY " .. table.concat(g, ", ") .. (q._rollup and " WITH ROLLUP" or "")
 end
 
-local function having_sql(ctx, q)
-  if not q._having or #q._having == 0 then return "" end
-  return " HAVING " .. junction(ctx, { kind = "and", items = q._having })
-end
+local function having_sql(ctx, q) return conditions_sql(ctx, " HAVING ", q._having) end
 
 local function windows_sql(ctx, q)
   if not q._windows or #q._windows == 0 then return "" end

@@ -22,7 +22,6 @@
 --    same for every query of the shape, since everything else is in the key.
 -- So a hit is right by construction: same key, same structure; the values
 -- only ever go where the compiler bound them.
-local query = require("activerecord.query")
 local nodes = require("activerecord.query.nodes")
 local null = require("activerecord.null")
 local json = require("activerecord.json")
@@ -32,7 +31,8 @@ local M = {}
 local getmt, Expr, Order, Select, Slot, QUERY = nodes.getmt, nodes.Expr, nodes.Order, nodes.Select, nodes.Slot,
   nodes.QUERY
 local math_type = math.type
-local materialize = require("activerecord.query.shape").materialize
+local qshape = require("activerecord.query.shape")
+local materialize = qshape.materialize
 
 -- Trie tokens that no user string can be: private tables.
 local OPEN_NODE, OPEN_TABLE, OPEN_ORDER, OPEN_SELECT, OPEN_QUERY, OPEN_LIST = {}, {}, {}, {}, {}, {}
@@ -87,17 +87,9 @@ local function step(cur, tok)
   return cur[tok] or grow(cur, tok)
 end
 
--- Stand-ins for values on a miss: slots, bound as themselves.
-local markers, marker_index = {}, {}
-
-local function marker(i)
-  local m = markers[i]
-  if not m then
-    m = query.slot("<value " .. i .. ">")
-    markers[i], marker_index[m] = m, i
-  end
-  return m
-end
+-- Stand-ins for values on a miss: the query side's numbered slots (bound
+-- as themselves), one set for both shape caches.
+local marker, marker_index = qshape.marker, qshape.marker_index
 
 -- ---- the walk -------------------------------------------------------------
 -- walk(cur, v, vals, copying) -> trie node after v (nil: uncacheable) and,
@@ -294,29 +286,27 @@ end
 -- ---- the cache ------------------------------------------------------------
 
 -- Parameters for this statement's values by the entry's plan.
+local params_of = qshape.params
 local function fill(entry, vals)
   if entry.identity then return vals end
-  local idx, consts, n = entry.idx, entry.consts, entry.n
-  local p = { n = n }
-  for i = 1, n do
-    local k = idx[i]
-    if k > 0 then p[i] = vals[k] else p[i] = consts[i] end
-  end
-  return p
+  return params_of(entry, vals)
 end
 
 -- Where each stand-in landed among the compiled parameters.
 local function plan(sql, params, nvals)
   local n = params.n
-  local idx, consts = {}, {}
+  -- the layout of the query side's entries: e[i] = the value's place, or 0
+  -- for a constant in e.consts[i] (qshape.params reads both)
+  local e, consts = { sql = sql, n = n }, {}
   local identity = n == nvals
   for i = 1, n do
     local k = marker_index[params[i]] or 0
-    idx[i] = k
+    e[i] = k
     if k == 0 then consts[i] = params[i] end
     if k ~= i then identity = false end
   end
-  return { sql = sql, n = n, idx = idx, consts = consts, identity = identity }
+  e.consts, e.identity = consts, identity
+  return e
 end
 
 --- Compiles `kind` ("select", "update", "delete") through the cache:
@@ -363,8 +353,7 @@ end
 -- same parameters; otherwise the node is marked false (its queries are
 -- compiled through the walk above).
 
-local qshape = require("activerecord.query.shape")
-local standin_index = qshape.marker_index
+local standin_index = marker_index
 
 local function entry_for(sql, params, sql2, p2, vals, nvals)
   local n = params.n
