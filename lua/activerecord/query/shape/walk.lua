@@ -87,39 +87,27 @@ KIND.binop = function(cur, e, vals, copy)
   local out = copy and copy_of(e) or nil
   return left_right(tok(cur, e.op), e, vals, copy, out), out
 end
-KIND.between = function(cur, e, vals, copy)
-  local out = copy and copy_of(e) or nil
-  local x
-  cur, x = walk(tok(cur, e.negate and true or false), e.left, vals, copy)
-  if cur == nil then return nil end
-  if out then out.left = x end
-  cur, x = operand(cur, e.low, vals, copy)
-  if cur == nil then return nil end
-  if out then out.low = x end
-  cur, x = operand(cur, e.high, vals, copy)
-  if cur == nil then return nil end
-  if out then out.high = x end
-  return cur, out
+-- NOT flag, the left side, then the operand fields in order: BETWEEN (low,
+-- high), LIKE (pattern), IS NULL (none).
+local function negated_left(fields)
+  return function(cur, e, vals, copy)
+    local out = copy and copy_of(e) or nil
+    local x
+    cur, x = walk(tok(cur, e.negate and true or false), e.left, vals, copy)
+    if cur == nil then return nil end
+    if out then out.left = x end
+    for i = 1, #fields do
+      local f = fields[i]
+      cur, x = operand(cur, e[f], vals, copy)
+      if cur == nil then return nil end
+      if out then out[f] = x end
+    end
+    return cur, out
+  end
 end
-KIND.like = function(cur, e, vals, copy)
-  local out = copy and copy_of(e) or nil
-  local x
-  cur, x = walk(tok(cur, e.negate and true or false), e.left, vals, copy)
-  if cur == nil then return nil end
-  if out then out.left = x end
-  cur, x = operand(cur, e.pattern, vals, copy)
-  if cur == nil then return nil end
-  if out then out.pattern = x end
-  return cur, out
-end
-KIND.null = function(cur, e, vals, copy)
-  local out = copy and copy_of(e) or nil
-  local x
-  cur, x = walk(tok(cur, e.negate and true or false), e.left, vals, copy)
-  if cur == nil then return nil end
-  if out then out.left = x end
-  return cur, out
-end
+KIND.between = negated_left({ "low", "high" })
+KIND.like = negated_left({ "pattern" })
+KIND.null = negated_left({})
 -- IN (...): a plain list of scalars (its length is shape); a subquery or
 -- NULL items are not shaped.
 KIND["in"] = function(cur, e, vals, copy)
@@ -158,14 +146,22 @@ local function junction(cur, e, vals, copy)
   return cur, out
 end
 KIND["and"], KIND["or"] = junction, junction
-KIND["not"] = function(cur, e, vals, copy)
-  local out = copy and copy_of(e) or nil
-  local x
-  cur, x = walk(cur, e.item, vals, copy)
-  if cur == nil then return nil end
-  if out then out.item = x end
-  return cur, out
+-- One field: a sub-expression (NOT's item) or an operand (a bound value's).
+local function one_field(field, as_operand)
+  return function(cur, e, vals, copy)
+    local out = copy and copy_of(e) or nil
+    local x
+    if as_operand then
+      cur, x = operand(cur, e[field], vals, copy)
+    else
+      cur, x = walk(cur, e[field], vals, copy)
+    end
+    if cur == nil then return nil end
+    if out then out[field] = x end
+    return cur, out
+  end
 end
+KIND["not"] = one_field("item", false)
 -- raw SQL: its text and its number of parameters are shape, the
 -- parameters values (a nil among them: not shaped).
 KIND.raw = function(cur, e, vals, copy)
@@ -184,14 +180,7 @@ KIND.raw = function(cur, e, vals, copy)
   end
   return tok(tok(cur, e.sql), n), out
 end
-KIND.value = function(cur, e, vals, copy)
-  local out = copy and copy_of(e) or nil
-  local x
-  cur, x = operand(cur, e.value, vals, copy)
-  if cur == nil then return nil end
-  if out then out.value = x end
-  return cur, out
-end
+KIND.value = one_field("value", true)
 
 -- ---- the build walk ---------------------------------------------------------
 -- The same path as `walk` without `copy` (a builder step's), with the
