@@ -71,6 +71,7 @@ check-memory: deps
 	@$(LUA_ENV) AR_CORE_CPATH="build/memcheck/?.so" scripts/with-test-server.sh scripts/check-memory.sh
 
 bench: deps
+	@scripts/ensure-deps.sh sysbench
 	@$(MAKE) --no-print-directory all
 	@$(LUA_ENV) scripts/with-test-server.sh bench/run.sh
 

@@ -3,6 +3,7 @@
 # usage: ensure-deps.sh [EXTRA-PACKAGE...]
 # Optional packages are passed as extras by the targets that need them:
 #   lua-ldoc    make docs (the API reference)
+#   sysbench    make bench (W8's floor: sysbench's own oltp_read_write)
 # Quiet when all are present; installs missing ones as root; otherwise prints
 # the apt-get line to run and fails.
 set -euo pipefail
