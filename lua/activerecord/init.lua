@@ -156,6 +156,25 @@ M.config_from_env = require("activerecord.backend.mysql.config").from_env
 -- @raise an error for an unknown flavor or a malformed version
 M.capabilities_for = core.capabilities_for
 
+--- A migrator over a folder of migration files (see `activerecord.migrate`):
+-- `ar.migrator(db, "db/migrations"):migrate()`.
+-- @tparam activerecord.backend.mysql.Backend db the backend
+-- @tparam string dir the folder of `<version>_<name>.lua` files
+-- @tparam[opt] table opts see `activerecord.migrate.new`
+-- @treturn table the migrator
+function M.migrator(db, dir, opts)
+  return require("activerecord.migrate").new(db, dir, opts)
+end
+
+--- Checks every defined model against its table now (what first use does
+-- for one model): fields the table lacks, types that cannot hold the
+-- column's values (see `activerecord.model.reflect`).
+-- @tparam[opt] table opts see `activerecord.model.reflect.check_models`
+-- @raise `ConfigError` naming each model, field and column that disagree
+function M.check_models(opts)
+  return require("activerecord.model.reflect").check_models(opts)
+end
+
 -- The schema DSL, usable on any backend: ar.schema.create_table(db, name, fn, opts).
 M.schema = setmetatable({}, { __index = function(t, k)
   local schema = require("activerecord.schema")

@@ -572,5 +572,14 @@ function M.table_exists(db, name)
   return result ~= nil and result.rows ~= nil and #result.rows > 0
 end
 
+--- The current schema of `db` as the text of a Lua migration file (see
+-- `activerecord.schema.dump`).
+-- @tparam activerecord.backend.mysql.Backend db the backend
+-- @treturn string the migration's Lua source
+function M.dump(db, opts)
+  check_backend(db, "dump")
+  return require("activerecord.schema.dump").dump(db, opts)
+end
+
 M.INTEGER_TYPES = INTEGER_TYPES
 return M

@@ -17,8 +17,9 @@ local caps = require("activerecord.backend.capabilities")
 local Backend = {}
 Backend.__index = Backend
 
--- the statement path and transactions: methods of the same object
-for _, part in ipairs({ "execute", "transaction" }) do
+-- the statement path, transactions, introspection and the advisory lock:
+-- methods of the same object
+for _, part in ipairs({ "execute", "transaction", "introspect", "advisory_lock" }) do
   for name, fn in pairs(require("activerecord.backend.mysql." .. part).methods) do Backend[name] = fn end
 end
 
