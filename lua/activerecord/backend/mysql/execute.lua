@@ -179,6 +179,17 @@ end
 -- grow it without end).
 local ends_memo = memo.bounded(4096, ends_transaction)
 
+-- Statements that change the schema (CREATE/ALTER/DROP/RENAME, not
+-- TEMPORARY) are among those ending a transaction: their memoized name's
+-- first word tells. Run through a backend whose schema cache holds
+-- something, they empty it (introspect.lua).
+local SCHEMA_WORDS = { CREATE = true, ALTER = true, DROP = true, RENAME = true }
+
+local function after_schema_change(self, sql)
+  local name = ends_memo[sql]
+  if name and SCHEMA_WORDS[name:match("^%a+")] then self:reset_schema_cache() end
+end
+
 local function refuse(name)
   errors.raise("TransactionError", ("%s is refused inside db:transaction: it would commit or end the "
     .. "transaction implicitly (run it outside the transaction; a nested db:transaction is a savepoint)")
@@ -261,6 +272,8 @@ local function make_execute(run)
       method = method or conn[run]
       ok, res = pcall(method, conn, sql, ...)
     end
+    -- nil when empty: one field read per statement
+    if self._schema_cache then after_schema_change(self, sql) end
     if ok then
       if pool then pool:checkin(conn) end
       return res
@@ -327,6 +340,7 @@ function Backend:each(sql, ...)
   local conn = t and t.conn or self.pool:checkout()
   local started = now()
   local ok, f, s, _, cursor = pcall(conn.each, conn, sql, ...)
+  if self._schema_cache then after_schema_change(self, sql) end
   -- logged when the stream opens (rows arrive later, one by one)
   if self.log then self:_emit(sql, started, select("#", ...), nil, (not ok) and f or nil, ...) end
   if not ok then

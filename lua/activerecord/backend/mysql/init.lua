@@ -41,6 +41,7 @@ function M.new(user_opts)
     read_timeout = connect_opts.read_timeout,
     tx = setmetatable({}, { __mode = "k" }), -- coroutine -> transaction state
     ntx = 0, -- entries set in `tx` (an entry collected with its coroutine is not subtracted)
+    _schema_version = 0, -- incremented by each schema cache reset (introspect.lua)
   }, Backend)
   self.pool = Pool.new(function() return core.connect(connect_opts) end, opts.pool)
   -- connect once now: bad credentials fail here, and the server's flavor
