@@ -20,6 +20,29 @@
 --   db:_execute_json_hashes(sql, ...) (optional) -> like execute; row[-i] holds
 --                                  json.hash (activerecord.json) of JSON column i's value
 --
+-- Introspection (optional for a backend; the model layer's reflection,
+-- migrations and the schema dump use it). Table names are "t" or "schema.t";
+-- results are cached per backend and shared with the cache (callers must
+-- not modify them):
+--   db:tables()                 -> sorted array of base-table names (current database)
+--   db:columns(t)               -> array of columns in ordinal order, nil when t does not
+--                                  exist; a column: { name, type (the schema DSL's neutral
+--                                  name), sql_type, nullable, has_default, default (typed,
+--                                  or a query raw node for an expression), precision, scale,
+--                                  size, unsigned, auto_increment, primary_key, generated
+--                                  ({ expr, stored } or nil), on_update (raw node or nil),
+--                                  values (ENUM/SET), comment, charset, collation }
+--   db:indexes(t)               -> array (PRIMARY first, then by name) of
+--                                  { name, columns, unique, primary }; nil when t does not exist
+--   db:foreign_keys(t)          -> array by name of { name, columns, ref_table, ref_columns,
+--                                  on_delete, on_update } (actions lower case); nil likewise
+--   db:checks(t)                -> array by name of { name, expr }; nil likewise
+--   db:table_options(t)         -> { engine, charset, collation, comment } or nil
+--   db:table_exists(t), db:column_exists(t, c) -> boolean
+--   db:reset_schema_cache()     empties the cache and increments db._schema_version
+--   db._schema_version          -> integer from 0; a CREATE/ALTER/DROP/RENAME run through
+--                                  db:execute/each also empties the cache and increments it
+--
 -- Values a backend hands up are the neutral side's: JSON null and SQL NULL
 -- written explicitly are `activerecord.null`, failures are error objects of
 -- `activerecord.errors` (its metatable, its kinds), JSON arrays carry

@@ -3,8 +3,9 @@
 -- are found again by a unique key of the table, and each batch row gets the
 -- primary key of the table row that holds its key values, `false` (it was
 -- skipped) or nil (cannot be told for certain: ids are never guessed,
--- design §8). The look-ups are builder queries; the table's unique keys come
--- from information_schema (constant text, values bound).
+-- design §8). The look-ups are builder queries; the table's unique keys,
+-- foreign keys and checks come from the backend's introspection
+-- (`db:indexes`, `db:foreign_keys`, `db:checks`).
 -- @module activerecord.bulk.readback
 local null = require("activerecord.null")
 local query = require("activerecord.query")
@@ -13,15 +14,9 @@ local batches = require("activerecord.bulk.batches")
 local M = {}
 
 -- backend -> model -> the table's unique keys as lists of fields, PRIMARY
--- first (keys over columns the model lacks are left out)
+-- first (keys over columns the model lacks are left out), read again when
+-- the backend's schema version moved on
 local UNIQUE_KEYS = setmetatable({}, { __mode = "k" })
-
-local KEYS_SQL = "SELECT INDEX_NAME AS k, COLUMN_NAME AS c FROM information_schema.STATISTICS "
-  .. "WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 "
-  .. "ORDER BY INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX"
-local OTHER_SQL = "SELECT COUNT(*) AS n FROM information_schema.TABLE_CONSTRAINTS "
-  .. "WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? "
-  .. "AND CONSTRAINT_TYPE IN ('FOREIGN KEY', 'CHECK')"
 
 local function unique_keys(db, model)
   local per_db = UNIQUE_KEYS[db]
@@ -30,28 +25,28 @@ local function unique_keys(db, model)
     UNIQUE_KEYS[db] = per_db
   end
   local keys = per_db[model]
-  if keys then return keys end
-  local schema, tbl = model.table:match("^([^.]+)%.([^.]+)$")
-  keys = {}
-  local by_name, dropped = {}, {}
-  for _, r in ipairs(db:query(KEYS_SQL, schema or null, tbl or model.table)) do
-    local f = model.columns[r.c]
-    local key = by_name[r.k]
-    if not key then
-      key = {}
-      by_name[r.k] = key
-      keys[#keys + 1] = key
-    end
-    if f then key[#key + 1] = f else dropped[key] = true end
-  end
+  if keys and keys.version == db._schema_version then return keys end
+  -- db:indexes: PRIMARY first, then by name; columns in key order
   local out = {}
-  for _, key in ipairs(keys) do
-    if not dropped[key] then out[#out + 1] = key end
+  for _, index in ipairs(db:indexes(model.table) or {}) do
+    if index.unique then
+      local key = {}
+      for _, c in ipairs(index.columns) do
+        local f = model.columns[c]
+        if not f then
+          key = nil
+          break
+        end
+        key[#key + 1] = f
+      end
+      if key then out[#out + 1] = key end
+    end
   end
   -- IGNORE skips a row for a duplicate key, and also for a failed foreign
   -- key or CHECK: with neither, a duplicate key is the only reason
-  local other = db:query(OTHER_SQL, schema or null, tbl or model.table)[1]
-  out.keys_only = other ~= nil and tonumber(other.n) == 0
+  local fks, checks = db:foreign_keys(model.table), db:checks(model.table)
+  out.keys_only = #(fks or {}) + #(checks or {}) == 0
+  out.version = db._schema_version
   per_db[model] = out
   return out
 end

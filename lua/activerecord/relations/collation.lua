@@ -4,46 +4,46 @@
 -- collation ('ABC' = 'abc' on a _ci column, 'a' = 'a ' on a PAD SPACE one),
 -- so the Lua side maps each string to the collation's equality key first.
 -- @module activerecord.relations.collation
-local null = require("activerecord.null")
 local query = require("activerecord.query")
 
 local M = {}
-
--- backend -> "schema.table.column" -> { charset, collation } or false
-local COLLATIONS = setmetatable({}, { __mode = "k" })
 
 local function safe_name(s)
   return type(s) == "string" and s:match("^[%w_]+$") ~= nil
 end
 
--- information_schema introspection: constant text, every value bound
-local COLUMN_SQL = "SELECT CHARACTER_SET_NAME AS cs, COLLATION_NAME AS coll FROM information_schema.COLUMNS "
-  .. "WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?"
-
---- The character set and collation of a column, read from
--- information_schema once per backend (false for a column that holds no
--- text, or one not found).
+--- The character set and collation of a column, from the backend's
+-- introspection (`db:columns`, cached per backend until the schema
+-- changes); false for a column that holds no text, or one not found.
+-- Column names compare case-insensitively, as the server's do.
 -- @param db the backend
 -- @tparam string table_name the table (`schema.table` allowed)
 -- @tparam string column the column
 -- @treturn table|false `{ charset =, collation = }`
 function M.column_collation(db, table_name, column)
-  local per_db = COLLATIONS[db]
-  if not per_db then
-    per_db = {}
-    COLLATIONS[db] = per_db
+  local cols = db.columns and db:columns(table_name)
+  if not cols then return false end
+  local found
+  for _, c in ipairs(cols) do
+    if c.name == column then
+      found = c
+      break
+    end
   end
-  local key = table_name .. "." .. column
-  local c = per_db[key]
-  if c == nil then
-    local schema, tbl = table_name:match("^([^.]+)%.([^.]+)$")
-    local row = db:query(COLUMN_SQL, schema or null, tbl or table_name, column)[1]
-    c = false
-    -- the names are spliced into CONVERT/COLLATE later: identifiers only
-    if row and safe_name(row.cs) and safe_name(row.coll) then c = { charset = row.cs, collation = row.coll } end
-    per_db[key] = c
+  if not found then
+    local lower = column:lower()
+    for _, c in ipairs(cols) do
+      if c.name:lower() == lower then
+        found = c
+        break
+      end
+    end
   end
-  return c
+  -- the names are spliced into CONVERT/COLLATE later: identifiers only
+  if found and safe_name(found.charset) and safe_name(found.collation) then
+    return { charset = found.charset, collation = found.collation }
+  end
+  return false
 end
 
 -- PAD SPACE collations ignore trailing spaces; MariaDB names its NO PAD

@@ -80,6 +80,18 @@ local FOREIGN_KEYS_SQL = "SELECT k.CONSTRAINT_NAME AS name, k.COLUMN_NAME AS col
   .. "AND r.CONSTRAINT_SCHEMA = " .. SCHEMA .. " AND r.TABLE_NAME = ? "
   .. "AND k.REFERENCED_TABLE_NAME IS NOT NULL ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
 
+local TABLE_OPTIONS_SQL = "SELECT ENGINE AS engine, TABLE_COLLATION AS coll, TABLE_COMMENT AS comment, "
+  .. "TABLE_TYPE AS table_type FROM information_schema.TABLES WHERE TABLE_SCHEMA = " .. SCHEMA .. " AND TABLE_NAME = ?"
+
+-- MariaDB's CHECK_CONSTRAINTS names the table; MySQL's (8.0.16+) does not:
+-- its checks come through TABLE_CONSTRAINTS
+local CHECKS_MARIADB_SQL = "SELECT CONSTRAINT_NAME AS name, CHECK_CLAUSE AS clause "
+  .. "FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = " .. SCHEMA .. " AND TABLE_NAME = ?"
+local CHECKS_MYSQL_SQL = "SELECT c.CONSTRAINT_NAME AS name, c.CHECK_CLAUSE AS clause "
+  .. "FROM information_schema.TABLE_CONSTRAINTS t JOIN information_schema.CHECK_CONSTRAINTS c "
+  .. "ON c.CONSTRAINT_SCHEMA = t.CONSTRAINT_SCHEMA AND c.CONSTRAINT_NAME = t.CONSTRAINT_NAME "
+  .. "WHERE t.TABLE_SCHEMA = " .. SCHEMA .. " AND t.TABLE_NAME = ? AND t.CONSTRAINT_TYPE = 'CHECK'"
+
 -- ---- names -------------------------------------------------------------
 
 -- "t" -> null, "t"; "s.t" -> "s", "t" (split at the first dot).
@@ -295,7 +307,8 @@ M._make_column = make_column -- for the spec of MySQL's forms
 local function cache_of(self)
   local c = self._schema_cache
   if not c then
-    c = { columns = {}, by_name = {}, indexes = {}, foreign_keys = {}, tables = {} }
+    c = { columns = {}, by_name = {}, indexes = {}, foreign_keys = {}, tables = {}, table_options = {},
+          checks = {} }
     self._schema_cache = c
   end
   return c
@@ -476,6 +489,57 @@ function Backend:foreign_keys(table_name)
       end
       fk.columns[#fk.columns + 1] = r.col
       fk.ref_columns[#fk.ref_columns + 1] = r.ref_col
+    end
+    sort(out, function(a, b) return a.name < b.name end)
+    return out
+  end)
+end
+
+--- The table's options, or nil when it does not exist: `{ engine, charset,
+-- collation, comment }` (the table defaults; comment nil when empty;
+-- `view = true` for a view). Shared with the cache: do not modify it.
+-- @tparam string table_name `"t"` or `"schema.t"`
+-- @treturn table|nil the options
+-- @raise `QueryError` when the name is not a string
+function Backend:table_options(table_name)
+  local schema, tbl = split_name(table_name, "table_options")
+  return cached(self, "table_options", table_name, function()
+    local r = self:query(TABLE_OPTIONS_SQL, schema, tbl)[1]
+    if not r then return nil end
+    local coll = r.coll
+    local out = { engine = r.engine, collation = coll,
+                  charset = coll and (coll:match("^([^_]+)_") or coll) or nil }
+    if r.comment and r.comment ~= "" and r.table_type ~= "VIEW" then out.comment = r.comment end
+    if r.table_type == "VIEW" then out.view = true end
+    return out
+  end)
+end
+
+--- The CHECK constraints of a table by name, or nil when the table does not
+-- exist: `{ name, expr }` (`expr` the condition as the server prints it),
+-- with `json_column` naming the column when it is the `json_valid` check
+-- MariaDB keeps for a JSON column (a schema dump leaves those out). Empty
+-- on servers without CHECK constraints. Shared with the cache: do not modify it.
+-- @tparam string table_name `"t"` or `"schema.t"`
+-- @treturn {table,...}|nil the checks
+-- @raise `QueryError` when the name is not a string
+function Backend:checks(table_name)
+  local schema, tbl = split_name(table_name, "checks")
+  local cols = self:columns(table_name)
+  if not cols then return nil end
+  return cached(self, "checks", table_name, function()
+    local d = self.dialect
+    if not d:supports("check_constraints") then return {} end
+    local mysql = d.flavor == "mysql"
+    local json_check = {}
+    for _, c in ipairs(cols) do
+      if c.type == "json" and not mysql then json_check["json_valid(`" .. c.name:gsub("`", "``") .. "`)"] = c.name end
+    end
+    local out = {}
+    for _, r in ipairs(self:query(mysql and CHECKS_MYSQL_SQL or CHECKS_MARIADB_SQL, schema, tbl)) do
+      local expr = r.clause
+      if mysql then expr = expr:gsub("\\'", "'") end
+      out[#out + 1] = { name = r.name, expr = expr, json_column = json_check[expr] }
     end
     sort(out, function(a, b) return a.name < b.name end)
     return out
