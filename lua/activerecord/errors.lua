@@ -35,7 +35,8 @@ local Error = M.Error
 -- `ConnectionError`, `ConnectionLost`, `IntegrityError`, `DataError`,
 -- `DeadlockError`, `LockTimeoutError`, `QueryTimeout`, `QueryError`,
 -- `CapabilityError`, `ValidationError`, `RecordNotFound`, `StaleObjectError`,
--- `ConfigError`, `TransactionError`.
+-- `ConfigError`, `TransactionError`, `MigrationError` (a migration's
+-- operation failed: fields `file`, `version`, `operation`, `sql`, `cause`).
 -- @table kinds
 M.kinds = {
   ConnectionError = "ConnectionError", ConnectionLost = "ConnectionLost",
@@ -45,6 +46,7 @@ M.kinds = {
   CapabilityError = "CapabilityError", ValidationError = "ValidationError",
   RecordNotFound = "RecordNotFound", StaleObjectError = "StaleObjectError",
   ConfigError = "ConfigError", TransactionError = "TransactionError",
+  MigrationError = "MigrationError",
 }
 
 --- Builds an error object without raising it.

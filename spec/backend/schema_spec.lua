@@ -140,6 +140,112 @@ describe("schema.raw", function()
   end)
 end)
 
+describe("generated columns and ar.raw in the DSL", function()
+  local ar_raw = require("activerecord.query").raw
+
+  it("keeps a generated column as { expr = <raw>, stored = <boolean> }", function()
+    local def = schema.define("t", function(t)
+      t:integer("qty")
+      t:decimal("price", { precision = 8, scale = 2 })
+      t:decimal("total", { precision = 12, scale = 2,
+        generated = { expr = schema.raw("qty * price"), stored = true } })
+      t:string("label", { size = 20, generated = { expr = ar_raw("concat('n', qty)") } })
+    end)
+    local total, label = def.columns[3], def.columns[4]
+    assert.is_true(total.generated.stored)
+    assert.equal("qty * price", schema.raw_text(total.generated.expr))
+    assert.is_false(label.generated.stored)
+    -- an ar.raw expression becomes a schema.raw fragment, frozen
+    assert.equal("activerecord.schema.raw", getmetatable(label.generated.expr))
+    assert.equal("concat('n', qty)", label.generated.expr.sql)
+  end)
+
+  it("refuses a generated column with a default, auto_increment or on_update", function()
+    local gen = { expr = schema.raw("a + 1") }
+    for _, extra in ipairs({ { default = 1 }, { default = false }, { auto_increment = true } }) do
+      local opts = { generated = gen }
+      for k, v in pairs(extra) do opts[k] = v end
+      local err = definition_error(function(t) t:integer("a"); t:integer("g", opts) end, "g")
+      assert.matches("generated column cannot have", err.message, 1, true)
+    end
+    definition_error(function(t)
+      t:integer("a"); t:datetime("g", { generated = gen, on_update = schema.raw("CURRENT_TIMESTAMP") })
+    end, "g")
+    -- auto_increment = false says nothing
+    schema.define("t", function(t) t:integer("a"); t:integer("g", { generated = gen, auto_increment = false }) end)
+  end)
+
+  it("refuses malformed generated options", function()
+    for _, bad in ipairs({
+      "a + 1", { expr = "a + 1" }, { expr = schema.raw("a"), stored = "yes" },
+      { expr = schema.raw("a"), virtual = true }, { stored = true },
+      { expr = ar_raw("a + ?", 1) }, { expr = ar_raw("a; DROP TABLE x") },
+      { expr = { kind = "raw", sql = "a", params = { n = 0 } } },
+    }) do
+      definition_error(function(t) t:integer("a"); t:integer("g", { generated = bad }) end, "g")
+    end
+  end)
+
+  it("takes ar.raw without parameters wherever it takes schema.raw", function()
+    local def = schema.define("t", function(t)
+      t:datetime("at", { precision = 6, default = ar_raw("CURRENT_TIMESTAMP(6)"),
+        on_update = ar_raw("CURRENT_TIMESTAMP(6)") })
+      t:integer("n", { check = ar_raw("n > 0") })
+      t:check("n_small", ar_raw("n < 100"))
+      t:check(ar_raw("n <> 50"))
+    end)
+    local at = def.columns[1]
+    assert.is_true(schema.is_raw(at.default))
+    assert.equal("CURRENT_TIMESTAMP(6)", schema.raw_text(at.default))
+    assert.equal("CURRENT_TIMESTAMP(6)", schema.raw_text(at.on_update))
+    assert.equal("n > 0", schema.raw_text(def.columns[2].check))
+    assert.equal("n < 100", schema.raw_text(def.checks[1].expr))
+    assert.equal("n <> 50", schema.raw_text(def.checks[2].expr))
+    assert.is_nil(def.checks[2].name)
+  end)
+
+  it("refuses ar.raw with parameters or a forbidden token, and forged raw nodes", function()
+    local forged = setmetatable({ kind = "raw", sql = "1", params = { n = 0 } }, { __index = {} })
+    for _, bad in ipairs({ ar_raw("? + 1", 1), ar_raw("1; DROP TABLE x"), ar_raw("1 -- x"),
+      ar_raw("1 /* x */"), forged, { kind = "raw", sql = "1" } }) do
+      definition_error(function(t) t:integer("a", { default = bad }) end, "a")
+      definition_error(function(t) t:datetime("a", { on_update = bad }) end, "a")
+      definition_error(function(t) t:integer("a", { check = bad }) end, "a")
+      definition_error(function(t) t:integer("a"); t:check("c", bad) end)
+    end
+    assert.is_true(schema.is_raw(ar_raw("NOW()")))
+    assert.is_false(schema.is_raw(ar_raw("? + 1", 1)))
+    assert.is_false(schema.is_raw(forged))
+    assert.equal("NOW()", schema.raw_text(ar_raw("NOW()")))
+    error_of("QueryError", schema.raw_text, ar_raw("1; DROP TABLE x"))
+  end)
+
+  it("writes AS (expr) VIRTUAL|STORED, with the NULL clause only on MySQL", function()
+    local def = schema.define("t", function(t)
+      t:integer("a", { nullable = false })
+      t:integer("v", { generated = { expr = schema.raw("a * 2") }, comment = "twice" })
+      t:bigint("s", { generated = { expr = ar_raw("a + 1"), stored = true }, unique = true })
+    end)
+    local maria = Dialect.new{ flavor = "mariadb", version = "10.11.0" }
+    local mysql = Dialect.new{ flavor = "mysql", version = "8.0.36" }
+    assert.equal("`v` INT AS (a * 2) VIRTUAL COMMENT 'twice'", maria:column_sql(def.columns[2], "t"))
+    assert.equal("`s` BIGINT AS (a + 1) STORED", maria:column_sql(def.columns[3], "t"))
+    assert.equal("`v` INT AS (a * 2) VIRTUAL NULL COMMENT 'twice'", mysql:column_sql(def.columns[2], "t"))
+    assert.matches("UNIQUE KEY `uq_t_s` (`s`)", maria:create_table_sql(def), 1, true)
+    local not_null = schema.define("t", function(t)
+      t:integer("a")
+      t:integer("g", { nullable = false, generated = { expr = schema.raw("a") } })
+    end)
+    assert.equal("`g` INT AS (a) VIRTUAL NOT NULL", mysql:column_sql(not_null.columns[2], "t"))
+    local err = error_of("ConfigError", maria.column_sql, maria, not_null.columns[2], "t")
+    assert.matches("MariaDB takes no NOT NULL on a generated column", err.message, 1, true)
+    -- a hand-made definition is checked by the dialect too
+    error_of("ConfigError", maria.column_sql, maria,
+      { name = "g", type = "integer", default = 1, generated = { expr = schema.raw("a") } }, "t")
+    error_of("ConfigError", maria.column_sql, maria, { name = "g", type = "integer", generated = "a" }, "t")
+  end)
+end)
+
 -- ------------------------------------------------------------------ live ----
 
 describe("schema on the server", function()
@@ -163,7 +269,7 @@ describe("schema on the server", function()
 
   teardown(function()
     for _, name in ipairs({ "ar_every_type", "ar_children", "ar_parents", "ar_checked", "ar_opts",
-      "ar_defaults", "t`; DROP TABLE x; --", "ar_indexed", "ar_upserts" }) do
+      "ar_defaults", "t`; DROP TABLE x; --", "ar_indexed", "ar_upserts", "ar_generated" }) do
       pcall(schema.drop_table, db, name, { if_exists = true })
     end
     conn:close()
@@ -397,6 +503,40 @@ describe("schema on the server", function()
     end
     conn:rollback()
     schema.drop_table(db, "ar_upserts")
+  end)
+
+  it("creates generated columns the server computes, and ar.raw defaults", function()
+    local ar_raw = require("activerecord.query").raw
+    schema.create_table(db, "ar_generated", function(t)
+      t:bigint("id", { primary_key = true, auto_increment = true })
+      t:integer("qty", { nullable = false, default = 1 })
+      t:decimal("price", { precision = 8, scale = 2, nullable = false, default = "0" })
+      t:decimal("total", { precision = 12, scale = 2,
+        generated = { expr = schema.raw("`qty` * `price`"), stored = true }, index = true })
+      t:string("label", { size = 40, generated = { expr = ar_raw("concat('x', `qty`)") } })
+      t:datetime("at", { precision = 6, default = ar_raw("CURRENT_TIMESTAMP(6)"), nullable = false })
+    end, { force = true })
+    conn:execute("INSERT INTO `ar_generated` (qty, price) VALUES (?, ?)", 3, "2.50")
+    assert.same({ { total = "7.50", label = "x3" } }, query("SELECT total, label FROM `ar_generated`"))
+    conn:execute("UPDATE `ar_generated` SET qty = ?", 4)
+    assert.same({ { total = "10.00", label = "x4" } }, query("SELECT total, label FROM `ar_generated`"))
+    assert.matches("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d%.%d+$", query("SELECT at FROM `ar_generated`")[1].at)
+    -- the server refuses a value for a generated column
+    error_of("QueryError", conn.execute, conn, "INSERT INTO `ar_generated` (qty, price, total) VALUES (1, 1, 5)")
+    local cols = {}
+    for _, r in ipairs(query("SELECT COLUMN_NAME AS c, EXTRA AS e, GENERATION_EXPRESSION AS g"
+      .. " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+      "ar_generated")) do
+      cols[r.c] = r
+    end
+    assert.matches("STORED GENERATED", cols.total.e, 1, true)
+    assert.matches("VIRTUAL GENERATED", cols.label.e, 1, true)
+    assert.matches("qty", cols.total.g, 1, true)
+    -- the index on the stored generated column is there
+    assert.same({ { n = "idx_ar_generated_total" } }, query("SELECT DISTINCT INDEX_NAME AS n"
+      .. " FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+      .. " AND COLUMN_NAME = 'total'", "ar_generated"))
+    schema.drop_table(db, "ar_generated")
   end)
 
   it("rejects an invalid table name before any SQL", function()

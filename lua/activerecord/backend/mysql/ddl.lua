@@ -1,6 +1,7 @@
 -- DDL for MySQL/MariaDB from neutral table definitions (activerecord.schema):
--- column types, column definitions, constraint names, CREATE/DROP TABLE and
--- CREATE INDEX. Methods of the Dialect (dialect.lua copies them in).
+-- column types, column definitions (generated columns too), constraint
+-- names, CREATE/DROP TABLE and CREATE INDEX. Methods of the Dialect
+-- (dialect.lua copies them in); ALTER statements are in ddl_alter.lua.
 local errors = require("activerecord.errors")
 local options = require("activerecord.options")
 local schema = require("activerecord.schema")
@@ -194,20 +195,59 @@ local function is_nullable(col, in_primary_key, table_name)
   return nullable ~= false
 end
 
+-- What a generated column cannot have besides its expression.
+local NOT_WITH_GENERATED = { "default", "on_update", "auto_increment" }
+
+-- AS (expr) VIRTUAL|STORED [NULL|NOT NULL]: MariaDB takes no NULL clause on
+-- a generated column (1064), so there nullability is the server's and an
+-- explicit NOT NULL is refused; MySQL takes it after the storage word.
+local function generated_sql(self, col, table_name, in_primary_key)
+  local gen = col.generated
+  if type(gen) ~= "table" or not schema.is_raw(gen.expr)
+      or (gen.stored ~= nil and type(gen.stored) ~= "boolean") then
+    config_error(table_name, col.name,
+      "generated must be { expr = schema.raw(...), stored = true|false }")
+  end
+  for _, key in ipairs(NOT_WITH_GENERATED) do
+    if col[key] ~= nil and not (key == "auto_increment" and col[key] == false) then
+      config_error(table_name, col.name, "a generated column cannot have " .. key)
+    end
+  end
+  local sql = "AS (" .. schema.raw_text(gen.expr) .. ") " .. (gen.stored and "STORED" or "VIRTUAL")
+  local nullable = is_nullable(col, in_primary_key or col.primary_key, table_name)
+  if self.flavor == "mysql" then return sql .. (nullable and " NULL" or " NOT NULL") end
+  if col.nullable == false or col.null == false then
+    config_error(table_name, col.name, "MariaDB takes no NOT NULL on a generated column")
+  end
+  return sql
+end
+
 -- `name` TYPE [CHARACTER SET] [COLLATE] NULL|NOT NULL [DEFAULT] [ON UPDATE]
--- [AUTO_INCREMENT] [COMMENT]
-function M:column_sql(col, table_name, in_primary_key)
+-- [AUTO_INCREMENT] [COMMENT]; a generated column: `name` TYPE [CHARACTER
+-- SET] [COLLATE] AS (expr) VIRTUAL|STORED [NULL|NOT NULL] [COMMENT].
+-- `default_text`, when given, is the DEFAULT's SQL the caller already wrote
+-- (through `default_sql`) and takes the place of `col.default`.
+function M:column_sql(col, table_name, in_primary_key, default_text)
   local parts = { self:quote_identifier(col.name), self:column_type_sql(col, table_name) }
   local charset, collate = name_option(col, "charset", table_name),
     name_option(col, "collate", table_name)
   if charset then parts[#parts + 1] = "CHARACTER SET " .. charset end
   if collate then parts[#parts + 1] = "COLLATE " .. collate end
+  if col.generated ~= nil then
+    parts[#parts + 1] = generated_sql(self, col, table_name, in_primary_key)
+    if col.comment ~= nil then parts[#parts + 1] = comment_sql(self, col.comment, table_name, col.name) end
+    return table.concat(parts, " ")
+  end
   local nullable = is_nullable(col, in_primary_key or col.primary_key, table_name)
   parts[#parts + 1] = nullable and "NULL" or "NOT NULL"
-  if col.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:default_sql(col, table_name) end
+  if default_text then
+    parts[#parts + 1] = "DEFAULT " .. default_text
+  elseif col.default ~= nil then
+    parts[#parts + 1] = "DEFAULT " .. self:default_sql(col, table_name)
+  end
   if col.on_update ~= nil then
     if not schema.is_raw(col.on_update) then
-      config_error(table_name, col.name, "on_update needs schema.raw(...)")
+      config_error(table_name, col.name, "on_update needs schema.raw(...) or ar.raw(...) without parameters")
     end
     parts[#parts + 1] = "ON UPDATE " .. schema.raw_text(col.on_update)
   end
@@ -279,13 +319,14 @@ end
 function M:check_sql(table_name, check)
   self:require("check_constraints", "CHECK constraints")
   if not schema.is_raw(check.expr) then
-    config_error(table_name, check.column, "a CHECK needs schema.raw(...)")
+    config_error(table_name, check.column, "a CHECK needs schema.raw(...) or ar.raw(...) without parameters")
   end
   return "CONSTRAINT " .. self:quote_identifier(check.name) .. " CHECK ("
     .. schema.raw_text(check.expr) .. ")"
 end
 
--- Column-level unique/index/references/check become table-level items.
+-- Column-level unique/index/references/check become table-level items
+-- (also used by ALTER TABLE ... ADD COLUMN, with a one-column definition).
 local function expand_column_items(def)
   local indexes, fks, checks = {}, {}, {}
   for _, col in ipairs(def.columns) do
@@ -312,6 +353,7 @@ local function expand_column_items(def)
   end
   return indexes, fks, checks
 end
+M.expand_column_items = expand_column_items
 
 local function primary_key_of(def)
   if def.primary_key then return def.primary_key end

@@ -2,7 +2,8 @@
 -- ask for SQL fragments. This file holds what the server's flavor and
 -- capabilities decide (capability checks and messages, placeholders, LIMIT,
 -- locking, RETURNING) and composes the parts: quoting.lua (identifiers),
--- json_path.lua (JSON paths), literals.lua (literals) and ddl.lua (DDL).
+-- json_path.lua (JSON paths), literals.lua (literals), ddl.lua (DDL) and
+-- ddl_alter.lua (ALTER statements).
 -- Pure (no I/O). Every choice that differs between servers asks the
 -- capability table (flavor AND version), never a bare version number.
 --
@@ -186,7 +187,7 @@ end
 
 -- ---------------------------------------------------------------- parts ----
 
-for _, part in ipairs({ "quoting", "json_path", "literals", "ddl" }) do
+for _, part in ipairs({ "quoting", "json_path", "literals", "ddl", "ddl_alter" }) do
   for name, value in pairs(require("activerecord.backend.mysql." .. part)) do Dialect[name] = value end
 end
 
