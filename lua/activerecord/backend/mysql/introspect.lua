@@ -325,7 +325,11 @@ local function cached(self, kind, key, load)
     local version = self._schema_version
     v = load()
     if self._schema_version == version then
-      cache_of(self)[kind][key] = v == nil and false or v
+      if v == nil then
+        cache_of(self)[kind][key] = false -- a missing table is remembered too
+      else
+        cache_of(self)[kind][key] = v
+      end
       return v
     end
   end
