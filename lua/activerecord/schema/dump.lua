@@ -39,10 +39,12 @@ local SKIPPED_TABLES = { schema_migrations = true }
 
 local ESCAPES = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
--- A double-quoted Lua literal that reads back as exactly `s`: quotes,
--- backslashes and control bytes escaped; UTF-8 text kept as it is, the high
--- bytes of anything else escaped (the file stays valid UTF-8).
-local function lua_string(s)
+--- A double-quoted Lua literal that reads back as exactly `s`, on one line:
+-- quotes, backslashes and control bytes escaped; UTF-8 text kept as it is,
+-- the high bytes of anything else escaped (the file stays valid UTF-8).
+-- @tparam string s any bytes
+-- @treturn string the literal
+function M.lua_string(s)
   local utf8_ok = utf8.len(s) ~= nil
   return '"' .. s:gsub('[%c"\\\128-\255]', function(c)
     local e = ESCAPES[c]
@@ -51,7 +53,7 @@ local function lua_string(s)
     return string.format("\\x%02X", c:byte())
   end) .. '"'
 end
-M.lua_string = lua_string
+local lua_string = M.lua_string
 
 -- A Lua number literal that reads back as the same value and subtype.
 local function lua_number(v)
@@ -197,8 +199,17 @@ local function column_type(c, flavor)
   return c.type, { { "sql_type", lua_string(c.sql_type) } }, custom
 end
 
--- The column's options, in a fixed order.
-local function column_options(c, info, single_pk, flavor)
+-- Whether the DSL takes `text` as a raw fragment (no statement separator
+-- or comment token, even inside a quoted string): what it refuses is set by
+-- `m:execute` after the table is made.
+local function fragment_ok(text)
+  return (pcall(schema.check_fragment, text))
+end
+
+-- The column's options, in a fixed order; `ctx` = { info, flavor, dialect,
+-- table, after } (`after`: SQL to run once the table exists).
+local function column_options(c, single_pk, ctx)
+  local info, flavor = ctx.info, ctx.flavor
   local type_name, opts, custom = column_type(c, flavor)
   local out = {}
   local function add(key, source) out[#out + 1] = { key, source } end
@@ -214,7 +225,14 @@ local function column_options(c, info, single_pk, flavor)
     add("nullable", "false")
   end
   if c.default ~= nil and not c.generated and not c.auto_increment then
-    add("default", lua_value(c.default))
+    local text = raw_text(c.default)
+    if text and not fragment_ok(text) then
+      local d = ctx.dialect
+      ctx.after[#ctx.after + 1] = "ALTER TABLE " .. d:quote_identifier(ctx.table) .. " ALTER COLUMN "
+        .. d:quote_identifier(c.name) .. " SET DEFAULT (" .. text .. ")"
+    else
+      add("default", lua_value(c.default))
+    end
   end
   if c.on_update ~= nil then add("on_update", lua_value(c.on_update)) end
   if c.generated then
@@ -225,8 +243,8 @@ local function column_options(c, info, single_pk, flavor)
   return type_name, lua_options(out), custom
 end
 
-local function column_line(c, info, single_pk, flavor)
-  local type_name, opts, custom = column_options(c, info, single_pk, flavor)
+local function column_line(c, single_pk, ctx)
+  local type_name, opts, custom = column_options(c, single_pk, ctx)
   local args
   if custom then
     args = lua_string(c.name) .. ", " .. lua_string(type_name)
@@ -277,7 +295,8 @@ local function index_sql(dialect, table_name, index)
       parts[i] = "(" .. text .. ")"
     else
       parts[i] = dialect:quote_identifier(col)
-      local length = index.lengths and index.lengths[col]
+      -- (MariaDB reports a length on a SPATIAL key part that it refuses back)
+      local length = index.kind ~= "spatial" and index.lengths and index.lengths[col]
       if length then parts[i] = parts[i] .. "(" .. length .. ")" end
       if index.orders and index.orders[col] == "desc" then parts[i] = parts[i] .. " DESC" end
     end
@@ -359,31 +378,62 @@ local function creation_order(names, fks_of)
   return order, deferred
 end
 
--- Whether the DSL takes `text` as a raw fragment (no statement separator
--- or comment token; a CHECK with one is added by `m:execute` instead).
-local function fragment_ok(text)
-  return (pcall(schema.check_fragment, text))
+-- The statements of one table: `m:create_table` with its columns, keys,
+-- indexes, foreign keys (those not deferred) and checks, then `m:execute`
+-- for the indexes and checks the DSL cannot say.
+-- ALTER TABLE ... ADD COLUMN for a generated column whose expression the
+-- DSL refuses (a `#`, `--` or `;` inside a string literal, say), at its place.
+local function add_generated_sql(ctx, c, previous)
+  local d = ctx.dialect
+  local parts = { "ALTER TABLE", d:quote_identifier(ctx.table), "ADD COLUMN", d:quote_identifier(c.name),
+    c.sql_type }
+  if CHARACTER_TYPES[c.type] and c.collation and c.collation ~= ctx.info.collation then
+    parts[#parts + 1] = "CHARACTER SET " .. c.charset .. " COLLATE " .. c.collation
+  end
+  parts[#parts + 1] = "AS (" .. c.generated.expr .. ") " .. (c.generated.stored and "STORED" or "VIRTUAL")
+  if ctx.flavor == "mysql" then parts[#parts + 1] = c.nullable and "NULL" or "NOT NULL" end
+  local comment = c.comment and d.string_literal(c.comment, "plain")
+  if comment then parts[#parts + 1] = "COMMENT " .. comment end
+  parts[#parts + 1] = previous and ("AFTER " .. d:quote_identifier(previous)) or "FIRST"
+  return table.concat(parts, " ")
+end
+
+-- Whether a list of key columns names one of `set`.
+local function names_any(columns, set)
+  for _, col in ipairs(columns) do
+    if set[col] then return true end
+  end
+  return false
 end
 
 -- The statements of one table: `m:create_table` with its columns, keys,
 -- indexes, foreign keys (those not deferred) and checks, then `m:execute`
--- for the indexes and checks the DSL cannot say.
+-- for what the DSL cannot say (generated columns and checks whose text it
+-- refuses, and the indexes that use them; prefix, DESC, FULLTEXT, SPATIAL
+-- and commented indexes).
 local function create_table_lines(lines, name, tbl, deferred, dialect)
-  local flavor, info = dialect.flavor, tbl.info
+  local after = {}
+  local ctx = { info = tbl.info, flavor = dialect.flavor, dialect = dialect, table = name, after = after }
   local pk
   for _, index in ipairs(tbl.indexes) do
     if index.primary then pk = index.columns end
   end
   local single_pk = pk and #pk == 1 and pk[1] or nil
   lines[#lines + 1] = "    m:create_table(" .. lua_string(name) .. ", function(t)"
+  local added, previous = {}, nil
   for _, c in ipairs(tbl.columns) do
-    lines[#lines + 1] = "      " .. column_line(c, info, c.name == single_pk, flavor)
+    if c.generated and not fragment_ok(c.generated.expr) then
+      added[c.name] = true
+      after[#after + 1] = add_generated_sql(ctx, c, previous)
+    else
+      lines[#lines + 1] = "      " .. column_line(c, c.name == single_pk, ctx)
+    end
+    previous = c.name
   end
   if pk and #pk > 1 then lines[#lines + 1] = "      t:primary_key(" .. lua_list(pk) .. ")" end
-  local after = {}
   for _, index in ipairs(tbl.indexes) do
     if not index.primary then
-      if plain_index(index) then
+      if plain_index(index) and not names_any(index.columns, added) then
         lines[#lines + 1] = "      " .. index_line(index)
       else
         after[#after + 1] = index_sql(dialect, name, index)
@@ -397,7 +447,11 @@ local function create_table_lines(lines, name, tbl, deferred, dialect)
   end
   for _, check in ipairs(tbl.checks) do
     if not check.json_column then
-      if fragment_ok(check.expr) then
+      local uses_added = false
+      for col in pairs(added) do
+        if check.expr:find(dialect:quote_identifier(col), 1, true) then uses_added = true end
+      end
+      if fragment_ok(check.expr) and not uses_added then
         lines[#lines + 1] = "      t:check(" .. lua_string(check.name) .. ", schema.raw("
           .. lua_string(check.expr) .. "))"
       else
@@ -406,7 +460,7 @@ local function create_table_lines(lines, name, tbl, deferred, dialect)
       end
     end
   end
-  local topts = table_options(info)
+  local topts = table_options(tbl.info)
   lines[#lines + 1] = "    end" .. (topts and (", " .. topts) or "") .. ")"
   for _, sql in ipairs(after) do
     lines[#lines + 1] = "    m:execute(" .. lua_string(sql) .. ")"
