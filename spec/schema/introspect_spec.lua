@@ -392,6 +392,10 @@ describe("introspection", function()
       assert.is_true(db:table_exists("isp_types"))
       assert.is_true(db:column_exists("isp_types", "amount"))
       assert.is_false(db:column_exists("isp_types", "nope"))
+      -- column names compare as the server compares them
+      assert.is_true(db:column_exists("isp_types", "AMOUNT"))
+      -- a view's name is taken too (tables() lists base tables only)
+      assert.is_true(db:table_exists("isp_view"))
     end)
 
     it("takes schema-qualified names", function()

@@ -364,11 +364,29 @@ function Backend:tables(schema)
 end
 
 --- The columns of a table in ordinal order, or nil when it does not exist.
--- A column: `{ name, type, sql_type, nullable, has_default, default,
--- precision, scale, size, unsigned, auto_increment, primary_key, generated,
--- on_update, values, comment, charset, collation }` (see the README's
--- Introspection section; `fixed` for BINARY, `zerofill`, `invisible` when
--- set). Shared with the cache: do not modify it.
+-- A column:
+--
+-- - `name`; `type`: the schema DSL's neutral name ("tinyint", "smallint",
+--   "integer" (INT, MEDIUMINT, YEAR, BIT), "bigint", "boolean" (TINYINT(1)),
+--   "float", "double", "decimal", "string", "text", "binary", "blob", "date",
+--   "datetime", "timestamp", "time", "json", "enum", "set"; another type: its
+--   lower-case name, such as "point"); `sql_type`: the type as the server
+--   prints it ("decimal(12,2) unsigned")
+-- - `nullable`, `unsigned`, `auto_increment`, `primary_key`: booleans
+-- - `has_default`, `default`: a literal default typed as the column's values
+--   are read (integer, float, boolean for TINYINT(1), string for DECIMAL,
+--   text, dates, ENUM/SET and binary), an expression as an `ar.raw` node
+--   (`current_timestamp(6)`); DEFAULT NULL (stated, or implied on a nullable
+--   column) is `has_default = true` with `default = nil`
+-- - `precision`, `scale`: DECIMAL's; `precision` is also the fractional
+--   seconds of DATETIME, TIMESTAMP and TIME (0 when none)
+-- - `size`: characters for CHAR/VARCHAR, bytes for TEXT, BINARY and BLOB types
+-- - `generated`: nil or `{ expr = text, stored = boolean }`; `on_update`: nil
+--   or an `ar.raw` node; `values`: ENUM/SET members; `comment` (nil when
+--   empty), `charset`, `collation` (nil for columns without text)
+-- - when they apply: `fixed` (BINARY), `zerofill`, `invisible`
+--
+-- Shared with the cache: do not modify it.
 -- @tparam string table_name `"t"` or `"schema.t"`
 -- @treturn {table,...}|nil the columns
 -- @raise `QueryError` when the name is not a string
@@ -397,7 +415,12 @@ local function columns_by_name(self, table_name)
   return cached(self, "by_name", table_name, function()
     local cols = self:columns(table_name)
     if not cols then return nil end
+    -- column names compare case-insensitively on the server
     local map = {}
+    for _, c in ipairs(cols) do
+      local lower = c.name:lower()
+      if map[lower] == nil then map[lower] = c end
+    end
     for _, c in ipairs(cols) do map[c.name] = c end
     return map
   end)
@@ -410,13 +433,15 @@ function Backend:table_exists(table_name)
   return self:columns(table_name) ~= nil
 end
 
---- Whether the table exists and has that column.
+--- Whether the table exists and has that column (names compare
+-- case-insensitively, as the server compares column names).
 -- @tparam string table_name `"t"` or `"schema.t"`
 -- @tparam string column the column name
 -- @treturn boolean
 function Backend:column_exists(table_name, column)
   local map = columns_by_name(self, table_name)
-  return map ~= nil and map[column] ~= nil
+  if map == nil or type(column) ~= "string" then return false end
+  return (map[column] or map[column:lower()]) ~= nil
 end
 
 local function by_index_name(a, b)
