@@ -156,7 +156,7 @@ describe("introspection", function()
   end
 
   local TABLES = { "isp_child", "isp_parent", "isp_types", "isp_exprs", "isp_idx", "isp_nopk", "isp_json",
-                   "select", "isp-dash", "isp_new", "isp_other" }
+                   "select", "isp-dash", "isp_new", "isp_other", "isp_geo" }
 
   local function drop_all()
     for _, t in ipairs(TABLES) do db:execute("DROP TABLE IF EXISTS " .. db.dialect:quote_identifier(t)) end
@@ -188,6 +188,8 @@ describe("introspection", function()
     db:execute([[CREATE TABLE isp_idx (a INT NOT NULL, b INT NOT NULL, c VARCHAR(100), d TEXT, e INT,
       PRIMARY KEY (b, a), UNIQUE KEY uq_ce (c, e), KEY k_e (e), KEY k_prefix (c(10)),
       KEY a_desc (e DESC, a), FULLTEXT KEY ft_d (d)) ENGINE=InnoDB]])
+    db:execute("CREATE TABLE isp_geo (id INT PRIMARY KEY, place POINT NOT NULL, SPATIAL KEY sp_place (place)) "
+      .. "ENGINE=InnoDB")
     -- COLUMN_KEY says PRI for the first UNIQUE NOT NULL key of a table without a primary key
     db:execute("CREATE TABLE isp_nopk (a INT NOT NULL, b INT, UNIQUE KEY ua (a)) ENGINE=InnoDB")
     db:execute([[CREATE TABLE isp_parent (a INT NOT NULL, b INT NOT NULL, id INT NOT NULL,
@@ -325,6 +327,11 @@ describe("introspection", function()
       assert.same({ "e", "a" }, ix.a_desc.columns)
       if db:supports("descending_indexes") then assert.same({ e = "desc" }, ix.a_desc.orders) end
       assert.same({ { name = "ua", columns = { "a" }, unique = true, primary = false } }, db:indexes("isp_nopk"))
+      -- a SPATIAL key: no prefix length (MariaDB reports 32 for its part)
+      local geo = by_name(db:indexes("isp_geo"))
+      assert.same({ name = "sp_place", columns = { "place" }, unique = false, primary = false, kind = "spatial" },
+        geo.sp_place)
+      assert.equal("point", db:columns("isp_geo")[2].type)
     end)
 
     it("lists foreign keys by name: composite, actions, generated names", function()

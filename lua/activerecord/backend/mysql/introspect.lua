@@ -478,7 +478,8 @@ function Backend:indexes(table_name)
       if col == nil and r.expr then col = raw((r.expr:gsub("\\'", "'"))) end
       ix.columns[#ix.columns + 1] = col
       if type(col) == "string" then
-        if r.sub_part then
+        -- MariaDB reports a length (32) on a SPATIAL key's part: not a prefix
+        if r.sub_part and ix.kind ~= "spatial" then
           ix.lengths = ix.lengths or {}
           ix.lengths[col] = tonumber(r.sub_part)
         end
