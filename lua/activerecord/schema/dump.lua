@@ -225,11 +225,19 @@ local function column_options(c, single_pk, ctx)
     add("nullable", "false")
   end
   if c.default ~= nil and not c.generated and not c.auto_increment then
-    local text = raw_text(c.default)
+    -- set afterwards: an expression the DSL refuses, or a string the DSL
+    -- writes only as a plain literal (the column keeps its sql_type, e.g.
+    -- CHAR) that has a backslash or control character
+    local d, text, literal = ctx.dialect, raw_text(c.default), nil
     if text and not fragment_ok(text) then
-      local d = ctx.dialect
+      literal = "(" .. text .. ")"
+    elseif opts[1] and opts[1][1] == "sql_type" and CHARACTER_TYPES[c.type] and type(c.default) == "string"
+        and not d.string_literal(c.default, "plain") then
+      literal = d.string_literal(c.default, "text")
+    end
+    if literal then
       ctx.after[#ctx.after + 1] = "ALTER TABLE " .. d:quote_identifier(ctx.table) .. " ALTER COLUMN "
-        .. d:quote_identifier(c.name) .. " SET DEFAULT (" .. text .. ")"
+        .. d:quote_identifier(c.name) .. " SET DEFAULT " .. literal
     else
       add("default", lua_value(c.default))
     end
@@ -252,8 +260,10 @@ local function column_line(c, single_pk, ctx)
     args = lua_string(c.name)
   end
   if opts then args = args .. ", " .. opts end
-  if custom then return "t:column(" .. args .. ")" end
-  return "t:" .. type_name .. "(" .. args .. ")"
+  -- what the DSL cannot say is left as a note for the reader
+  local note = c.invisible and " -- INVISIBLE on the server: the DSL has no such option" or ""
+  if custom then return "t:column(" .. args .. ")" .. note end
+  return "t:" .. type_name .. "(" .. args .. ")" .. note
 end
 
 -- -------------------------------------------------- indexes and keys ----
