@@ -2,7 +2,8 @@
 -- migration file (`ar.schema.dump(db)`), which the migrator runs like any
 -- other and which recreates the same tables, columns, indexes and foreign
 -- keys in an empty database. Reads the schema only through the backend's
--- introspection (`db:tables`, `db:columns`, `db:indexes`, `db:foreign_keys`).
+-- introspection (`db:tables`, `db:columns`, `db:indexes`, `db:foreign_keys`,
+-- `db:checks`, `db:table_options`).
 --
 --   -- Schema dump of app (mariadb 10.11.6-MariaDB), 2024-05-01 12:00:00 UTC
 --   local ar = require("activerecord")
@@ -330,11 +331,6 @@ local function table_options(info)
   return lua_options(out)
 end
 
--- The table's name as its foreign keys' ref_table would give it.
-local function ref_name(fk)
-  return fk.ref_table
-end
-
 -- Creation order: repeatedly the first table (by name) whose referenced
 -- tables all exist; when none is ready, the first table on a cycle, whose
 -- foreign keys to tables not yet created are added afterwards. Returns the
@@ -344,7 +340,7 @@ local function creation_order(names, fks_of)
   for _, name in ipairs(names) do remaining[#remaining + 1] = name end
   local function deps_met(name)
     for _, fk in ipairs(fks_of[name]) do
-      local ref = ref_name(fk)
+      local ref = fk.ref_table
       if ref ~= name and fks_of[ref] and not created[ref] then return false end
     end
     return true
@@ -355,7 +351,7 @@ local function creation_order(names, fks_of)
     while #stack > 0 do
       local name = table.remove(stack)
       for _, fk in ipairs(fks_of[name]) do
-        local ref = ref_name(fk)
+        local ref = fk.ref_table
         if ref == start and name ~= start then return true end
         if ref ~= name and fks_of[ref] and not created[ref] and not seen[ref] then
           seen[ref] = true
@@ -377,7 +373,7 @@ local function creation_order(names, fks_of)
       pick = pick or 1
       local name = remaining[pick]
       for _, fk in ipairs(fks_of[name]) do
-        local ref = ref_name(fk)
+        local ref = fk.ref_table
         if ref ~= name and fks_of[ref] and not created[ref] then deferred[fk] = true end
       end
     end
@@ -490,9 +486,12 @@ end
 -- base table but `schema_migrations`, with its columns (types, sizes,
 -- precision and scale, unsigned, nullability, defaults, ON UPDATE,
 -- auto-increment, comments, charset and collation where they differ from
--- the table's, ENUM/SET members, generated columns), primary key, indexes
--- and foreign keys, in an order the foreign keys allow. `up` creates them,
--- `down` drops them in reverse order.
+-- the table's, ENUM/SET members, generated columns), primary key, indexes,
+-- foreign keys, CHECK constraints and table options (engine, charset,
+-- collation, comment), in an order the foreign keys allow. `up` creates
+-- them, `down` drops them in reverse order. What the DSL cannot say (prefix,
+-- DESC, FULLTEXT and SPATIAL indexes; an expression with `#`, `--` or `;`
+-- in a string literal) is run by `m:execute` right after its table.
 -- @tparam activerecord.backend.mysql.Backend db the backend
 -- @tparam[opt] table opts `header = false` leaves out the first comment line
 --   (database, server and time), for comparing dumps
@@ -500,15 +499,15 @@ end
 -- @raise `ConfigError` for an unknown option; the backend's errors
 function M.dump(db, opts)
   opts = options.check(opts or {}, { header = true }, "schema.dump")
-  local names, cols_of, indexes_of, fks_of, infos, checks_of = {}, {}, {}, {}, {}, {}
+  local names, tables, fks_of = {}, {}, {}
   for _, name in ipairs(db:tables()) do
     if not SKIPPED_TABLES[name] then
       names[#names + 1] = name
-      cols_of[name] = db:columns(name) or {}
-      indexes_of[name] = db:indexes(name) or {}
       fks_of[name] = db:foreign_keys(name) or {}
-      infos[name] = db:table_options(name) or {}
-      checks_of[name] = db:checks(name) or {}
+      tables[name] = {
+        columns = db:columns(name) or {}, indexes = db:indexes(name) or {}, foreign_keys = fks_of[name],
+        checks = db:checks(name) or {}, info = db:table_options(name) or {},
+      }
     end
   end
   table.sort(names)
@@ -522,9 +521,7 @@ function M.dump(db, opts)
   lines[#lines + 1] = "  up = function(m)"
   local late = {}
   for _, name in ipairs(order) do
-    create_table_lines(lines, name, {
-      columns = cols_of[name], indexes = indexes_of[name], foreign_keys = fks_of[name],
-      checks = checks_of[name], info = infos[name] }, deferred, db.dialect)
+    create_table_lines(lines, name, tables[name], deferred, db.dialect)
     for _, fk in ipairs(fks_of[name]) do
       if deferred[fk] then late[#late + 1] = { name, fk } end
     end
