@@ -178,6 +178,7 @@ end
 --- The current schema of `db` as the text of a Lua migration file (see
 -- `activerecord.schema.dump`).
 -- @tparam activerecord.backend.mysql.Backend db the backend
+-- @tparam[opt] table opts the options of `activerecord.schema.dump`
 -- @treturn string the migration's Lua source
 function M.dump(db, opts)
   check_backend(db, "dump")
