@@ -10,7 +10,7 @@
 #                   8 threads under TSan) against a private MariaDB
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each; fuzz-quick: 10 s
 #   make lint-c     clang-tidy (.clang-tidy) and cppcheck over src/
-#   make install    used by luarocks (INST_LIBDIR, INST_LUADIR)
+#   make install    used by luarocks (INST_LIBDIR, INST_LUADIR, INST_BINDIR)
 
 LUA        ?= lua5.4
 LUA_INCDIR ?= $(shell pkg-config --variable=includedir lua5.4 2>/dev/null || echo /usr/include)/lua5.4
@@ -166,6 +166,9 @@ install: $(CORE_SO)
 	cp $(CORE_SO) $(INST_LIBDIR)/activerecord/backend/mysql/core.so
 	cd lua && find activerecord -name '*.lua' | while read -r f; do \
 	  mkdir -p "$(INST_LUADIR)/$$(dirname $$f)"; cp "$$f" "$(INST_LUADIR)/$$f"; done
+# the ar-migrate command (luarocks wraps what lands in INST_BINDIR)
+	if [ -n "$(INST_BINDIR)" ]; then mkdir -p "$(INST_BINDIR)" && \
+	  cp bin/ar-migrate "$(INST_BINDIR)/ar-migrate" && chmod 755 "$(INST_BINDIR)/ar-migrate"; fi
 
 clean:
 	rm -rf $(BUILD)

@@ -49,7 +49,24 @@ print("  " .. lua_file)
 print("  " .. so_file)
 LUA
 
+# The ar-migrate command, installed (and wrapped by luarocks) in the tree's
+# bin; the throwaway tree is not one luarocks knows, hence the paths.
+installed() {
+  env -u LUA_PATH -u LUA_CPATH \
+      LUA_PATH_5_4="$lr_path;;" LUA_CPATH_5_4="$lr_cpath;;" "$T/bin/ar-migrate" "$@"
+}
+test -x "$T/bin/ar-migrate" || { echo "rock-check: $T/bin/ar-migrate not installed" >&2; exit 1; }
+installed --help | grep -q '^usage: ar-migrate' \
+  || { echo "rock-check: the installed ar-migrate --help failed" >&2; exit 1; }
+installed --dir "$T/migrations" new rock_check > /dev/null
+echo "rock-check: ar-migrate installed in $T/bin"
+
 if [ -n "${AR_MYSQL_HOST:-}${AR_MYSQL_SOCKET:-}" ]; then
+  # the migration written above, applied and reverted by the installed command
+  for command in up status down; do
+    installed --dir "$T/migrations" "$command" > /dev/null
+  done
+  echo "rock-check: ar-migrate new/up/status/down ran from the installed rock"
   for example in "$repo"/examples/*.lua; do
     echo "rock-check: $(basename "$example") from the installed rock"
     env -u LUA_PATH -u LUA_CPATH \
