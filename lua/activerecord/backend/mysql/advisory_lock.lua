@@ -5,6 +5,7 @@
 -- start at the same time (two deploy hosts).
 -- @module activerecord.backend.mysql.advisory_lock
 local errors = require("activerecord.errors")
+local now = require("activerecord.backend.mysql.core").monotime
 
 local M = {}
 
@@ -39,7 +40,8 @@ end
 --- Runs `fn` while holding the server-side lock `name` (MySQL/MariaDB
 -- `GET_LOCK`), so that no other session holding the same name runs at the
 -- same time. The lock lives on one connection taken from the pool for the
--- whole call (a pool of size 1 gets a connection of its own beside it);
+-- whole call (a pool of size 1 gets a connection of its own beside it;
+-- a wait longer than the `read_timeout` option is made of shorter ones);
 -- `fn`'s statements go through `db:execute` as usual. The lock is released
 -- and the connection handed back however `fn` ends, also when it raises.
 -- Names longer than 64 characters (the server's limit) are shortened to a
@@ -69,7 +71,15 @@ function Backend:with_advisory_lock(name, timeout_s, fn)
   local conn = pooled and self.pool:checkout() or self.pool.connect()
   local ok, got, server_name = pcall(function()
     local n = lock_name(conn, name)
-    return conn:execute("SELECT GET_LOCK(?, ?) AS got", n, timeout_s).rows[1].got, n
+    -- waits longer than the connection's read_timeout are split into
+    -- shorter GET_LOCK calls (the client would drop a longer silent wait)
+    local slice = self.read_timeout and math.max(self.read_timeout / 2, 0.1) or timeout_s
+    local deadline = now() + timeout_s
+    while true do
+      local wait = math.max(0, math.min(slice, deadline - now()))
+      local g = conn:execute("SELECT GET_LOCK(?, ?) AS got", n, wait).rows[1].got
+      if g ~= 0 or wait < slice or now() >= deadline then return g, n end
+    end
   end)
   if not ok or got ~= 1 then
     if pooled then self.pool:checkin(conn, not ok) else pcall(conn.close, conn) end
