@@ -81,7 +81,7 @@ rock-check: deps
 
 lint:
 	@scripts/ensure-deps.sh lua-check
-	luacheck lua spec bench examples
+	luacheck lua spec bench examples bin/ar-migrate
 
 # ---- C harnesses, fuzzing and C lint (clang) ----------------------------
 # The core's objects are rebuilt per sanitizer under $(BUILD)/<sanitizer>/ and

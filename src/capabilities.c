@@ -54,6 +54,7 @@ static const ar_capability matrix[] = {
     {"explain_json", 1, V(10, 1, 2), "EXPLAIN FORMAT=JSON"},
     {"grouping_function", V(8, 0, 1), NEVER, "GROUPING()"},
     {"uuid_type", NEVER, V(10, 7, 0), "the UUID column type"},
+    {"rename_column", V(8, 0, 3), V(10, 5, 2), "ALTER TABLE ... RENAME COLUMN"},
     /* DEFAULT on TEXT/BLOB/JSON (MySQL: as an expression); MariaDB's
      * threshold (10.2.1) is left to the server, as before */
     {"lob_defaults", V(8, 0, 13), 1, "a DEFAULT on a TEXT/BLOB/JSON column"},

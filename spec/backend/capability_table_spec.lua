@@ -30,7 +30,7 @@ describe("the capability table", function()
   end)
 
   it("the dialect's files compare no versions of their own", function()
-    for _, part in ipairs({ "dialect", "quoting", "json_path", "literals", "ddl" }) do
+    for _, part in ipairs({ "dialect", "quoting", "json_path", "literals", "ddl", "ddl_alter" }) do
       local path = package.searchpath("activerecord.backend.mysql." .. part, package.path)
       local f = assert(io.open(path))
       local text = f:read("a")

@@ -25,7 +25,7 @@ local MYSQL_HAS = {
   "locking", "for_share", "nowait", "skip_locked", "upsert", "upsert_alias", "full_text",
   "lateral", "max_execution_time", "invisible_columns", "descending_indexes",
   "explain_json", "grouping_function", "savepoints", "read_only_transactions",
-  "json_path_ranges", "lob_defaults",
+  "json_path_ranges", "lob_defaults", "rename_column",
 }
 local MYSQL_NEVER = {
   "returning", "delete_returning", "sequences", "system_versioning",

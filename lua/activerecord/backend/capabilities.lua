@@ -21,7 +21,8 @@ M.categories = {
   transactions = { "savepoints", "read_only_transactions" },
   bulk = { "bulk_array_binding" },
   sequences = { "sequences" },
-  schema = { "invisible_columns", "descending_indexes", "system_versioning", "uuid_type", "lob_defaults" },
+  schema = { "invisible_columns", "descending_indexes", "system_versioning", "uuid_type", "lob_defaults",
+    "rename_column" },
   query = { "lateral", "max_execution_time", "explain_json", "grouping_function" },
 }
 

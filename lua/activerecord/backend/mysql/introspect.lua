@@ -70,15 +70,17 @@ end
 local INDEXES_SQL = indexes_sql("NULL")
 local INDEXES_EXPR_SQL = indexes_sql("EXPRESSION") -- MySQL 8.0.13+: functional key parts
 
-local FOREIGN_KEYS_SQL = "SELECT k.CONSTRAINT_NAME AS name, k.COLUMN_NAME AS col, k.TABLE_SCHEMA AS sch, "
-  .. "k.REFERENCED_TABLE_SCHEMA AS ref_schema, k.REFERENCED_TABLE_NAME AS ref_table, "
-  .. "k.REFERENCED_COLUMN_NAME AS ref_col, r.UPDATE_RULE AS on_update, r.DELETE_RULE AS on_delete "
-  .. "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-  .. "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME "
-  .. "AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-  .. "WHERE k.TABLE_SCHEMA = " .. SCHEMA .. " AND k.TABLE_NAME = ? "
-  .. "AND r.CONSTRAINT_SCHEMA = " .. SCHEMA .. " AND r.TABLE_NAME = ? "
-  .. "AND k.REFERENCED_TABLE_NAME IS NOT NULL ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+-- Two single-table reads joined here: the server's own JOIN of these two
+-- views builds a temporary table, and MariaDB 10.11 was seen to crash
+-- (signal 11) there under concurrent DDL.
+local FK_COLUMNS_SQL = "SELECT CONSTRAINT_NAME AS name, COLUMN_NAME AS col, TABLE_SCHEMA AS sch, "
+  .. "REFERENCED_TABLE_SCHEMA AS ref_schema, REFERENCED_TABLE_NAME AS ref_table, "
+  .. "REFERENCED_COLUMN_NAME AS ref_col FROM information_schema.KEY_COLUMN_USAGE "
+  .. "WHERE TABLE_SCHEMA = " .. SCHEMA .. " AND TABLE_NAME = ? "
+  .. "AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION"
+local FK_RULES_SQL = "SELECT CONSTRAINT_NAME AS name, UPDATE_RULE AS on_update, DELETE_RULE AS on_delete "
+  .. "FROM information_schema.REFERENTIAL_CONSTRAINTS "
+  .. "WHERE CONSTRAINT_SCHEMA = " .. SCHEMA .. " AND TABLE_NAME = ?"
 
 local TABLE_OPTIONS_SQL = "SELECT ENGINE AS engine, TABLE_COLLATION AS coll, TABLE_COMMENT AS comment, "
   .. "TABLE_TYPE AS table_type FROM information_schema.TABLES WHERE TABLE_SCHEMA = " .. SCHEMA .. " AND TABLE_NAME = ?"
@@ -507,13 +509,20 @@ function Backend:foreign_keys(table_name)
   if not self:columns(table_name) then return nil end
   return cached(self, "foreign_keys", table_name, function()
     local out, by_name = {}, {}
-    for _, r in ipairs(self:query(FOREIGN_KEYS_SQL, schema, tbl, schema, tbl)) do
+    local rows = self:query(FK_COLUMNS_SQL, schema, tbl)
+    local rules = {}
+    if #rows > 0 then
+      for _, r in ipairs(self:query(FK_RULES_SQL, schema, tbl)) do rules[r.name] = r end
+    end
+    for _, r in ipairs(rows) do
       local fk = by_name[r.name]
+      local rule = rules[r.name] or r
       if not fk then
         local ref = r.ref_table
         if r.ref_schema and r.ref_schema ~= r.sch then ref = r.ref_schema .. "." .. ref end
         fk = { name = r.name, columns = {}, ref_table = ref, ref_columns = {},
-               on_delete = (r.on_delete or "RESTRICT"):lower(), on_update = (r.on_update or "RESTRICT"):lower() }
+               on_delete = (rule.on_delete or "RESTRICT"):lower(),
+               on_update = (rule.on_update or "RESTRICT"):lower() }
         by_name[r.name] = fk
         out[#out + 1] = fk
       end
