@@ -16,8 +16,26 @@ function M.default_backend()
   return default_backend
 end
 
+-- names in the order they were first registered (for `models`)
+local model_names = {}
+
 function M.register_model(name, model)
+  if models[name] == nil then model_names[#model_names + 1] = name end
   models[name] = model
+end
+
+-- Every model registered under a name now (a model defined again under the
+-- same name replaces the older one), each once, in definition order.
+function M.models()
+  local out, seen = {}, {}
+  for _, name in ipairs(model_names) do
+    local m = models[name]
+    if m and not seen[m] then
+      seen[m] = true
+      out[#out + 1] = m
+    end
+  end
+  return out
 end
 
 function M.model(name)

@@ -283,18 +283,28 @@ M.register("string", {
   end,
 })
 
+-- A text's or binary's `size` (read from the table, or declared) is in bytes.
+local function check_bytes(v, field)
+  local size = field.size
+  if size and #v > size then return false, ("is longer than %d bytes"):format(size) end
+  return true
+end
+
 M.register("text", {
   schema_type = "text",
-  validate = function(v)
+  validate = function(v, field)
     if type(v) ~= "string" then return false, "must be a string" end
     if not utf8.len(v) then return false, "is not valid UTF-8 (use a binary field for bytes)" end
-    return true
+    return check_bytes(v, field)
   end,
 })
 
 M.register("binary", {
   schema_type = "blob",
-  validate = function(v) if type(v) ~= "string" then return false, "must be a string" end return true end,
+  validate = function(v, field)
+    if type(v) ~= "string" then return false, "must be a string" end
+    return check_bytes(v, field)
+  end,
 })
 
 M.register("boolean", {

@@ -148,8 +148,8 @@ local RULES = { "required", "min", "max", "length", "format", "one_of", "validat
 
 local FAST = {
   string = "type(v) == 'string' and #v <= SZ[%d] and utf8len(v) ~= nil",
-  text = "type(v) == 'string' and utf8len(v) ~= nil",
-  binary = "type(v) == 'string'",
+  text = "type(v) == 'string' and #v <= SZ[%d] and utf8len(v) ~= nil",
+  binary = "type(v) == 'string' and #v <= SZ[%d]",
   integer = "mtype(v) == 'integer'",
   bigint = "mtype(v) == 'integer'",
   float = "type(v) == 'number' and v == v and v ~= HUGE and v ~= -HUGE",
@@ -195,10 +195,11 @@ end
 -- The code for field i: nil (the server's to fill, or "is required"), null,
 -- or a value.
 local function field_code(f, i)
+  if f.generated then return "" end -- the server computes it: never written
   local nil_code
   if f.auto then
     nil_code = ""
-  elseif f.server_default then
+  elseif f.server_default and not f.required then
     nil_code = ("if not is_new then errs = check(rec, F[%d], v, errs) end\n"):format(i)
   elseif f.required or (f.nullable == false) then
     nil_code = ("errs = check(rec, F[%d], v, errs)\n"):format(i)
@@ -217,7 +218,8 @@ end
 -- `check(record, changes, is_new, errs)` -> errs (nil while valid). With
 -- `changes`, only the changed fields are checked (a stored record's others
 -- hold what the database accepted); a nil generated key, or a nil
--- server-default column of a new record, is the server's to fill.
+-- server-default column of a new record, is the server's to fill; a
+-- generated column is not checked (never written).
 -- @tparam table list the model's fields in order (each with its `slot`)
 -- @tparam table scratch `{ values = {}, texts = {} }`: for a JSON table that
 --   encoded, values[j] = the table and texts[j] = its text (j: the field's
@@ -229,7 +231,10 @@ function M.compile(list, scratch)
     .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
     .. "return function(rec, changes, is_new, errs)\n" }
   for i, f in ipairs(list) do
-    F[i], SZ[i], TV[i] = f, f.size or 255, f.type_spec.validate or false
+    -- a string's size in characters (255 unless declared or read from the
+    -- table), a text's or binary's in bytes (none unless known)
+    local size = f.size or (f.type == "string" and 255 or math.maxinteger)
+    F[i], SZ[i], TV[i] = f, size, f.type_spec.validate or false
     if MEMO[f.type] then MEMOS[i], REMEMBER[i] = recent() end
     code[#code + 1] = field_code(f, i)
   end

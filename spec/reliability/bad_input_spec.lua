@@ -181,7 +181,9 @@ describe("reliability: bad input", function()
       { "field type number", model(base{ fields = { a = 5 } }), CONFIG, "a" },
       { "unknown field option", model(base{ fields = { a = { type = "string", sise = 3 } } }), CONFIG, "sise" },
       { "size string", model(base{ fields = { a = { type = "string", size = "ten" } } }), CONFIG, "size" },
-      { "enum without values", model(base{ fields = { a = { type = "enum" } } }), CONFIG, "values" },
+      -- an enum's values may come from its ENUM column: without any, its first use refuses it
+      { "enum without values", function() return ar.Model(base{ fields = { name = { type = "enum" } } }):count() end,
+        CONFIG, "values" },
       { "two primary keys", model(base{ fields = { a = { type = "integer", primary_key = true },
           b = { type = "integer", primary_key = true } } }), CONFIG, "primary key" },
       { "unknown mixin", model(base{ mixins = { "no_such_mixin" } }), CONFIG, "no_such_mixin" },

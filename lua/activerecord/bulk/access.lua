@@ -33,6 +33,16 @@ function M.written(inst)
   inst[CHANGES] = NO_CHANGES
 end
 
+--- Whether the caller set field `f` of any of `instances` (a value a new
+-- record holds from its table's default was not set).
+function M.any_changed(instances, f)
+  local name = f.name
+  for i = 1, #instances do
+    if instances[i][CHANGES][name] ~= nil then return true end
+  end
+  return false
+end
+
 --- What a rollback must give back: the key (slot `key`), whether stored, and
 -- the change set when it holds changes.
 -- @return the key's value, persisted, changes or nil

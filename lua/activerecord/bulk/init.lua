@@ -12,7 +12,9 @@
 -- @module activerecord.bulk
 local errors = require("activerecord.errors")
 local options = require("activerecord.options")
+local shapes = require("activerecord.model.shapes")
 local prepare = require("activerecord.bulk.prepare")
+local access = require("activerecord.bulk.access")
 local write = require("activerecord.bulk.write")
 
 local M = {}
@@ -59,6 +61,7 @@ function M.insert_all(model, rows, opts)
   check_opts("insert_all", opts)
   check_rows("insert_all", rows)
   if #rows == 0 then return { affected_rows = 0, rows = {}, records = {} } end
+  shapes.backend_of(model) -- the model's table read first (its fields, sizes, defaults)
   local instances, known = prepare.records(model, rows, opts)
   local res = write.run(model, instances, opts, { ignore = opts.ignore }, known)
   res.records = instances
@@ -78,7 +81,9 @@ local function unique_names(model, unique_by)
 end
 
 -- The columns to overwrite on conflict: `update`, or by default every
--- written column except the key(s) that identify the row.
+-- written column except the key(s) that identify the row and those only a
+-- table default filled in (a new record holds its table's defaults; the
+-- row on conflict keeps its own value).
 local function update_columns(model, instances, opts)
   local update = opts.update
   if not update then
@@ -89,7 +94,10 @@ local function update_columns(model, instances, opts)
     end
     update = {}
     for _, f in ipairs(prepare.columns(model, instances)) do
-      if not skip[f.name] and not f.primary_key then update[#update + 1] = f.name end
+      if not skip[f.name] and not f.primary_key
+          and not (f.default_src ~= nil and not access.any_changed(instances, f)) then
+        update[#update + 1] = f.name
+      end
     end
   end
   local cols = {}
@@ -119,6 +127,7 @@ function M.upsert_all(model, rows, opts)
   check_opts("upsert_all", opts)
   check_rows("upsert_all", rows)
   if #rows == 0 then return { affected_rows = 0, rows = {}, records = {} } end
+  shapes.backend_of(model) -- the model's table read first (its fields, sizes, defaults)
   local names = unique_names(model, opts.unique_by)
   local instances, known = prepare.records(model, rows, opts)
   local cols = update_columns(model, instances, opts)

@@ -1,26 +1,32 @@
 -- timestamps: created_at set on insert, updated_at on every real update
--- (UTC, microseconds); created_at never changes afterwards.
+-- (UTC, microseconds); created_at never changes afterwards. The columns
+-- may be named: { created_at = "created_on", updated_at = "changed_on" }
+-- (the fields take the columns' names).
 local clock = require("activerecord.clock")
 local types = require("activerecord.types")
 
 -- UTC "now" in the form DATETIME(6) stores.
 local function now() return types.normalize_datetime(clock.now(), true) end
 
-return {
-  fields = {
-    created_at = { type = "datetime", readonly = true },
-    updated_at = { type = "datetime" },
-  },
-  events = {
-    before_create = function(rec)
-      local t = now()
-      if rec.created_at == nil then rec.created_at = t end
-      if rec.updated_at == nil then rec.updated_at = t end
-    end,
-    -- before_update runs only when something changed: a save with no
-    -- changes writes nothing and keeps updated_at
-    before_update = function(rec)
-      rec.updated_at = now()
-    end,
-  },
-}
+return function(opts)
+  local created, updated = opts.created_at or "created_at", opts.updated_at or "updated_at"
+  return {
+    options = { created_at = "string", updated_at = "string" },
+    fields = {
+      [created] = { type = "datetime", readonly = true },
+      [updated] = { type = "datetime" },
+    },
+    events = {
+      before_create = function(rec)
+        local t = now()
+        if rec[created] == nil then rec[created] = t end
+        if rec[updated] == nil then rec[updated] = t end
+      end,
+      -- before_update runs only when something changed: a save with no
+      -- changes writes nothing and keeps updated_at
+      before_update = function(rec)
+        rec[updated] = now()
+      end,
+    },
+  }
+end

@@ -1,6 +1,8 @@
 --- Model definition: `ar.Model{ table = ..., fields = {...}, ... }` parses the
--- fields, lays out the records' slots, applies the mixins through the hook
--- API, and builds the model's dispatch tables once: the class chain
+-- fields (activerecord.model.fields; without `fields`, the table's columns
+-- are read on first use: activerecord.model.reflect), lays out the records'
+-- slots, applies the mixins through the hook API (checking the options
+-- each declares), and builds the model's dispatch tables once: the class chain
 -- (scopes and query methods -> ClassMethods -> forwarders to the query
 -- class), the query class (scopes and query methods -> Query) and the
 -- records' metatable. Class metadata sits under one private key, `_meta`.
@@ -9,15 +11,15 @@
 -- @module activerecord.model
 local errors = require("activerecord.errors")
 local options = require("activerecord.options")
-local types = require("activerecord.types")
 local validation = require("activerecord.validation")
 local registry = require("activerecord.registry")
 local query = require("activerecord.query")
 local layout = require("activerecord.model.layout")
+local fields_mod = require("activerecord.model.fields")
+local reflect = require("activerecord.model.reflect")
 local json_track = require("activerecord.model.json_track")
 local record = require("activerecord.record")
 local write = require("activerecord.model.write")
-local shapes = require("activerecord.model.shapes")
 local finders = require("activerecord.model.finders")
 local hooks = require("activerecord.model.hooks")
 
@@ -39,86 +41,27 @@ function M.sync_json(x)
 end
 M.delete_row = write.delete
 
-local FIELD_OPTIONS = {
-  type = "string", primary_key = "boolean", auto_increment = "boolean", column = "string",
-  default = "any", required = "boolean", nullable = "boolean", readonly = "boolean",
-  size = "number", precision = "number", scale = "number", values = "table", binary = "boolean",
-  min = "number", max = "number", length = "any", format = "string", one_of = "table",
-  validate = "function", unsigned = "boolean", unique = "boolean", index = "boolean",
-  comment = "string", sql_type = "string", server_default = "boolean",
-}
-
 local DEF_KEYS = {
   name = "string", table = "string", backend = "table", fields = "table", primary_key = "string",
   relations = "table", mixins = "table", events = "table", validate = "function",
   scopes = "table", methods = "table",
 }
 
-local function config_error(model_name, field, msg)
-  errors.raise("ConfigError", ("%s%s: %s"):format(model_name, field and ("." .. field) or "", msg),
-    { model = model_name, field = field })
-end
+local config_error = fields_mod.config_error
 
 -- ---- fields ---------------------------------------------------------------
 
-local function parse_field(model_name, name, spec)
-  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
-    config_error(model_name, tostring(name), "field names must be identifiers")
-  end
-  if type(spec) == "string" then spec = { type = spec } end
-  if type(spec) ~= "table" then config_error(model_name, name, "a field is a type name or a table") end
-  local f = { name = name }
-  for k, v in pairs(spec) do
-    local want = FIELD_OPTIONS[k]
-    if not want then config_error(model_name, name, (options.unknown(spec, FIELD_OPTIONS))) end
-    if want ~= "any" and type(v) ~= want then
-      config_error(model_name, name, ("option '%s' must be a %s"):format(k, want))
-    end
-    f[k] = v
-  end
-  f.type = f.type or "string"
-  local t = types.get(f.type)
-  if not t then config_error(model_name, name, ("unknown type '%s'"):format(f.type)) end
-  if t.options then
-    for opt, want in pairs(t.options) do
-      if type(f[opt]) ~= want then
-        config_error(model_name, name, ("type '%s' needs option '%s' (a %s)"):format(f.type, opt, want))
-      end
-    end
-  end
-  f.type_spec = t
-  f.column = f.column or name
-  if not f.column:match("^[%w_$]+$") or #f.column > 64 then
-    config_error(model_name, name, ("column %q must be a plain name of at most 64 letters, digits, _ and $")
-      :format(f.column))
-  end
-  f.to_db, f.from_db, f.cast = t.to_db, t.from_db, t.cast
-  f.is_json = f.type == "json" or nil -- a table the caller may change in place
-  return f
-end
-
-local function sorted_fields(fields, pk)
-  local list = {}
-  for _, f in pairs(fields) do list[#list + 1] = f end
-  table.sort(list, function(a, b)
-    if (a.name == pk) ~= (b.name == pk) then return a.name == pk end
-    return a.name < b.name
-  end)
-  return list
-end
-
--- The fields of `def` and its mixins, parsed; the primary key found or added.
-local function parse_fields(model, def, mixins)
-  local model_name = model.name
+-- The declared fields of `def` and its mixins, parsed (name -> field).
+local function declared_fields(model_name, def, mixins)
   local field_specs = {}
   for _, mx in ipairs(mixins) do
     for name, spec in pairs(mx.fields or {}) do field_specs[name] = spec end
   end
   for name, spec in pairs(def.fields or {}) do field_specs[name] = spec end
-  local pk = def.primary_key
+  local out, pk = {}, def.primary_key
   for name, spec in pairs(field_specs) do
-    local f = parse_field(model_name, name, spec)
-    model.fields[name] = f
+    local f = fields_mod.parse(model_name, name, spec)
+    out[name] = f
     if f.primary_key then
       if pk and pk ~= name then
         config_error(model_name, name, ("two primary keys ('%s' and '%s'); composite keys are not "
@@ -127,49 +70,20 @@ local function parse_fields(model, def, mixins)
       pk = name
     end
   end
+  return out, pk
+end
+
+-- A model with `fields`: those (and its mixins'), the key found or added.
+local function take_fields(model, declared, pk)
+  for name, f in pairs(declared) do model.fields[name] = f end
   if not pk then
     pk = "id"
     if not model.fields.id then
-      model.fields.id = parse_field(model_name, "id", { type = "integer", primary_key = true })
+      model.fields.id = fields_mod.parse(model.name, "id", { type = "integer", primary_key = true })
+      model.fields.id.implicit = true
     end
   end
-  local pkf = model.fields[pk]
-  if not pkf then config_error(model_name, pk, "primary key names no field") end
-  pkf.primary_key = true
-  -- integer keys are generated by the server unless given
-  if pkf.auto_increment ~= false and (pkf.type == "integer" or pkf.type == "bigint") then pkf.auto = true end
-  model.primary_key, model.pk_field = pk, pkf
-  model.field_list = sorted_fields(model.fields, pk)
-  model.columns = {}
-  for _, f in ipairs(model.field_list) do
-    if model.columns[f.column] then config_error(model_name, f.name, "two fields use column " .. f.column) end
-    model.columns[f.column] = f
-  end
-end
-
--- Slots of the records (see activerecord.model.layout) and the maps the
--- record metatable reads: field name -> slot (JSON fields apart, they are
--- handed out), slot number -> false.
-local function lay_out(model, meta)
-  local list, base = model.field_list, layout.BASE
-  local n = #list
-  local json_fields = {}
-  for i, f in ipairs(list) do
-    f.slot = base + i
-    if f.is_json then
-      json_fields[#json_fields + 1] = f
-      f.json_index = #json_fields
-      f.held = base + n + #json_fields
-      meta.json_of[f.name] = f
-    else
-      meta.slots[f.name] = f.slot
-    end
-    if f.from_db then meta.from_db[f.name] = f.from_db end
-    if f.default ~= nil then meta.defaults[#meta.defaults + 1] = f end
-  end
-  meta.json_fields = #json_fields > 0 and json_fields or nil
-  meta.nslots = base + n + #json_fields
-  for s = 1, meta.nslots do meta.slots[s] = false end
+  fields_mod.finish(model, pk)
 end
 
 -- field -> column, for the query compiler.
@@ -195,6 +109,7 @@ local QueryForward = setmetatable({}, { __index = function(t, k)
   local fwd = function(c, ...)
     local q
     local meta = c._meta
+    if meta and meta.pending then reflect.first_use(c) end -- where{} converts by the fields
     if meta and c.query == class_query then
       q = query.model_root(c, meta.query_mt, meta.backend_fn)
     else
@@ -210,8 +125,22 @@ setmetatable(ClassMethods, { __index = QueryForward })
 -- The model's tables, each built once: the class chain, the query class
 -- and the records' metatable. The `_events`, `_methods`, ... aliases on the
 -- class chain keep older readers working; new code uses `hooks`.
+-- A model without fields answers `primary_key`, `pk_field`, `field_list`
+-- and `columns` once its table is read: asking reads it (first use).
+local LAZY = { primary_key = true, pk_field = true, field_list = true, columns = true }
+
 local function build_dispatch(model, meta)
   local class_index = setmetatable({}, { __index = ClassMethods })
+  meta.class_methods = ClassMethods
+  if meta.pending then
+    setmetatable(class_index, { __index = function(_, k)
+      if LAZY[k] then
+        reflect.first_use(model)
+        return rawget(model, k)
+      end
+      return ClassMethods[k]
+    end })
+  end
   local query_index = setmetatable({}, { __index = query.Query })
   meta.class_index, meta.query_index = class_index, query_index
   meta.query_mt = { __index = query_index, __tostring = query.Query.__tostring }
@@ -235,28 +164,58 @@ end
 -- ---- mixins ---------------------------------------------------------------
 
 -- A mixin uses only what a user's mixin could: fields, events, scopes,
--- default scopes, methods, class methods, write guards and a setup hook.
+-- default scopes, methods, class methods, write guards, a setup hook
+-- (`setup(Model, hooks, options)`) and the options it takes.
 local MIXIN_KEYS = {
   fields = true, events = true, scopes = true, default_scopes = true, methods = true,
   class_methods = true, write_guards = true, setup = true, options = true,
 }
 
+-- A mixin's options are checked against what it declares (`options`:
+-- name -> Lua type): an option it does not take is a ConfigError naming both.
+local function check_mixin_options(model_name, name, spec, opts)
+  local declared = spec.options
+  if declared ~= nil and type(declared) ~= "table" then
+    config_error(model_name, nil, ("mixin '%s': options must be a table (option -> Lua type)"):format(name))
+  end
+  for k, v in pairs(opts) do
+    local want = declared and declared[k]
+    if want == nil then
+      errors.raise("ConfigError", ("%s: mixin '%s': unknown option '%s' (%s)"):format(model_name, name,
+        tostring(k), declared and next(declared) and ("accepted: " .. options.accepted_list(declared))
+        or "it takes none"), { model = model_name, mixin = name, option = k })
+    end
+    if want ~= "any" and type(v) ~= want then
+      errors.raise("ConfigError", ("%s: mixin '%s': option '%s' must be a %s"):format(model_name, name,
+        tostring(k), want), { model = model_name, mixin = name, option = k })
+    end
+  end
+end
+
+-- The spec of a mixin entry ("name", { "name", options } or a spec table)
+-- and the options it was given.
 local function resolve_mixin(model_name, entry)
-  local spec, opts = entry, {}
+  local spec, opts, name = entry, {}, "mixin"
   if type(entry) == "string" then
+    name = entry
     spec = registry.mixin(entry)
     if not spec then config_error(model_name, nil, ("unknown mixin '%s'"):format(entry)) end
   elseif type(entry) == "table" and type(entry[1]) == "string" then
+    name = entry[1]
     spec = registry.mixin(entry[1])
     if not spec then config_error(model_name, nil, ("unknown mixin '%s'"):format(entry[1])) end
     opts = entry[2] or {}
+    if type(opts) ~= "table" then
+      config_error(model_name, nil, ("mixin '%s': options must be a table"):format(name))
+    end
   end
   if type(spec) == "function" then spec = spec(opts) end
   if type(spec) ~= "table" then config_error(model_name, nil, "a mixin is a name or a table") end
   for k in pairs(spec) do
     if not MIXIN_KEYS[k] then config_error(model_name, nil, ("mixin: unknown key '%s'"):format(tostring(k))) end
   end
-  return spec
+  check_mixin_options(model_name, name, spec, opts)
+  return spec, opts
 end
 
 local function add_events(model, events, source)
@@ -306,13 +265,18 @@ end
 --   one_of =, validate =, size =, precision =, scale =, values =, binary =,
 --   server_default = }`; `server_default = true`: the table gives the column a
 --   default, so a new record may leave it nil even with `nullable = false`),
---   `primary_key`, `relations`, `mixins`, `events` (name -> function or list),
+--   `primary_key`, `relations`, `mixins` (names, `{ name, options }` or
+--   spec tables), `events` (name -> function or list),
 --   `validate` (function(record, errors)), `scopes` (name -> function(q, ...)),
---   `methods` (instance methods)
+--   `methods` (instance methods). What a field declaration leaves out
+--   (size, precision, scale, values, nullability, defaults) comes from the
+--   table on first use; without `fields` the model's fields are the
+--   table's columns (see `activerecord.model.reflect`).
 -- @treturn table the model class: `ClassMethods`, scopes and query methods
 --   (`User:where{...}` is `User:query():where{...}`)
 -- @raise `ConfigError` naming the model and the field: unknown option, wrong
---   type, unknown field type or mixin or event, two primary keys
+--   type, unknown field type or mixin or event, an option a mixin does not
+--   take, two primary keys
 function M.define(def)
   if type(def) ~= "table" then errors.raise("ConfigError", "ar.Model expects a table") end
   local model_name = def.name or def.table or "Model"
@@ -331,10 +295,13 @@ function M.define(def)
   local meta = new_meta(def)
 
   -- mixins first: the model's own definitions may override them
-  local mixins = {}
-  for _, entry in ipairs(def.mixins or {}) do mixins[#mixins + 1] = resolve_mixin(model_name, entry) end
-  parse_fields(model, def, mixins)
-  lay_out(model, meta)
+  local mixins, mixin_opts = {}, {}
+  for i, entry in ipairs(def.mixins or {}) do mixins[i], mixin_opts[i] = resolve_mixin(model_name, entry) end
+  local declared, pk = declared_fields(model_name, def, mixins)
+  -- without `fields`, the table's columns are the fields (read on first use)
+  meta.pending = def.fields == nil or nil
+  meta.declared_fields, meta.declared_pk = declared, def.primary_key
+  if not meta.pending then take_fields(model, declared, pk) end
   model.resolve = make_resolver(model)
   model._meta = meta
   layout.register(model)
@@ -350,19 +317,25 @@ function M.define(def)
   for name, fn in pairs(def.methods or {}) do hooks.add_method(model, name, fn) end
 
   meta.json_scratch = { values = {}, texts = {} }
-  meta.validator = validation.compile(model.field_list, meta.json_scratch)
-  finders.install_loaders(model, meta)
-  meta.new, meta.build = finders.make_new(model, meta)
-  meta.collect_insert = shapes.make_collector(model, true)
-  meta.collect_update = shapes.make_collector(model, false)
-  -- User.new{...} (as in the design) and User:new{...} both work
-  local new = meta.new
-  model.new = function(a, b)
-    if a == model then return new(b) end
-    return new(a)
+  -- records are made once the model had its first use (its table read
+  -- when a backend is at hand): until then new/_build go through it
+  meta.first_use = true
+  meta.new = function(attrs)
+    reflect.first_use(model)
+    return meta.new(attrs)
   end
-  for _, mx in ipairs(mixins) do
-    if mx.setup then mx.setup(model, hooks) end
+  meta.build = function(attrs)
+    reflect.first_use(model)
+    return meta.build(attrs)
+  end
+  if not meta.pending then fields_mod.install(model, meta) end
+  -- User.new{...} (as in the design) and User:new{...} both work
+  model.new = function(a, b)
+    if a == model then return meta.new(b) end
+    return meta.new(a)
+  end
+  for i, mx in ipairs(mixins) do
+    if mx.setup then mx.setup(model, hooks, mixin_opts[i]) end
   end
   M.define_relations(model, def.relations)
   registry.register_model(model_name, model)

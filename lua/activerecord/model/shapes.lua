@@ -16,11 +16,20 @@ local M = {}
 local type, rawget, rawset, setmetatable = type, rawget, rawset, setmetatable
 local unpack = table.unpack
 
--- The model's backend: its own, or the default one.
+-- The model's backend: its own, or the default one; the model's table is
+-- read on it first when it was not at the backend's schema version
+-- (activerecord.model.reflect: one compare per call once read).
+local reflect -- activerecord.model.reflect, loaded on first use (it requires this file)
+local default_backend = registry.default_backend
 local function backend_of(model)
-  local b = rawget(model, "backend") or registry.default_backend()
+  local b = rawget(model, "backend") or default_backend()
   if not b then
     errors.raise("ConfigError", model.name .. ": no backend (pass backend = db, or ar.set_default_backend(db))")
+  end
+  local meta = model._meta
+  if meta.reflected_for ~= b or meta.schema_version ~= b._schema_version then
+    reflect = reflect or require("activerecord.model.reflect")
+    reflect.ensure(model, b)
   end
   return b
 end
@@ -110,12 +119,14 @@ local function db_value(f, v)
   return to and to(v, f) or v
 end
 
--- The fields an INSERT of this record writes.
+-- The fields an INSERT of this record writes (never a generated column).
 local function written_fields(list, inst, changes)
   local out = {}
   for i = 1, #list do
     local f = list[i]
-    if inst[f.slot] ~= nil or (changes[f.name] ~= nil and not f.auto) then out[#out + 1] = f end
+    if not f.generated and (inst[f.slot] ~= nil or (changes[f.name] ~= nil and not f.auto)) then
+      out[#out + 1] = f
+    end
   end
   return out
 end
@@ -161,7 +172,7 @@ end
 
 -- The values a write binds, in field order: for an INSERT every field with
 -- a value or assigned nil (a generated key left out), for an UPDATE the
--- changed ones. A collector returns the values, their count, the JSON texts
+-- changed ones; a generated column never. A collector returns the values, their count, the JSON texts
 -- by json_index (or nil) and the key of the column set (a bit per field).
 -- It is generated once per model and kind, unrolled over the fields (the
 -- text holds slot numbers, bits and field names, which are identifiers);
@@ -187,7 +198,9 @@ local function generic_collector(list, creating, single)
     for i = 1, #list do
       local f = list[i]
       local v, take
-      if creating then
+      if f.generated then
+        take = false
+      elseif creating then
         v = inst[f.slot]
         take = v ~= nil or (changes[f.name] ~= nil and not f.auto)
       elseif changes[f.name] ~= nil then
@@ -239,7 +252,9 @@ function M.make_collector(model, creating)
   for i, f in ipairs(list) do
     TO[i], F[i] = f.to_db or false, f
     local bit = 1 << (i - 1)
-    if creating then
+    if f.generated then -- computed by the server: never written
+      code[#code + 1] = ""
+    elseif creating then
       code[#code + 1] = ("v = inst[%d]\nif v ~= nil then\nn = n + 1\nkey = key + %d\n%ssrc[n] = b\n")
         :format(f.slot, bit, bind_code(f, i, single))
       if not f.auto then

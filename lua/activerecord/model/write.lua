@@ -52,7 +52,8 @@ local function restore_changes(inst, old)
   inst[CHANGES] = merged
 end
 
--- u = { record, old changes, read-back fields or false, generated key field or false, persisted before }
+-- u = { record, old changes, read-back fields or false, generated key field or false, persisted before,
+--       [6] fields an UPDATE read back, [7] their values before it }
 local Undo = {
   __call = function(u)
     local inst, old = u[1], u[2]
@@ -64,6 +65,14 @@ local Undo = {
       for i = 1, #read do
         local f = read[i]
         if cur[f.name] == nil then rawset(inst, f.slot, nil) end
+      end
+    end
+    local after = u[6]
+    if after then -- an UPDATE undone: the server's values from before it come back
+      local cur, before = inst[CHANGES], u[7]
+      for i = 1, #after do
+        local f = after[i]
+        if cur[f.name] == nil then rawset(inst, f.slot, before[i]) end
       end
     end
     restore_changes(inst, old)
@@ -139,6 +148,40 @@ local function stored_key(inst, pkf)
   return inst[pkf.slot]
 end
 
+-- What an UPDATE of this shape reads back: the generated columns and the
+-- ON UPDATE columns it did not set, by the primary-key query (compiled once
+-- per shape); false when nothing.
+local function update_read_shape(model, meta, db, changes)
+  local read, names = {}, { model.pk_field.name }
+  for _, f in ipairs(meta.update_read) do
+    if f.generated or changes[f.name] == nil then
+      read[#read + 1] = f
+      names[#names + 1] = f.name
+    end
+  end
+  if #read == 0 then return false end
+  local q = pk_query(model, meta):select(unpack(names))
+  return { read = read, select = compile_shape(db, { [PK_SLOT] = 1 }, "select", q:_final()) }
+end
+
+-- After an UPDATE: the values the server computed, so the record matches
+-- its row (design section 8); the undo keeps the ones they replace.
+local function read_after_update(model, meta, inst, db, changes, shape, undo)
+  local rb = shape.read_back
+  if rb == nil then
+    rb = update_read_shape(model, meta, db, changes)
+    shape.read_back = rb
+  end
+  if not rb then return end
+  local pkf = model.pk_field
+  local row = run_shape(rb.select, { db_value(pkf, inst[pkf.slot]) }).rows[1]
+  if not row then return end
+  local read, before = rb.read, {}
+  for i = 1, #read do before[i] = rawget(inst, read[i].slot) end
+  read_back(model, meta, inst, read, row)
+  undo[6], undo[7] = read, before
+end
+
 -- UPDATE of the changed columns; returns the affected rows and the undo action.
 local function update_row(model, meta, inst, db, scratch)
   local list = model.field_list
@@ -177,7 +220,9 @@ local function update_row(model, meta, inst, db, scratch)
   end
   if ng > 0 and res.affected_rows == 0 then stale(model, pkf, pk_value) end
   if texts then keep_texts(inst, meta.json_fields, texts) end
-  return res.affected_rows, setmetatable({ inst, changes, false, false, true }, Undo)
+  local undo = { inst, changes, false, false, true }
+  if meta.update_read then read_after_update(model, meta, inst, db, changes, shape, undo) end
+  return res.affected_rows, setmetatable(undo, Undo)
 end
 
 -- DELETE by primary key (and guards); returns the affected rows and the undo action.
@@ -251,7 +296,10 @@ local SAVE_OPTIONS = { validate = true, upsert = true }
 --- Validates, runs the events and writes: an INSERT for a new record, an
 -- UPDATE of the changed columns only for a stored one (no SQL when nothing
 -- changed). After an INSERT the record holds the server's values of the
--- fields it did not set (defaults, generated columns, trigger-set values).
+-- fields it did not set (defaults, generated columns, trigger-set values);
+-- after an UPDATE, those of its generated columns and of the ON UPDATE
+-- columns the UPDATE did not set (read back by primary key, in one unit
+-- with the UPDATE). The model's table is read first (its first use).
 -- The write and its after-handlers are one unit: an error raised by an
 -- `after_create`, `after_update` or `after_save` handler rolls the write
 -- back (a savepoint inside a transaction). When a transaction the write ran
@@ -275,6 +323,12 @@ function InstanceMethods:save(opts)
   local creating = not self[PERSISTED]
   if self[HANDED] then sync_json(self) end
   if not creating and next(self[CHANGES]) == nil then return 0 end
+  -- the backend first: the model's table read on it (at its schema
+  -- version) before the validation uses what the table says
+  local db = rawget(model, "backend") or default_backend()
+  if db == nil or meta.reflected_for ~= db or meta.schema_version ~= db._schema_version then
+    db = backend_of(model) -- raises without a backend
+  end
   local scratch
   if not (opts and opts.validate == false) then
     local valid = meta.methods.valid
@@ -294,10 +348,11 @@ function InstanceMethods:save(opts)
   if #ev.before_save > 0 then run_event(model, "before_save", self) end
   local before = creating and "before_create" or "before_update"
   if #ev[before] > 0 then run_event(model, before, self) end
-  local db = rawget(model, "backend") or default_backend() or backend_of(model) -- (the last raises)
   local after = creating and "after_create" or "after_update"
   local affected
-  if #ev[after] > 0 or #ev.after_save > 0 then -- the write and its handlers are one unit
+  if #ev[after] > 0 or #ev.after_save > 0
+      -- an UPDATE and the read-back of what the server computed: one unit too
+      or (meta.update_read and not creating and not db:in_transaction()) then
     affected = write_unit(db, model, meta, self, update_or_insert, scratch, after, "after_save")
   else
     local undo

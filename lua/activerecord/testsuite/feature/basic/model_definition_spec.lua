@@ -73,10 +73,18 @@ describe("model definition", function()
       assert.matches("nullable", err.message, 1, true)
     end)
 
-    it("refuses an enum or set without its allowed values", function()
-      local err = config_error({ name = "DefEnumNoValues", table = "typed_records", backend = db,
-        fields = { enum_v = "enum" } })
-      assert.matches("DefEnumNoValues.enum_v", err.message, 1, true)
+    it("takes an enum's or set's allowed values from its column, and refuses one that has none", function()
+      local Ok = ar.Model{ name = "DefEnumFromTable", table = "typed_records", backend = db,
+        fields = { enum_v = "enum", set_v = "set" } }
+      assert.are.equal("medium", Ok:create{ enum_v = "medium", set_v = { "red" } }.enum_v)
+      assert.are.same({ "small", "medium", "large" }, Ok.fields.enum_v.values)
+      assert.are.same({ "red", "green", "blue" }, Ok.fields.set_v.values)
+      -- on a VARCHAR column nothing says which values are allowed: its first use refuses it
+      local Bad = ar.Model{ name = "DefEnumNoValues", table = "typed_records", backend = db,
+        fields = { str_v = "enum" } }
+      local err = testsuite.error_of(function() return Bad:count() end)
+      assert.is_true(ar.errors.is(err, "ConfigError"), tostring(err))
+      assert.matches("DefEnumNoValues.str_v", err.message, 1, true)
       assert.matches("values", err.message, 1, true)
     end)
 

@@ -38,7 +38,9 @@ describe("model lifecycle events", function()
       age = "integer",
     } }
     for k, v in pairs(extra or {}) do def[k] = v end
-    return ar.Model(def)
+    local User = ar.Model(def)
+    ar.check_models{ models = { User } } -- its table read now: the statements logged later are its own
+    return User
   end
 
   local function users()

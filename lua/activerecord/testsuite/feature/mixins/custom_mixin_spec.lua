@@ -51,7 +51,9 @@ local tenant_models = {}
 local function tenant(opts)
   local id = assert(opts.id, "tenant mixin needs { id = ... }")
   return {
-    fields = { tenant_id = { type = "integer", nullable = false } },
+    options = { id = "number" }, -- the options it takes (others are refused)
+    -- its default: the column's own (0) would fill new records otherwise
+    fields = { tenant_id = { type = "integer", nullable = false, default = id } },
     -- before_validate, not before_create: tenant_id is required, and
     -- validation runs before the save events
     events = {
