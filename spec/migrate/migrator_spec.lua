@@ -87,6 +87,23 @@ describe("migrate: the migrator", function()
       assert.same({ name = "applied_at", type = "datetime(6)", k = "" }, cols[2])
     end)
 
+    it("keeps its versions in the table named by the table option, apart from schema_migrations", function()
+      h.write(dir, "1_a.lua", logging("1"))
+      db:execute("DROP TABLE IF EXISTS mig_spec_versions")
+      local mig = ar.migrator(db, dir, { table = "mig_spec_versions" })
+      assert.same({ "1" }, mig:migrate())
+      assert.same({ { version = "1" } }, db:query("SELECT version FROM mig_spec_versions"))
+      assert.same({}, h.recorded(db)) -- schema_migrations untouched
+      assert.is_true(mig:status()[1].applied)
+      assert.same({ "1" }, mig:rollback())
+      assert.same({}, db:query("SELECT version FROM mig_spec_versions"))
+      db:execute("DROP TABLE mig_spec_versions")
+      -- the name is an identifier, checked when the migrator is made
+      local err = support.error_of(ar.migrator, db, dir, { table = ("x"):rep(65) })
+      assert.is_true(errors.is(err, "QueryError") or errors.is(err, "ConfigError"), tostring(err))
+      config_error(ar.migrator, db, dir, { table = 5 })
+    end)
+
     it("runs a migration added later with a version below the applied ones", function()
       h.write(dir, "5_a.lua", logging("5"))
       local mig = ar.migrator(db, dir)

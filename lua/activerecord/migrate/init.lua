@@ -22,14 +22,14 @@ local files = require("activerecord.migrate.files")
 
 local M = {}
 
--- The table of applied versions (its definition is fixed: other tools
--- following the same convention read it).
+-- The default table of applied versions (its definition is fixed: other
+-- tools following the same convention read it).
 local TABLE = "schema_migrations"
 
 --- Default seconds `migrate` and `rollback` wait for another migrator's lock.
 M.LOCK_TIMEOUT = 600
 
-local NEW_OPTIONS = { lock_timeout = true, log = true }
+local NEW_OPTIONS = { lock_timeout = true, log = true, table = true }
 
 local Migrator = {}
 Migrator.__index = Migrator
@@ -40,7 +40,8 @@ Migrator.__index = Migrator
 -- @tparam string dir the folder of `<version>_<name>.lua` files
 -- @tparam[opt] table opts `lock_timeout` (seconds to wait for a migrator
 --   running elsewhere, default `LOCK_TIMEOUT`), `log` (a function called
---   with one line of text before and after each migration)
+--   with one line of text before and after each migration), `table` (the
+--   table of applied versions, default `schema_migrations`)
 -- @treturn Migrator the migrator
 -- @raise `ConfigError` for a missing backend or folder name, or a bad option
 function M.new(db, dir, opts)
@@ -62,7 +63,13 @@ function M.new(db, dir, opts)
   if opts.log ~= nil and type(opts.log) ~= "function" then
     errors.raise("ConfigError", "migrator: log must be a function", { option = "log" })
   end
-  return setmetatable({ db = db, dir = dir, lock_timeout = lock_timeout, log = opts.log }, Migrator)
+  local versions_table = opts.table or TABLE
+  if type(versions_table) ~= "string" then
+    errors.raise("ConfigError", "migrator: table must be a string", { option = "table" })
+  end
+  db.dialect:quote_identifier(versions_table) -- validates the name now
+  return setmetatable({ db = db, dir = dir, lock_timeout = lock_timeout, log = opts.log,
+    table = versions_table }, Migrator)
 end
 
 --- The file name `create_file` gives a migration called `name` (now, by default).
@@ -87,13 +94,13 @@ M.create_file = files.create
 -- ---- the schema_migrations table ----------------------------------------
 
 local function quoted_table(self)
-  return self.db.dialect:quote_identifier(TABLE)
+  return self.db.dialect:quote_identifier(self.table)
 end
 
 -- Read without the introspection cache: another process may have created it.
 local function table_exists(self)
   local rows = self.db:query("SELECT 1 AS present FROM information_schema.TABLES"
-    .. " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", TABLE)
+    .. " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", self.table)
   return rows[1] ~= nil
 end
 
