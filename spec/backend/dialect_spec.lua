@@ -380,10 +380,16 @@ describe("literals", function()
 
   -- A backslash means different things with and without NO_BACKSLASH_ESCAPES,
   -- and a NUL has no business in statement text: hex has no escapes at all.
-  it("writes strings with backslashes or control bytes as hex", function()
+  it("keeps tab, newline and carriage return in a quoted literal (they read as themselves in any sql_mode)", function()
+    assert.equal("'a\nb\tc\r'", Dialect.literal("a\nb\tc\r"))
+    assert.equal("'line 1\nline ''2'''", Dialect.string_literal("line 1\nline '2'", "plain"))
+  end)
+
+  it("writes strings with backslashes or other control bytes as hex", function()
     assert.equal("_utf8mb4 X'615C27620063'", Dialect.literal("a\\'b\0c"))
     assert.equal("X'5C'", Dialect.string_literal("\\", "bytes"))
-    assert.equal("_utf8mb4 X'0A'", Dialect.literal("\n"))
+    assert.equal("_utf8mb4 X'0B'", Dialect.literal("\v"))
+    assert.is_nil(Dialect.string_literal("a\1b", "plain"))
     assert.is_nil(Dialect.string_literal("a\\b", "plain"))
   end)
 end)

@@ -51,6 +51,7 @@ local SOURCE_DDL = {
     code2 CHAR(4) NOT NULL DEFAULT 'a\\b',
     greeting VARCHAR(200) DEFAULT 'line1\nline2 "q" ''s ]] .. "]]" .. [[',
     bio TEXT COMMENT 'it''s "quoted" ]] .. "]]" .. [[',
+    note TEXT DEFAULT 'first\nsecond\tend' COMMENT 'two\nlines',
     motto TEXT DEFAULT 'carpe ''diem''',
     tiny_t TINYTEXT,
     med_t MEDIUMTEXT,

@@ -6,9 +6,11 @@ local M = {}
 
 -- True when a plain '...' literal with ' doubled reads the same under every
 -- sql_mode: no backslash (NO_BACKSLASH_ESCAPES changes its meaning) and
--- no control bytes (NUL and friends are kept out of the statement text).
+-- no control bytes but tab, newline and carriage return (NUL and friends
+-- are kept out of the statement text; those three read as themselves in
+-- any mode, so a comment or TEXT default holding them stays a literal).
 local function plain_safe(s)
-  return not s:find("[%z\1-\31\127\\]")
+  return not s:find("[%z\1-\8\11\12\14-\31\127\\]")
 end
 
 local function hex(s)
