@@ -194,7 +194,8 @@ soak: deps
 
 # Every example in examples/, each against the same private MariaDB (or the
 # server AR_MYSQL_* names); stops at the first one that fails.
-EXAMPLES := quickstart json_features transactions relations bulk_and_upsert pool_and_logging capabilities
+EXAMPLES := quickstart json_features transactions relations bulk_and_upsert pool_and_logging capabilities \
+            schema_evolution
 
 .PHONY: examples
 examples: deps
