@@ -209,18 +209,19 @@ describe("schema.dump", function()
     for _, sql in ipairs({ "CREATE INDEX `idx_bio` ON `dmp_b_users` (`bio`(20))",
       "CREATE INDEX `idx_score_desc` ON `dmp_b_users` (`score` DESC, `id`)",
       "CREATE FULLTEXT INDEX `ft_motto` ON `dmp_b_users` (`motto`) COMMENT 'words'",
-      "ALTER TABLE `dmp_b_users` ADD CONSTRAINT `chk_users_code` CHECK (`code` <> '#x;')",
-      -- the DSL refuses `#` and `--` even inside a string literal
-      "ALTER TABLE `dmp_b_users` ADD COLUMN `hashtag` varchar(200) AS (concat('#',`email`)) VIRTUAL AFTER `email`",
-      "CREATE INDEX `idx_hashtag` ON `dmp_b_users` (`hashtag`)",
-      "ALTER TABLE `dmp_b_users` ADD CONSTRAINT `chk_users_hashtag` CHECK (`hashtag` <> 'x')",
-      "ALTER TABLE `dmp_b_users` ALTER COLUMN `tagline` SET DEFAULT (concat('--','x'))",
       -- a CHAR keeps its sql_type, whose defaults the DSL writes only as plain literals
       "ALTER TABLE `dmp_b_users` ALTER COLUMN `code2` SET DEFAULT _utf8mb4 X'615C62'" }) do
       local at = text:find("m:execute(" .. require("activerecord.schema.dump").lua_string(sql) .. ")", 1, true)
       assert.is_truthy(at, sql)
       assert.is_true(at > made)
     end
+    -- `#`, `--` and `;` inside a string literal are text: the DSL says those
+    for _, dsl in ipairs({ [[t:check("chk_users_code", schema.raw("`code` <> '#x;'"))]],
+      [[generated = { expr = schema.raw("concat('#',`email`)"), stored = false }]],
+      [[default = schema.raw("concat('--','x')")]] }) do
+      assert.is_truthy(text:find(dsl, 1, true), dsl)
+    end
+    assert.is_falsy(text:find("m:execute%([^\n]*hashtag"))
     assert.is_truthy(text:find('t:check("chk_users_score", schema.raw("`score` > -100"))', 1, true))
     -- the index MariaDB made for a foreign key is written once, by its name
     local _, n = text:gsub('name = "fk_mem_org"', "")

@@ -30,21 +30,55 @@ local raw_mt = {
 -- fragment is an expression, never a second statement.
 local FORBIDDEN_IN_RAW = { ";", "--", "#", "/*", "*/", "\0" }
 
+-- The fragment with the insides of its quoted strings and identifiers
+-- blanked, so `CONCAT('#', sku)` passes while `1; DROP ...` does not; nil
+-- when a quote is left open. Only for text without backslashes: a
+-- backslash escapes a quote or not depending on the session's sql_mode
+-- (NO_BACKSLASH_ESCAPES), so where a string ends would be a guess.
+local function outside_quotes(sql)
+  if sql:find("\\", 1, true) then return sql end
+  local out, i, n = {}, 1, #sql
+  while i <= n do
+    local s = sql:find("['\"`]", i)
+    if not s then
+      out[#out + 1] = sql:sub(i)
+      break
+    end
+    out[#out + 1] = sql:sub(i, s - 1)
+    local q, j = sql:sub(s, s), s + 1
+    while true do -- a doubled quote stays inside
+      local e = sql:find(q, j, true)
+      if not e then return nil end
+      if sql:sub(e + 1, e + 1) ~= q then
+        i = e + 1
+        break
+      end
+      j = e + 2
+    end
+    out[#out + 1] = q .. q
+  end
+  return table.concat(out)
+end
+
 -- The problem with a fragment's text, or nil when it is acceptable.
 local function fragment_problem(sql, what)
   if type(sql) ~= "string" or not sql:find("%S") then
     return what .. " must be a non-empty string, got " .. type(sql)
   end
+  if sql:find("\0", 1, true) then return string.format("%s may not contain NUL: %q", what, sql) end
+  local bare = outside_quotes(sql)
+  if not bare then return string.format("%s has a quote left open: %q", what, sql) end
   for _, token in ipairs(FORBIDDEN_IN_RAW) do
-    if sql:find(token, 1, true) then
-      return string.format("%s may not contain %q: %q", what, token == "\0" and "NUL" or token, sql)
+    if bare:find(token, 1, true) then
+      return string.format("%s may not contain %q outside a quoted string: %q", what, token, sql)
     end
   end
   return nil
 end
 
 --- Checks an SQL fragment the caller vouches for: no statement separator or
--- comment that could end the statement or hide the rest of it.
+-- comment (outside quoted strings) that could end the statement or hide the
+-- rest of it, no quote left open, no NUL.
 -- @tparam string sql the fragment
 -- @tparam[opt] string what what it is, for the message
 -- @treturn string the fragment, unchanged
