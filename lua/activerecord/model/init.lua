@@ -87,8 +87,7 @@ local function take_fields(model, declared, pk)
 end
 
 -- field -> column, for the query compiler.
-local function make_resolver(model)
-  local fields = model.fields
+local function make_resolver(fields)
   return function(name)
     local f = fields[name]
     if f then return f.column end
@@ -125,9 +124,10 @@ setmetatable(ClassMethods, { __index = QueryForward })
 -- The model's tables, each built once: the class chain, the query class
 -- and the records' metatable. The `_events`, `_methods`, ... aliases on the
 -- class chain keep older readers working; new code uses `hooks`.
--- A model without fields answers `primary_key`, `pk_field`, `field_list`
--- and `columns` once its table is read: asking reads it (first use).
-local LAZY = { primary_key = true, pk_field = true, field_list = true, columns = true }
+-- A model without fields answers `fields`, `primary_key`, `pk_field`,
+-- `field_list` and `columns` once its table is read: asking reads it (a
+-- first use).
+local LAZY = { fields = true, primary_key = true, pk_field = true, field_list = true, columns = true }
 
 local function build_dispatch(model, meta)
   local class_index = setmetatable({}, { __index = ClassMethods })
@@ -291,8 +291,9 @@ function M.define(def)
   if not def.table:match("^[%w_$]+$") and not def.table:match("^[%w_$]+%.[%w_$]+$") or #def.table > 129 then
     config_error(model_name, nil, ("table %q must be a plain name (letters, digits, _ and $)"):format(def.table))
   end
-  local model = { name = model_name, table = def.table, backend = def.backend, fields = {}, relations = {} }
+  local model = { name = model_name, table = def.table, backend = def.backend, relations = {} }
   local meta = new_meta(def)
+  meta.fields = {} -- the model's `fields`, once it has them
 
   -- mixins first: the model's own definitions may override them
   local mixins, mixin_opts = {}, {}
@@ -301,8 +302,11 @@ function M.define(def)
   -- without `fields`, the table's columns are the fields (read on first use)
   meta.pending = def.fields == nil or nil
   meta.declared_fields, meta.declared_pk = declared, def.primary_key
-  if not meta.pending then take_fields(model, declared, pk) end
-  model.resolve = make_resolver(model)
+  if not meta.pending then
+    model.fields = meta.fields
+    take_fields(model, declared, pk)
+  end
+  model.resolve = make_resolver(meta.fields)
   model._meta = meta
   layout.register(model)
   build_dispatch(model, meta)

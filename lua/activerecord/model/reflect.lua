@@ -113,6 +113,10 @@ local function sorted_names(set)
   return table.concat(out, ", ")
 end
 
+local function a_field(ftype)
+  return (ftype:match("^[aeiou]") and "an " or "a ") .. ftype .. " field"
+end
+
 -- Whether the model reads JSON from text itself: the server has no JSON
 -- type, or the C core cannot tell a JSON column (then a text column holds
 -- a JSON field's values as well).
@@ -132,7 +136,7 @@ local function holds(f, col, db)
   if not known then -- a type the ORM does not know (point, inet6, ...): bytes, or text with a charset
     if f.type == "binary" then return true end
     if (f.type == "string" or f.type == "text") and col.charset then return true end
-    return false, ("a %s field takes %s columns"):format(f.type, sorted_names(COMPATIBLE[f.type] or {}))
+    return false, ("%s takes %s columns"):format(a_field(f.type), sorted_names(COMPATIBLE[f.type] or {}))
   end
   local ok = COMPATIBLE[f.type]
   if ok and ok[ct] then
@@ -142,7 +146,7 @@ local function holds(f, col, db)
     return false, f.binary and "a binary uuid field takes binary columns" or
       "a uuid field takes char/uuid columns (binary = true for binary ones)"
   end
-  return false, ("a %s field takes %s columns"):format(f.type, sorted_names(ok or {}))
+  return false, ("%s takes %s columns"):format(a_field(f.type), sorted_names(ok or {}))
 end
 M.holds = holds
 
@@ -307,7 +311,8 @@ end
 -- The model takes the fields found (its first read): the key, the order,
 -- the slots; its class answers `primary_key`, `field_list`, ... itself.
 local function adopt(model, meta, found, pk)
-  local fields = model.fields
+  local fields = meta.fields
+  rawset(model, "fields", fields)
   for name, f in pairs(found) do
     if name == pk then f.declared.primary_key = true end
     fields[name] = f

@@ -221,7 +221,8 @@ local function update_row(model, meta, inst, db, scratch)
   if ng > 0 and res.affected_rows == 0 then stale(model, pkf, pk_value) end
   if texts then keep_texts(inst, meta.json_fields, texts) end
   local undo = { inst, changes, false, false, true }
-  if meta.update_read then read_after_update(model, meta, inst, db, changes, shape, undo) end
+  -- (a row the UPDATE did not change had nothing recomputed)
+  if meta.update_read and res.affected_rows > 0 then read_after_update(model, meta, inst, db, changes, shape, undo) end
   return res.affected_rows, setmetatable(undo, Undo)
 end
 

@@ -151,7 +151,9 @@ function M.define(model, relations)
       errors.raise("ConfigError", ("%s.%s: a relation is ar.belongs_to/has_one/has_many/"
         .. "has_many_through(...)"):format(model.name, tostring(name)))
     end
-    if model.fields[name] then
+    -- (a model without declared fields is checked when its table is read)
+    local fields = rawget(model, "fields")
+    if fields and fields[name] then
       errors.raise("ConfigError", ("%s.%s: a relation cannot share a field's name"):format(model.name, name))
     end
     local rel = setmetatable({ name = name, owner = model, kind = spec.kind, target_ref = spec.target_ref,
