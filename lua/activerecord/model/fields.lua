@@ -29,7 +29,8 @@ M.OPTIONS = {
 local FIELD_OPTIONS = M.OPTIONS
 
 -- Options a type requires that the table can give (an enum's values, ...):
--- a declaration may leave them to the table; they are checked once it is read.
+-- a declaration may leave them to the table; they are checked once it is
+-- read (activerecord.model.reflect).
 local FROM_TABLE = { values = true, size = true, precision = true, scale = true }
 M.FROM_TABLE = FROM_TABLE
 
@@ -39,21 +40,6 @@ function M.config_error(model_name, field, msg)
     { model = model_name, field = field })
 end
 local config_error = M.config_error
-
---- A type's required options the field lacks, as "option (a type)" texts
--- (nil when none): what the table may still give is checked by `reflect`.
-function M.missing_options(f)
-  local t = f.type_spec
-  local out
-  for opt, want in pairs(t.options or {}) do
-    if type(f[opt]) ~= want then
-      out = out or {}
-      out[#out + 1] = ("type '%s' needs option '%s' (a %s)"):format(f.type, opt, want)
-    end
-  end
-  if out then table.sort(out) end
-  return out
-end
 
 --- Parses one field declaration (a type name or an options table).
 -- The declared options stay in `f.declared`: what they leave out may come

@@ -369,20 +369,30 @@ function M.apply(model, db)
   end
   for _, f in ipairs(list) do check_field(model, f, by_name[f.column], db, problems) end
   if #problems > 0 then return problems end
+  -- what the table says of each field; a type's required option (an
+  -- enum's values) declared or given by the table
+  local table_opts = {}
+  for _, f in ipairs(list) do
+    local o = table_options(f, by_name[f.column])
+    table_opts[f] = o
+    for opt, want in pairs(f.type_spec.options or {}) do
+      local v = f.declared[opt]
+      if v == nil then v = o[opt] end
+      if type(v) ~= want then
+        problems[#problems + 1] = ("%s.%s: type '%s' needs option '%s' (a %s): neither declared nor given by %s.%s")
+          :format(model.name, f.name, f.type, opt, want, model.table, f.column)
+      end
+    end
+  end
+  if #problems > 0 then return problems end
+  -- nothing wrong: the options are set
   if found then
     for name, f in pairs(found) do f.primary_key = (name == pk) or nil end
   end
   local changed = false
   for _, f in ipairs(list) do
-    if apply_options(f, table_options(f, by_name[f.column])) then changed = true end
+    if apply_options(f, table_opts[f]) then changed = true end
   end
-  for _, f in ipairs(list) do
-    local missing = fields_mod.missing_options(f)
-    if missing then
-      for _, m in ipairs(missing) do problems[#problems + 1] = ("%s.%s: %s"):format(model.name, f.name, m) end
-    end
-  end
-  if #problems > 0 then return problems end
   if found then
     adopt(model, meta, found, pk)
     changed = true

@@ -164,6 +164,17 @@ local function update_read_shape(model, meta, db, changes)
   return { read = read, select = compile_shape(db, { [PK_SLOT] = 1 }, "select", q:_final()) }
 end
 
+-- Whether an UPDATE of these changes reads something back (a generated
+-- column, or an ON UPDATE column it does not set).
+local function reads_after_update(meta, changes)
+  local list = meta.update_read
+  for i = 1, #list do
+    local f = list[i]
+    if f.generated or changes[f.name] == nil then return true end
+  end
+  return false
+end
+
 -- After an UPDATE: the values the server computed, so the record matches
 -- its row (design section 8); the undo keeps the ones they replace.
 local function read_after_update(model, meta, inst, db, changes, shape, undo)
@@ -353,7 +364,8 @@ function InstanceMethods:save(opts)
   local affected
   if #ev[after] > 0 or #ev.after_save > 0
       -- an UPDATE and the read-back of what the server computed: one unit too
-      or (meta.update_read and not creating and not db:in_transaction()) then
+      or (meta.update_read and not creating and reads_after_update(meta, self[CHANGES])
+          and not db:in_transaction()) then
     affected = write_unit(db, model, meta, self, update_or_insert, scratch, after, "after_save")
   else
     local undo
