@@ -18,9 +18,11 @@
 -- What the table gives a field whose declaration leaves it out: `size`
 -- (string, text, binary, enum, set fields), `precision` and `scale`
 -- (decimal), `values` (enum, set), `nullable`, `default` (a literal column
--- default becomes the default of new records, as Rails does; any column
--- default, literal or expression, sets `server_default`, so a new record
--- may leave the field nil), `auto_increment`; and always: `generated`
+-- default becomes the default of new records, as Rails does — bulk rows
+-- leave it to the server, and an upsert does not overwrite a row's column
+-- with it; any column default, literal or expression, sets
+-- `server_default`, so a new record may leave the field nil; a declared
+-- `required` still requires it), `auto_increment`; and always: `generated`
 -- (read-only, never written, read back after INSERT and UPDATE) and
 -- `on_update` (read back after an UPDATE that did not set it).
 --
@@ -51,6 +53,18 @@
 -- column added later stays out of the model until it is defined again.
 -- A missing table: a model with `fields` runs its statement (the server's
 -- error tells), nothing is remembered; a model without is a `ConfigError`.
+--
+-- A model without `fields` answers `fields`, `field_list`, `columns`,
+-- `primary_key` and `pk_field` once its table is read: asking for one is a
+-- first use (so is `Model:query()`, where `where{}` converts values by the
+-- fields). A mixin's `setup` that reads them does so at definition, with
+-- the backend the model has then. The key is `primary_key` when given, a
+-- mixin's key field, else the table's (a composite or missing one is a
+-- `ConfigError` naming the table). A model with `fields` that names no key
+-- gets `id`, which the table must have.
+--
+-- A backend without `columns` (a stand-in without introspection) leaves
+-- declared models as declared and refuses models without fields.
 -- @module activerecord.model.reflect
 local errors = require("activerecord.errors")
 local options = require("activerecord.options")
