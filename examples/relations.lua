@@ -90,6 +90,11 @@ local Tag = ar.Model{
   fields = { id = "integer", name = { type = "string", required = true } },
 }
 
+-- Every model reads its table once, on first use; do it now (and check
+-- each declaration against its table) so the counts below show only the
+-- statements the relations send.
+ar.check_models()
+
 -- Data: 3 authors, 2 posts each, 2 comments per post, tags on every post.
 local tags = {}
 for _, name in ipairs({ "lua", "mysql", "orm" }) do tags[name] = Tag:create{ name = name } end
