@@ -272,8 +272,9 @@ local function make_execute(run)
       method = method or conn[run]
       ok, res = pcall(method, conn, sql, ...)
     end
-    -- nil when empty: one field read per statement
-    if self._schema_cache then after_schema_change(self, sql) end
+    -- _schema_cache is nil when empty; a statement that is no schema change
+    -- costs one field read and one memo hit (false), no call
+    if self._schema_cache and ends_memo[sql] then after_schema_change(self, sql) end
     if ok then
       if pool then pool:checkin(conn) end
       return res
@@ -340,7 +341,7 @@ function Backend:each(sql, ...)
   local conn = t and t.conn or self.pool:checkout()
   local started = now()
   local ok, f, s, _, cursor = pcall(conn.each, conn, sql, ...)
-  if self._schema_cache then after_schema_change(self, sql) end
+  if self._schema_cache and ends_memo[sql] then after_schema_change(self, sql) end
   -- logged when the stream opens (rows arrive later, one by one)
   if self.log then self:_emit(sql, started, select("#", ...), nil, (not ok) and f or nil, ...) end
   if not ok then
