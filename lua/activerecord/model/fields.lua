@@ -8,6 +8,7 @@
 -- `columns`, the slot maps) keep their identity: they are refilled in place.
 -- @module activerecord.model.fields
 local errors = require("activerecord.errors")
+local null = require("activerecord.null")
 local options = require("activerecord.options")
 local types = require("activerecord.types")
 local validation = require("activerecord.validation")
@@ -17,16 +18,129 @@ local shapes = require("activerecord.model.shapes")
 
 local M = {}
 
---- The options a field declaration takes, with their Lua types.
+--- The options a field declaration takes, with their Lua types (a shape
+-- check follows for those in `SHAPES`).
 M.OPTIONS = {
   type = "string", primary_key = "boolean", auto_increment = "boolean", column = "string",
   default = "any", required = "boolean", nullable = "boolean", readonly = "boolean",
   size = "number", precision = "number", scale = "number", values = "table", binary = "boolean",
   min = "number", max = "number", length = "any", format = "string", one_of = "table",
-  validate = "function", unsigned = "boolean", unique = "boolean", index = "boolean",
+  validate = "function", unsigned = "boolean", unique = "any", index = "boolean",
   comment = "string", sql_type = "string", server_default = "boolean",
 }
 local FIELD_OPTIONS = M.OPTIONS
+
+-- ---- option shapes ----------------------------------------------------------
+-- Each checker returns the option's value as the field keeps it, or nil
+-- when the shape is not one it takes; `ACCEPTED` says which those are.
+
+local function is_count(v) return math.type(v) == "integer" and v >= 0 end
+
+local function is_list(v, each)
+  if type(v) ~= "table" or #v == 0 then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  if n ~= #v then return false end
+  for i = 1, #v do
+    if each and not each(v[i]) then return false end
+  end
+  return true
+end
+
+local function length_shape(v)
+  if is_count(v) then return { min = v, max = v, is = v } end
+  if type(v) ~= "table" then return nil end
+  if v.is ~= nil then
+    if not is_count(v.is) or next(v, next(v)) ~= nil then return nil end
+    return { min = v.is, max = v.is, is = v.is }
+  end
+  local lo, hi, n = v.min, v.max, 0
+  for _ in pairs(v) do n = n + 1 end
+  if v[1] ~= nil then
+    if n ~= 2 or #v ~= 2 then return nil end
+    lo, hi = v[1], v[2]
+  elseif n ~= (lo ~= nil and 1 or 0) + (hi ~= nil and 1 or 0) or n == 0 then
+    return nil
+  end
+  if (lo ~= nil and not is_count(lo)) or (hi ~= nil and not is_count(hi)) then return nil end
+  if lo and hi and lo > hi then return nil end
+  return { min = lo, max = hi }
+end
+
+local UNIQUE_KEYS = { scope = true, case_sensitive = true, message = true }
+
+local function unique_shape(v)
+  if v == true or v == false then return v end
+  if type(v) ~= "table" then return nil end
+  for k in pairs(v) do
+    if not UNIQUE_KEYS[k] then return nil end
+  end
+  local scope = v.scope
+  if scope ~= nil then
+    local function ident(s) return type(s) == "string" and s:match("^[%a_][%w_]*$") ~= nil end
+    if type(scope) == "string" then
+      if not ident(scope) then return nil end
+    elseif not is_list(scope, ident) then
+      return nil
+    end
+  end
+  if v.case_sensitive ~= nil and type(v.case_sensitive) ~= "boolean" then return nil end
+  if v.message ~= nil and type(v.message) ~= "string" then return nil end
+  return v
+end
+
+local function pattern_shape(v)
+  if type(v) ~= "string" or not pcall(string.find, "", v) then return nil end
+  return v
+end
+
+local function default_shape(v)
+  local t = type(v)
+  if t == "thread" or (t == "userdata" and v ~= null) then return nil end
+  return v
+end
+
+local SHAPES = {
+  length = length_shape,
+  unique = unique_shape,
+  format = pattern_shape,
+  default = default_shape,
+  size = function(v) return math.type(v) == "integer" and v > 0 and v or nil end,
+  precision = function(v) return math.type(v) == "integer" and v > 0 and v or nil end,
+  scale = function(v) return is_count(v) and v or nil end,
+  values = function(v) return is_list(v, function(s) return type(s) == "string" end) and v or nil end,
+  one_of = function(v) return is_list(v) and v or nil end,
+  min = function(v) return v == v and v or nil end, -- not NaN
+  max = function(v) return v == v and v or nil end,
+}
+
+local ACCEPTED = {
+  length = "a count (length = 8), { min = n, max = n } (either may be left out), { n, n } (min, max) "
+    .. "or { is = n }, with whole numbers >= 0 and min <= max",
+  unique = "true, or { scope = \"field\" or { \"field\", ... }, case_sensitive = boolean, message = string }",
+  format = "a Lua pattern (string.find accepts it), e.g. \"^[^@]+@[^@]+$\"",
+  default = "a value (a string, number, boolean, table or ar.null) or a function that returns one",
+  size = "a whole number > 0", precision = "a whole number > 0", scale = "a whole number >= 0",
+  values = "a non-empty list of strings, e.g. { \"open\", \"closed\" }",
+  one_of = "a non-empty list of values, e.g. { \"a\", \"b\" }",
+  min = "a number", max = "a number",
+}
+M.ACCEPTED = ACCEPTED
+
+-- A value as a message shows it.
+local function show(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) == "table" then
+    local parts = {}
+    for k, x in pairs(v) do
+      if #parts >= 4 then parts[#parts + 1] = "..." break end
+      parts[#parts + 1] = (math.type(k) == "integer" and "" or tostring(k) .. " = ")
+        .. (type(x) == "string" and ("%q"):format(x) or tostring(x))
+    end
+    return "{ " .. table.concat(parts, ", ") .. " }"
+  end
+  return tostring(v)
+end
 
 -- Options a type requires that the table can give (an enum's values, ...):
 -- a declaration may leave them to the table; they are checked once it is
@@ -59,10 +173,19 @@ function M.parse(model_name, name, spec)
   for k, v in pairs(spec) do
     local want = FIELD_OPTIONS[k]
     if not want then config_error(model_name, name, (options.unknown(spec, FIELD_OPTIONS))) end
-    if want ~= "any" and type(v) ~= want then
-      config_error(model_name, name, ("option '%s' must be a %s"):format(k, want))
+    local shape = SHAPES[k]
+    if (want ~= "any" and type(v) ~= want) or (shape and shape(v) == nil) then
+      config_error(model_name, name, ("option '%s' takes %s (got %s)"):format(k,
+        ACCEPTED[k] or ("a " .. want), show(v)))
     end
+    if shape then v = shape(v) end
     f[k], declared[k] = v, v
+  end
+  if type(f.min) == "number" and type(f.max) == "number" and f.min > f.max then
+    config_error(model_name, name, ("option 'min' (%s) is above 'max' (%s)"):format(f.min, f.max))
+  end
+  if f.scale and f.precision and f.scale > f.precision then
+    config_error(model_name, name, ("option 'scale' (%d) is above 'precision' (%d)"):format(f.scale, f.precision))
   end
   f.declared = declared
   f.type = f.type or "string"
