@@ -30,31 +30,107 @@ local STRATEGIES = {
   has_many_through = require("activerecord.relations.through"),
 }
 
-local OPTIONS = {
-  foreign_key = "string", primary_key = "string", inverse_of = "string", dependent = "string",
-  through = "string", source_key = "string", target_key = "string", order_by = "string",
+-- The options of each kind, and for each option a check and the forms it
+-- takes (what a ConfigError lists).
+local IDENT = "^[%a_][%w_]*$"
+local function ident(v) return type(v) == "string" and #v <= 64 and v:match(IDENT) ~= nil end
+local function table_name(v)
+  return type(v) == "string" and #v <= 129 and (v:match(IDENT) or v:match("^[%a_][%w_]*%.[%a_][%w_]*$")) ~= nil
+end
+
+-- One `{ "col", "asc"|"desc" }` (or a bare column name) -> { col, dir }, or nil.
+local function order_pair(v)
+  if ident(v) then return { v, "asc" } end
+  if type(v) ~= "table" or not ident(v[1]) then return nil end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  if n ~= #v or n > 2 then return nil end
+  local dir = v[2] == nil and "asc" or (type(v[2]) == "string" and v[2]:lower())
+  if dir ~= "asc" and dir ~= "desc" then return nil end
+  return { v[1], dir }
+end
+
+--- A relation's `order_by` as a list of `{ column, "asc"|"desc" }`, or nil
+-- when the shape is not one it takes: `"id"`, `{ "id", "desc" }` or a list
+-- of such pairs (`{ { "pos", "asc" }, { "id", "desc" } }`).
+-- @param v the option
+-- @treturn ?table the pairs
+function M.order_pairs(v)
+  local one = order_pair(v)
+  if one then return { one } end
+  if type(v) ~= "table" or #v == 0 or type(v[1]) ~= "table" then return nil end
+  local n, out = 0, {}
+  for _ in pairs(v) do n = n + 1 end
+  if n ~= #v then return nil end
+  for i = 1, #v do
+    out[i] = order_pair(v[i])
+    if not out[i] then return nil end
+  end
+  return out
+end
+
+local CHECKS = {
+  foreign_key = { ident, "a column name (an identifier)" },
+  primary_key = { ident, "a column name (an identifier)" },
+  source_key = { ident, "a column name of the join table (an identifier)" },
+  target_key = { ident, "a column name of the join table (an identifier)" },
+  inverse_of = { ident, "the name of the target's relation back (an identifier)" },
+  through = { table_name, "the join table's name (\"post_tags\" or \"schema.post_tags\")" },
+  dependent = { function(v) return v == "delete" or v == "nullify" or v == "restrict" end,
+    "\"delete\", \"nullify\" or \"restrict\"" },
+  order_by = { M.order_pairs, "a column name (\"id\"), { \"id\", \"desc\" } or a list of such pairs "
+    .. "({ { \"pos\", \"asc\" }, { \"id\", \"desc\" } }); the direction is \"asc\" or \"desc\"" },
 }
 
-local DEPENDENT = { delete = true, nullify = true, restrict = true }
+local function set(...)
+  local out = {}
+  for _, k in ipairs({ ... }) do out[k] = CHECKS[k] end
+  return out
+end
+
+-- belongs_to keeps `dependent` to refuse it with its own message (on define).
+local KIND_OPTIONS = {
+  belongs_to = set("foreign_key", "primary_key", "dependent"),
+  has_one = set("foreign_key", "primary_key", "inverse_of", "dependent", "order_by"),
+  has_many = set("foreign_key", "primary_key", "inverse_of", "dependent", "order_by"),
+  has_many_through = set("through", "source_key", "target_key", "primary_key", "order_by", "dependent"),
+}
+
+local function show(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for k, x in pairs(v) do
+    if #parts >= 4 then parts[#parts + 1] = "..." break end
+    parts[#parts + 1] = (math.type(k) == "integer" and "" or tostring(k) .. " = ") .. show(x)
+  end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
 
 local function relation_spec(kind, target, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    errors.raise("ConfigError", ("%s: options must be a table (got %s)"):format(kind, show(opts)))
+  end
   opts = opts or {}
   if type(target) ~= "string" and type(target) ~= "table" then
     errors.raise("ConfigError", kind .. " expects a model or a model name")
   end
+  local accepted = KIND_OPTIONS[kind]
+  options.check(opts, accepted, kind)
+  local copy = {}
   for k, v in pairs(opts) do
-    if not OPTIONS[k] then options.check(opts, OPTIONS, kind) end
-    if type(v) ~= OPTIONS[k] then
-      errors.raise("ConfigError", ("%s: option '%s' must be a %s"):format(kind, k, OPTIONS[k]))
+    local check = accepted[k]
+    if not check[1](v) then
+      errors.raise("ConfigError", ("%s: option '%s' takes %s (got %s)"):format(kind, k, check[2], show(v)),
+        { option = k })
     end
-  end
-  if opts.dependent and not DEPENDENT[opts.dependent] then
-    errors.raise("ConfigError", "dependent must be \"delete\", \"nullify\" or \"restrict\"")
+    copy[k] = v
   end
   if kind == "has_many_through" and not opts.through then
     errors.raise("ConfigError", "has_many_through needs { through = \"join_table\" }")
   end
-  return { __ar_relation = true, kind = kind, target_ref = target, opts = opts }
+  local order = opts.order_by and M.order_pairs(opts.order_by)
+  return { __ar_relation = true, kind = kind, target_ref = target, opts = copy, order = order }
 end
 
 --- This model holds the key of one `target` (`post:author()`).
@@ -62,22 +138,28 @@ end
 -- @tparam[opt] table opts `foreign_key` (this model's column; default
 --   `<target>_id`), `primary_key` (the target's; default its key)
 -- @treturn table a relation spec for `relations = { ... }`
--- @raise `ConfigError` for an unknown or mistyped option
+-- @raise `ConfigError` for an unknown option or one in a shape it does not
+--   take (the message lists the accepted forms)
 function M.belongs_to(target, opts) return relation_spec("belongs_to", target, opts) end
 --- One `target` holds this model's key (`user:profile()`).
 -- @tparam string|table target the target model or its name
 -- @tparam[opt] table opts `foreign_key` (the target's column; default
 --   `<owner>_id`), `primary_key`, `inverse_of`, `dependent` (`"delete"`,
---   `"nullify"` or `"restrict"`), `order_by`
+--   `"nullify"` or `"restrict"`), `order_by` (`"id"`, `{ "id", "desc" }` or a
+--   list of such pairs)
 -- @treturn table a relation spec
--- @raise `ConfigError` for an unknown or mistyped option
+-- @raise `ConfigError` for an unknown option or one in a shape it does not
+--   take (the message lists the accepted forms)
 function M.has_one(target, opts) return relation_spec("has_one", target, opts) end
 --- Many `target`s hold this model's key (`user:posts()`, `user:posts_query()`).
 -- @tparam string|table target the target model or its name
 -- @tparam[opt] table opts `foreign_key`, `primary_key`, `inverse_of` (the
 --   target's belongs_to, filled without a query), `dependent`, `order_by`
+--   (`"id"`, `{ "id", "desc" }` or a list of such pairs:
+--   `{ { "pos", "asc" }, { "id", "desc" } }`)
 -- @treturn table a relation spec
--- @raise `ConfigError` for an unknown or mistyped option
+-- @raise `ConfigError` for an unknown option or one in a shape it does not
+--   take (the message lists the accepted forms)
 function M.has_many(target, opts) return relation_spec("has_many", target, opts) end
 --- Many-to-many through a join table (`post:tags()`).
 -- @tparam string|table target the target model or its name
@@ -157,7 +239,7 @@ function M.define(model, relations)
       errors.raise("ConfigError", ("%s.%s: a relation cannot share a field's name"):format(model.name, name))
     end
     local rel = setmetatable({ name = name, owner = model, kind = spec.kind, target_ref = spec.target_ref,
-                               opts = spec.opts }, kind)
+                               opts = spec.opts, order = spec.order }, kind)
     -- the accessor is what `user:posts()` calls
     rel.accessor = function(inst, opts) return rel:load(inst, opts) end
     model.relations[name] = rel

@@ -54,12 +54,15 @@ function Relation:target()
   return t
 end
 
---- The relation's `order_by` applied to a query of the target.
+--- The relation's `order_by` (checked and made a list of `{ column, dir }`
+-- pairs at definition) applied to a query of the target.
 -- @param q the query
 -- @return the ordered query
 function Relation:ordered(q)
-  local order = self.opts.order_by
-  if order then return q:order_by(order) end
+  local order = self.order
+  if order then
+    for i = 1, #order do q = q:order_by(order[i][1], order[i][2]) end
+  end
   return q
 end
 

@@ -78,8 +78,9 @@ function Through:preload_query(db, scope, chunk)
     :select("t.*", query.col("j." .. src):as("__ar_owner"))
     :where(query.col("j." .. src):in_list(chunk))
   -- the derived table loses any order: the relation's order_by goes outside
-  local order = self.opts.order_by
-  if order and not order:find(".", 1, true) then q = q:order_by(query.col("t." .. target.resolve(order))) end
+  for _, pair in ipairs(self.order or {}) do
+    q = q:order_by(query.col("t." .. target.resolve(pair[1])), pair[2])
+  end
   return q
 end
 
