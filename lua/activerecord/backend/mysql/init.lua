@@ -64,20 +64,53 @@ end
 -- Fields: `dialect` (SQL generation for this server), `compiler`.
 -- @type Backend
 
---- The rows of a table whose JSON column has `value` at `path` (the
--- original guide's helper, done safely): table and column are validated
--- identifiers, the path is checked against the JSON path grammar and bound,
--- the value is bound.
+-- The JSON kinds JSON_TYPE names for a number, on MySQL and MariaDB.
+local JSON_NUMBER_TYPES = "('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL')"
+
+--- The rows of a table whose JSON column holds `value` at `path`, matched
+-- by JSON kind as well as value (the original guide's helper, done
+-- safely): a boolean matches only JSON `true`/`false`, a number only a
+-- JSON number of the same value (`1` matches `1` and `1.0`, never `"1"`),
+-- a string only a JSON string, `ar.null` only a JSON `null` (not a missing
+-- key). Table and column are validated identifiers, the path is checked
+-- against the JSON path grammar and bound, the value is bound.
 -- @tparam string table_name the table
 -- @tparam string column the JSON column
 -- @tparam string path a JSON path such as `"$.editor"`
--- @param value the value to compare the unquoted JSON value with
+-- @param value a string, number, boolean or `ar.null`
 -- @treturn {table,...} the rows
--- @raise `QueryError` for a bad identifier or JSON path (before any SQL is
---   sent); `CapabilityError` on a server without JSON functions
+-- @raise `QueryError` for a bad identifier, JSON path or value (a table,
+--   `nil`, NaN or infinity; before any SQL is sent); `CapabilityError` on
+--   a server without JSON functions
+-- @usage db:json_path_query("users", "profile", "$.admin", true)
 function Backend:json_path_query(table_name, column, path, value)
   local query = require("activerecord.query")
-  return query.table(table_name, self):where(query.json_value(column, path):eq(value)):all()
+  local null = require("activerecord.null")
+  local dialect = self.dialect
+  local extract = dialect:json_extract(dialect:quote_identifier(column), path)
+  local kind, sql, params = type(value), nil, nil
+  if value == null then
+    sql, params = "JSON_TYPE(" .. extract .. ") = 'NULL'", { path }
+  elseif kind == "boolean" then
+    sql = "JSON_TYPE(" .. extract .. ") = 'BOOLEAN' AND JSON_UNQUOTE(" .. extract .. ") = ?"
+    params = { path, path, value and "true" or "false" }
+  elseif kind == "string" then
+    sql = "JSON_TYPE(" .. extract .. ") = 'STRING' AND JSON_UNQUOTE(" .. extract .. ") = ?"
+    params = { path, path, value }
+  elseif kind == "number" then
+    if value ~= value or value == math.huge or value == -math.huge then
+      errors.raise("QueryError", "json_path_query: the value must be a finite number, got "
+        .. tostring(value))
+    end
+    -- exact for integers past 2^53 (a DECIMAL compares exactly with an integer)
+    sql = "JSON_TYPE(" .. extract .. ") IN " .. JSON_NUMBER_TYPES
+      .. " AND CAST(JSON_UNQUOTE(" .. extract .. ") AS DECIMAL(65,30)) = ?"
+    params = { path, path, value }
+  else
+    errors.raise("QueryError", "json_path_query: the value must be a string, number, boolean or ar.null, got "
+      .. (kind == "nil" and "nil (use ar.null for a JSON null)" or kind))
+  end
+  return query.table(table_name, self):where(sql, table.unpack(params)):all()
 end
 
 -- ---- SQL text ----------------------------------------------------------
