@@ -114,7 +114,9 @@ end
 -- @tparam[opt] table attrs field -> value
 -- @return the record
 -- @raise `ConfigError` for an unknown field or non-table attributes;
---   `ValidationError` for a read-only field
+--   `ValidationError` for a read-only field given (`readonly = true`: its
+--   default, a `before_create` handler or the server sets it) or a
+--   generated one
 function ClassMethods.new(cls, attrs)
   local meta = cls._meta
   if meta == nil then errors.raise("ConfigError", "Model.new: call it on a model class") end
@@ -357,6 +359,16 @@ local function generated_error(model)
   end
 end
 
+-- A read-only field given to `new`/`create`: it is set by its default, an
+-- event handler or the server, never by the caller's attributes.
+local function readonly_error(model)
+  return function(name)
+    errors.raise("ValidationError", ("%s.%s is read-only: new/create do not take it (its default, a "
+      .. "before_create handler or the server sets it)"):format(model.name, name),
+      { errors = { [name] = { "is read-only" } }, model = model.name })
+  end
+end
+
 local function not_a_table(model, what)
   return function(attrs)
     errors.raise("ConfigError", ("%s%s expects a table of attributes, got %s"):format(model.name, what, type(attrs)))
@@ -369,7 +381,7 @@ local function generate_new(model, meta, tracking)
   local C, F = {}, {}
   local types = require("activerecord.types")
   local code = { "local model, FIELDS, F, C, NULL, NIL_OLD, NO_CHANGES, MT, unknown, not_table, DT, CT,"
-    .. " DEC, ADD_DEC, TIME, ADD_TIME, generated = ...\n"
+    .. " DEC, ADD_DEC, TIME, ADD_TIME, generated, readonly = ...\n"
     .. "local type, mtype, setmetatable, next, find = type, math.type, setmetatable, next, string.find\n"
     .. "return function(attrs)\n" }
   local items, fill = {}, {}
@@ -404,6 +416,8 @@ local function generate_new(model, meta, tracking)
     local name, slot = ("%q"):format(f.name), f.slot
     if f.generated then -- the server computes it: never given
       code[#code + 1] = ("if attrs[%s] ~= nil then generated(%s) end\n"):format(name, name)
+    elseif tracking and f.readonly then -- set by its default, a handler or the server
+      code[#code + 1] = ("if attrs[%s] ~= nil then readonly(%s) end\n"):format(name, name)
     elseif tracking then
       local mark = ("changes[%s] = NIL_OLD\n"):format(name)
       if f.default ~= nil then
@@ -428,7 +442,8 @@ local function generate_new(model, meta, tracking)
   local chunk = assert(load(table.concat(code), ("=(%s %s)"):format(tracking and "new" or "build", model.name), "t"))
   return chunk(model, model.fields, F, C, null, NIL_OLD, NO_CHANGES, meta.instance_mt, unknown_name(model, meta),
     not_a_table(model, tracking and ".new" or ":insert_all row"), types.decimal_texts, types.canonical_times,
-    types.DECIMAL_TEXT, types.remember_decimal, types.CANONICAL_TIME, types.remember_time, generated_error(model))
+    types.DECIMAL_TEXT, types.remember_decimal, types.CANONICAL_TIME, types.remember_time, generated_error(model),
+    readonly_error(model))
 end
 
 --- The model's `new(attrs)` and `build(attrs)` (see generate_new).
@@ -444,7 +459,7 @@ function M.generic_new(model, meta, tracking)
   local list, fields = model.field_list, model.fields
   local unknown, not_table = unknown_name(model, meta),
     not_a_table(model, tracking and ".new" or ":insert_all row")
-  local generated = generated_error(model)
+  local generated, readonly = generated_error(model), readonly_error(model)
   return function(attrs)
     local changes = tracking and {} or NO_CHANGES
     local inst = { changes, false, false, model, false }
@@ -464,6 +479,7 @@ function M.generic_new(model, meta, tracking)
       local f = list[i]
       local v = attrs[f.name]
       if v ~= nil and f.generated then generated(f.name) end
+      if v ~= nil and tracking and f.readonly then readonly(f.name) end
       if v == nil and not tracking and f.default ~= nil and f.default_src == nil then
         v = f.default
         if type(v) == "function" then v = v() end

@@ -474,12 +474,18 @@ describe("model field options", function()
     assert.is_nil(Rec:find(r.id).str_v)
   end)
 
-  it("lets a read-only field be set on create but never changed afterwards", function()
+  it("refuses a read-only field on create (its default sets it) and never changes it afterwards", function()
     local Rec = ar.Model{ name = "OptionsReadonly", table = "typed_records", backend = db, fields = {
-      str_v = { type = "string", size = 10, readonly = true },
+      str_v = { type = "string", size = 10, readonly = true, default = "fixed" },
       int_v = "integer",
     } }
-    local r = Rec:create{ str_v = "fixed", int_v = 1 }
+    local before = db:query("SELECT COUNT(*) AS n FROM typed_records")[1].n
+    local refused = testsuite.error_of(Rec.create, Rec, { str_v = "given", int_v = 1 })
+    assert.is_true(ar.errors.is(refused, "ValidationError"), tostring(refused))
+    assert.same({ "is read-only" }, refused.errors.str_v)
+    assert.are.equal(before, db:query("SELECT COUNT(*) AS n FROM typed_records")[1].n)
+    local r = Rec:create{ int_v = 1 }
+    assert.are.equal("fixed", r.str_v)
     local err = testsuite.error_of(function() r.str_v = "changed" end)
     assert.is_true(ar.errors.is(err, "ValidationError"), tostring(err))
     assert.is_table(err.errors.str_v)
