@@ -72,7 +72,8 @@ local function source_mt(model, mt, backend)
   local index = mt.__index
   if type(index) ~= "table" then return false end -- a class not made of tables: fields stay on the query
   local fields = setmetatable({ table = model.table, model = model, backend = backend, resolve = model.resolve,
-    _rare = "root", _scoped = false, skip_all_scopes = false, skip_scopes = false, after_load = false },
+    _rare = "root", _scoped = false, skip_all_scopes = false, skip_scopes = false, after_load = false,
+    _none = false, _readonly = false },
     { __index = index })
   smt = {}
   for k, v in next, mt do smt[k] = v end
@@ -151,7 +152,8 @@ end
 -- after_load) are copied when present: `_rare` (an own field of every
 -- query made here, so reading it costs no metatable walk) says whether to
 -- look; a root query (made by `new`/`for_model`, whose fields code may set,
--- as `unscoped` does) has none, and is looked at.
+-- as `unscoped` does) has none, and is looked at. `_none` and `_readonly`
+-- (query.finders: `none()`, `readonly()`) are rare fields too.
 local function to(self, at, vals)
   local mt = getmetatable(self)
   local q
@@ -163,8 +165,10 @@ local function to(self, at, vals)
   end
   if self._rare ~= false then
     local a, b, c, d = self._scoped, self.skip_all_scopes, self.skip_scopes, self.after_load
-    if a or b or c or d then
+    local e, f = self._none, self._readonly
+    if a or b or c or d or e or f then
       q._scoped, q.skip_all_scopes, q.skip_scopes, q.after_load, q._rare = a, b, c, d, true
+      q._none, q._readonly = e, f
     end
   end
   return q

@@ -11,7 +11,8 @@
 -- conditions), `functions` (SQL, window, JSON and full-text functions),
 -- `builder` (Query and its chain methods), `where` (conditions), `sources`
 -- (from, joins, CTEs, set operations, locks), `terminals` (running
--- queries), `shape` (the query's shape, for the compiled-statement cache). The expression
+-- queries), `finders` (ids, last, none, merge, paginate, readonly), `typed`
+-- (typed aggregates and plucks), `shape` (the query's shape, for the compiled-statement cache). The expression
 -- constructors are re-exported as `ar.col`, `ar.raw`, `ar.json_value`, ...
 -- by `activerecord`.
 -- @module activerecord.query
@@ -22,6 +23,7 @@ local builder = require("activerecord.query.builder")
 require("activerecord.query.where")     -- adds where/or_where/not_where and the helpers to Query
 require("activerecord.query.sources")   -- adds from/joins/CTEs/set operations/locks to Query
 require("activerecord.query.terminals") -- adds all/first/count/... to Query
+require("activerecord.query.finders")   -- adds ids/last/none/merge/paginate/readonly to Query
 
 local M = {}
 

@@ -12,8 +12,23 @@ local errors = require("activerecord.errors")
 local options = require("activerecord.options")
 local json = require("activerecord.json")
 local qshape = require("activerecord.query.shape")
+local typed = require("activerecord.query.typed")
 
 local Query = builder.Query
+local M = {}
+
+--- Marks loaded records readonly (a `readonly()` query's): through
+-- `activerecord.record.mark_readonly` where the record module has it.
+-- @tparam table recs the records
+function M.mark_readonly(recs)
+  local record = package.loaded["activerecord.record"]
+  local mark = type(record) == "table" and record.mark_readonly
+  if not mark then return end
+  for i = 1, #recs do
+    local r = recs[i]
+    if type(r) == "table" then mark(r) end
+  end
+end
 local unpack = table.unpack
 local type, next, rawget = type, next, rawget -- hot paths: globals read once
 local query_error, node = nodes.query_error, nodes.node
@@ -98,6 +113,7 @@ end
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:all()
+  if self._none then return {} end
   local model = self.model
   local rows
   if model then
@@ -110,6 +126,7 @@ function Query:all()
   end
   local after = self.after_load
   if after then after(self, rows) end
+  if self._readonly then M.mark_readonly(rows) end
   return rows
 end
 
@@ -168,13 +185,13 @@ end
 
 local STAR = node({ kind = "raw", sql = "*", params = { n = 0 } })
 
--- The one value of an aggregate query.
-local function value_of(q)
-  local row = q:_rows()[1]
-  return row and row.value
+-- The one value of an aggregate query, typed (activerecord.query.typed).
+local function value_of(self, q, fn, col)
+  return typed.aggregate_value(self, fn, col, q:_execute())
 end
 
 local function aggregate_value(self, fn, col, distinct)
+  if self._none then return fn == "COUNT" and 0 or nil end
   local q
   if needs_wrap(self, fn == "COUNT") then
     q = wrapped(self, "ar_agg")
@@ -183,13 +200,13 @@ local function aggregate_value(self, fn, col, distinct)
       query_error(fn:lower() .. "() on a grouped query: use select + aggregate()")
     end
     q = builder.aggregate(self, fn, col, distinct)
-    if q then return value_of(q) end
+    if q then return value_of(self, q, fn, col) end
     q = self:clone()
     q._order = {}
   end
   local arg = col and as_expr(col) or STAR
   q._select = { { expr = node({ kind = "func", name = fn, args = { arg }, distinct = distinct }), as = "value" } }
-  return value_of(q)
+  return value_of(self, q, fn, col)
 end
 
 --- `count()` counts the rows `all` would return (grouped, limited, distinct
@@ -201,29 +218,32 @@ end
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
-function Query:count(col, distinct) return aggregate_value(self, "COUNT", col, distinct) or 0 end
---- `SUM(col)`; DECIMAL results are exact strings.
+function Query:count(col, distinct) return aggregate_value(self, "COUNT", col, distinct) end
+--- `SUM(col)`: an integer for an integer field (an exact decimal string
+-- past 2^63), the exact decimal text for a decimal field, a float for a
+-- float field; without a field, by the server's type (activerecord.query.typed).
 -- @tparam string|Expr col the column
--- @return the sum, or nil when no row matches
+-- @return the sum, or nil when no row (or only NULLs) matches
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:sum(col) return aggregate_value(self, "SUM", col) end
---- `AVG(col)`.
+--- `AVG(col)`: a float for an integer or float field, the exact decimal
+-- text for a decimal field (activerecord.query.typed).
 -- @tparam string|Expr col the column
 -- @return the average, or nil
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:avg(col) return aggregate_value(self, "AVG", col) end
---- `MIN(col)`.
+--- `MIN(col)`, typed like the field (activerecord.query.typed).
 -- @tparam string|Expr col the column
 -- @return the minimum, or nil
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:min(col) return aggregate_value(self, "MIN", col) end
---- `MAX(col)`.
+--- `MAX(col)`, typed like the field (activerecord.query.typed).
 -- @tparam string|Expr col the column
 -- @return the maximum, or nil
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
@@ -239,42 +259,41 @@ local ONE = node({ kind = "raw", sql = "1", params = { n = 0 } })
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:exists()
+  if self._none then return false end
   local q = needs_wrap(self, true) and wrapped(self, "ar_exists") or self:clone()
   q._select = { { expr = ONE, as = "one" } }
   q._order = {}
   return #q:limit(1):_rows() > 0
 end
 
---- The values of one column (converted like the model's field when it is one).
+--- The values of one column, typed like the model's field when the column
+-- names one (a field or column name, qualified by the model's table or
+-- not, or `ar.col(...)`), else as the server's type reads.
 -- @tparam string|Expr col the column
 -- @treturn table the values
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:pluck(col)
+  local e = as_expr(col)
+  if self._none then return {} end
   local q = self:clone()
-  q._select = { { expr = as_expr(col), as = "value" } }
-  local rows = q:_rows()
-  local name = type(col) == "string" and col:match("([^.]+)$")
-  local field = self.model and name and self.model.fields[name]
-  local conv = field and self.model._from_db[name]
-  local out = {}
-  for i, row in ipairs(rows) do
-    local v = row.value
-    if conv and v ~= nil then v = conv(v, field) end
-    out[i] = v
-  end
-  return out
+  q._select = { { expr = e, as = "value" } }
+  return typed.pluck_values(self, col, q:_execute())
 end
 
 --- Runs the query and returns plain rows, never model instances (for
--- grouped or computed selects).
+-- grouped or computed selects). An aliased aggregate
+-- (`ar.fn.sum("priority"):as("total")`) is typed as `count`/`sum`/`avg`/
+-- `min`/`max` type it; other columns are as the server reads them.
 -- @treturn table the rows
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:aggregate()
-  return self:_rows()
+  if self._none then return {} end
+  local f = qshape.materialize(self:_final())
+  return typed.aggregate_rows(f, execute(self:_backend(), self:_backend().execute, f))
 end
 
 --- The server's plan for this query.
@@ -325,6 +344,10 @@ local NO_VALS, UPDATE, DELETE = {}, qshape.UPDATE, qshape.DELETE
 local total_of, update_node = qshape.total, qshape.update_node
 
 function Query:update_all(values)
+  if self._none then
+    if type(values) ~= "table" then query_error("update_all expects a table of values") end
+    return 0
+  end
   if type(values) ~= "table" or getmt(values) == Expr then query_error("update_all expects a table of values") end
   local model = self.model
   local assignments
@@ -366,6 +389,10 @@ function Query:delete_all(opts)
     if type(opts) ~= "table" then query_error("delete_all expects { returning = {...} }") end
     options.check(opts, DELETE_OPTIONS, "delete_all")
   end
+  if self._none then
+    if opts and opts.returning then return 0, {} end
+    return 0
+  end
   local db = self:_backend()
   local f = self:_final()
   local shape = f._shape
@@ -386,11 +413,16 @@ end
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:each(fn)
+  if self._none then return end
+  local readonly = self._readonly
   local db = self:_backend()
   local sql, params = db:compile("select", self:_final())
   local model = self.model
   for row in db:each(sql, unpack(params, 1, params.n)) do
-    if model then row = model._load(model, row) end
+    if model then
+      row = model._load(model, row)
+      if readonly then M.mark_readonly({ row }) end
+    end
     fn(row)
   end
 end
@@ -423,7 +455,7 @@ function Query:find_batches(opts, fn)
   local base = self:reorder(ref):limit(size)
   local key_name = self.model and self.model.primary_key or column
   local last = opts.start
-  local done = false
+  local done = self._none and true or false
   local function next_batch()
     if done then return nil end
     local q = last == nil and base or base:where(ref:gt(last))
@@ -465,4 +497,5 @@ function Query:__tostring()
   return "Query(" .. (ok and sql or tostring(self.table)) .. ")"
 end
 
-return {}
+M.execute, M.pk_ref = execute, pk_ref
+return M

@@ -43,6 +43,7 @@ local CLOSE, VALUE, NULLTOK, NILTOK, FLOAT, LEAF = {}, {}, {}, {}, {}, {}
 local SKIP = {
   [QUERY] = true, model = true, backend = true, resolve = true, after_load = true,
   skip_scopes = true, skip_all_scopes = true, _scoped = true,
+  _none = true, _readonly = true, -- none() (its SQL has its own 1=0) and readonly(): not SQL
   _shape = true, _vals = true, _rare = true, -- the builder's shape of the query and its values (also in its nodes)
 }
 
