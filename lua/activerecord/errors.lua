@@ -36,7 +36,11 @@ local Error = M.Error
 -- `DeadlockError`, `LockTimeoutError`, `QueryTimeout`, `QueryError`,
 -- `CapabilityError`, `ValidationError`, `RecordNotFound`, `StaleObjectError`,
 -- `ConfigError`, `TransactionError`, `MigrationError` (a migration's
--- operation failed: fields `file`, `version`, `operation`, `sql`, `cause`).
+-- operation failed: fields `file`, `version`, `operation`, `sql`, `cause`),
+-- `CallbackError` (`after_commit`/`after_rollback` handlers failed after the
+-- data was committed: fields `committed = true`, `cause` (the first
+-- handler's error), `causes` (every one)), `ReadOnlyRecord` (a save, update
+-- or delete of a record loaded by a `readonly()` query; field `model`).
 -- @table kinds
 M.kinds = {
   ConnectionError = "ConnectionError", ConnectionLost = "ConnectionLost",
@@ -46,7 +50,8 @@ M.kinds = {
   CapabilityError = "CapabilityError", ValidationError = "ValidationError",
   RecordNotFound = "RecordNotFound", StaleObjectError = "StaleObjectError",
   ConfigError = "ConfigError", TransactionError = "TransactionError",
-  MigrationError = "MigrationError",
+  MigrationError = "MigrationError", CallbackError = "CallbackError",
+  ReadOnlyRecord = "ReadOnlyRecord",
 }
 
 --- Builds an error object without raising it.

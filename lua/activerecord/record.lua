@@ -201,6 +201,41 @@ function M.state_of(inst)
   return setmetatable({ inst = inst }, StateView)
 end
 
+-- ---- read-only records ------------------------------------------------------
+
+-- records marked read-only (weak: the mark goes with the record)
+local READONLY = setmetatable({}, { __mode = "k" })
+M.READONLY = READONLY
+
+--- Marks a record read-only (what a `readonly()` query does to the records
+-- it loads): its `save`, `update` and `delete` raise `ReadOnlyRecord` and
+-- write nothing. The mark stays for the record's life (a `reload` keeps it).
+-- @param rec the record
+-- @return the record
+-- @raise `ConfigError` for a value that is not a record
+function M.mark_readonly(rec)
+  model_of(rec)
+  READONLY[rec] = true
+  return rec
+end
+
+--- Whether the record was marked read-only.
+-- @param rec the record
+-- @treturn boolean
+function M.is_readonly(rec)
+  return READONLY[rec] == true
+end
+
+--- Raises `ReadOnlyRecord` for a record marked read-only (`what`: the
+-- refused operation); returns nothing otherwise.
+function M.refuse_readonly(rec, what)
+  if READONLY[rec] then
+    local name = rec[MODEL].name
+    errors.raise("ReadOnlyRecord", ("%s is read-only: it came from a readonly() query, so %s is "
+      .. "refused (nothing was written)"):format(name, what), { model = name })
+  end
+end
+
 -- ---- events -----------------------------------------------------------------
 
 --- Runs a model's handlers of one event.

@@ -17,6 +17,8 @@
 --   db.dialect                  -> the SQL dialect (quoting, placeholders, DDL, ...)
 --   db:close()
 --   db:_track_undo(fn)          -> boolean: registers an undo action (below)
+--   db:_track_commit(fn)        (optional) -> boolean: registers an end-of-transaction
+--                                  action (below)
 --   db:_execute_json_hashes(sql, ...) (optional) -> like execute; row[-i] holds
 --                                  json.hash (activerecord.json) of JSON column i's value
 --
@@ -76,6 +78,26 @@
 -- savepoint hands its actions to the parent level; a successful outermost
 -- COMMIT drops them. Registering costs one array slot; nothing is allocated
 -- for a transaction that registers nothing.
+--
+-- End-of-transaction actions, the symmetric hook (the model layer's
+-- `after_commit` and `after_rollback` events): inside `db:transaction`,
+-- `_track_commit(fn)` registers `fn` for the whole transaction and returns
+-- true; outside one it registers nothing and returns false. When the
+-- outermost block ends, after its connection went back to the pool (so
+-- outside any transaction: statements an action sends autocommit), every
+-- action runs exactly once, oldest first, each under pcall: `fn(true)`
+-- after a successful COMMIT, `fn(false)` after a rollback (after the undo
+-- actions, so records are restored; each failed attempt under `retries`
+-- runs its own; a coroutine closed inside a block runs them; one dropped
+-- and collected does not). A savepoint rolled back or released changes
+-- nothing here: what a rolled-back savepoint means for a record is the
+-- model's to track with its undo actions. After a COMMIT the actions'
+-- errors are collected and, once all ran, `db:transaction` raises a
+-- `CallbackError` with `committed = true`, `cause` (the first error) and
+-- `causes` (all of them; an action's own CallbackError is flattened into
+-- them); after a rollback they are written to stderr and the caller gets
+-- the error that caused the rollback. A backend without `_track_commit`
+-- runs the model's `after_commit` handlers right after each write.
 --
 -- Values always travel as parameters: `sql` carries `?` placeholders only.
 local errors = require("activerecord.errors")

@@ -9,6 +9,7 @@ local access = require("activerecord.bulk.access")
 local prepare = require("activerecord.bulk.prepare")
 local batches = require("activerecord.bulk.batches")
 local ids = require("activerecord.bulk.ids")
+local commit_events = require("activerecord.model.commit_events")
 
 local M = {}
 
@@ -164,15 +165,32 @@ local function apply_outcomes(model, instances, settler, result, returning)
   end
 end
 
-local function after_events(model, instances)
+-- The after-events of every record written; then each is noted for the
+-- commit events (kind "create"), as a save of it would be: inside a
+-- transaction for its end, outside one they run now (their failures
+-- collected into one CallbackError once all ran).
+local function after_events(db, model, instances)
   local after_create = access.has_handlers(model, "after_create")
   local after_save = access.has_handlers(model, "after_save")
-  if not (after_create or after_save) then return end
+  local commit = commit_events.wanted(model._meta)
+  if not (after_create or after_save or commit) then return end
+  local errs
   for _, inst in ipairs(instances) do
     if access.persisted(inst) then
       if after_create then access.run_event(model, "after_create", inst, 1) end
       if after_save then access.run_event(model, "after_save", inst, 1) end
+      if commit then
+        local ok, err = pcall(commit_events.note, db, model, inst, "create")
+        if not ok then
+          errs = errs or {}
+          for _, e in ipairs(errors.is(err, "CallbackError") and err.causes or { err }) do errs[#errs + 1] = e end
+        end
+      end
     end
+  end
+  if errs then
+    errors.raise("CallbackError", ("the rows were committed, then %d after-commit handler(s) failed: %s")
+      :format(#errs, tostring(errs[1])), { committed = true, cause = errs[1], causes = errs })
   end
 end
 
@@ -229,7 +247,7 @@ function M.run(model, instances, opts, sql_opts, known)
     write()
   end
   apply_outcomes(model, instances, settler, result, returning)
-  if opts.events ~= false then after_events(model, instances) end
+  if opts.events ~= false then after_events(db, model, instances) end
   return result
 end
 

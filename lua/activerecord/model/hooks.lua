@@ -12,20 +12,35 @@ local layout = require("activerecord.model.layout")
 local record = require("activerecord.record")
 local write = require("activerecord.model.write")
 local finders = require("activerecord.model.finders")
+local commit_events = require("activerecord.model.commit_events")
 
 local M = {}
 
 local ClassMethods = finders.ClassMethods
 local model_of = layout.model_of
 
---- The events a handler can be added for, in the order a save runs them.
+--- The events a handler can be added for, in the order a save runs them;
+-- `after_commit` and `after_rollback` run once the outermost transaction
+-- has ended (see `activerecord.model.commit_events`), and
+-- `after_create_commit`, `after_update_commit`, `after_delete_commit` and
+-- `after_save_commit` (create or update) are `after_commit` limited to those kinds.
 M.EVENTS = {
   "before_validate", "after_validate", "before_save", "after_save", "before_create",
   "after_create", "before_update", "after_update", "before_delete", "after_delete",
+  "after_commit", "after_rollback", "after_create_commit", "after_update_commit",
+  "after_delete_commit", "after_save_commit",
 }
 local EVENT_SET = {}
 for _, e in ipairs(M.EVENTS) do EVENT_SET[e] = true end
 M.EVENT_SET = EVENT_SET
+
+-- The shorthands: event -> the kinds of after_commit it stands for.
+local COMMIT_ALIASES = {
+  after_create_commit = "create", after_update_commit = "update", after_delete_commit = "delete",
+  after_save_commit = { "create", "update" },
+}
+local TRANSACTIONAL = { after_commit = true, after_rollback = true }
+local ON_OPTIONS = { on = true }
 
 local function config_error(model, msg)
   errors.raise("ConfigError", ("%s: %s"):format(model.name, msg), { model = model.name })
@@ -38,22 +53,47 @@ end
 --- Adds an event handler (what `Model:on` does).
 -- @tparam table model the model class
 -- @tparam string event one of `EVENTS`
--- @tparam function fn called with the record (after-events also get the affected rows)
+-- @tparam function fn called with the record (after-events also get the
+--   affected rows; `after_commit` and `after_rollback` get the kind of the
+--   record's writes: `"create"`, `"update"` or `"delete"`)
+-- @tparam[opt] table opts for `after_commit` and `after_rollback` only:
+--   `on = "create" | "update" | "delete"` or a list of them (the handler
+--   runs for records whose writes were of that kind)
 -- @treturn function `fn`
--- @raise `ConfigError` for an unknown event or a non-function
-function M.on(model, event, fn)
+-- @raise `ConfigError` for an unknown event, a non-function, or options
+--   the event does not take
+function M.on(model, event, fn, opts)
   if not EVENT_SET[event] then config_error(model, "unknown event '" .. tostring(event) .. "'") end
   if type(fn) ~= "function" then config_error(model, "event handlers must be functions") end
+  local h = fn
+  local alias = COMMIT_ALIASES[event]
+  if opts ~= nil then
+    if not TRANSACTIONAL[event] then
+      config_error(model, ("event '%s' takes no options (only after_commit and after_rollback take "
+        .. "{ on = \"create\" | \"update\" | \"delete\" | { kinds } })"):format(event))
+    end
+    if type(opts) ~= "table" then config_error(model, "event options must be a table ({ on = kind(s) })") end
+    for k in pairs(opts) do
+      if not ON_OPTIONS[k] then
+        config_error(model, ("event '%s': unknown option '%s' (accepted: on)"):format(event, tostring(k)))
+      end
+    end
+    h = commit_events.handler(fn, opts.on, model.name .. ": " .. event .. ": ")
+  elseif alias then
+    h = commit_events.handler(fn, alias)
+    event = "after_commit"
+  end
   local list = model._meta.events[event]
-  list[#list + 1] = fn
+  list[#list + 1] = h
   return fn
 end
 
 --- Removes a handler added with `on`; returns whether it was found.
 function M.off(model, event, fn)
+  if COMMIT_ALIASES[event] then event = "after_commit" end
   local list = model._meta.events[event] or {}
   for i = #list, 1, -1 do
-    if list[i] == fn then
+    if commit_events.fn_of(list[i]) == fn then
       table.remove(list, i)
       return true
     end
@@ -126,6 +166,7 @@ end
 
 --- Whether the model has handlers for `event`.
 function M.has_handlers(model, event)
+  if COMMIT_ALIASES[event] then event = "after_commit" end
   return #model._meta.events[event] > 0
 end
 
@@ -145,7 +186,7 @@ function M.backend(model) return ClassMethods._backend(model) end
 
 -- Model:on / Model:off
 --- Adds an event handler (see `hooks.on`).
-function ClassMethods:on(event, fn) return M.on(self, event, fn) end
+function ClassMethods:on(event, fn, opts) return M.on(self, event, fn, opts) end
 --- Removes an event handler added with `on`.
 function ClassMethods:off(event, fn) return M.off(self, event, fn) end
 

@@ -12,6 +12,7 @@ local json_track = require("activerecord.model.json_track")
 local record = require("activerecord.record")
 local shapes = require("activerecord.model.shapes")
 local registry = require("activerecord.registry")
+local commit_events = require("activerecord.model.commit_events")
 
 local M = {}
 
@@ -28,6 +29,28 @@ local run_event = record.run_event
 local default_backend = registry.default_backend
 local sync_json, keep_texts = json_track.sync, json_track.keep_texts
 local InstanceMethods = record.InstanceMethods
+local READONLY, refuse_readonly = record.READONLY, record.refuse_readonly
+local note_commit, commit_wanted = commit_events.note, commit_events.wanted
+
+-- activerecord.model.uniqueness, loaded at the first failed write that
+-- needs it (false while it cannot be loaded)
+local uniqueness = false
+
+-- A failed INSERT or UPDATE of `rec`: a duplicate key of its table becomes
+-- the ValidationError `uniqueness.translate` makes of it.
+local function translate(rec, err)
+  if not errors.is(err, "IntegrityError") then return err end
+  if not uniqueness then
+    local mod = package.loaded["activerecord.model.uniqueness"]
+    if mod == nil then
+      local ok, m = pcall(require, "activerecord.model.uniqueness")
+      mod = ok and m or nil
+    end
+    if type(mod) ~= "table" or type(mod.translate) ~= "function" then return err end
+    uniqueness = mod
+  end
+  return uniqueness.translate(rec, err)
+end
 
 -- ---- state undo after a rollback --------------------------------------------
 -- A write registers an undo action with the backend (`_track_undo`); when
@@ -270,14 +293,18 @@ end
 -- after-events in a transaction: an error from a handler rolls the write
 -- back. The undo runs with the rollback; a backend that cannot track it
 -- leaves it to us.
-local function write_unit(db, model, meta, inst, write, scratch, after1, after2)
+-- The record's changes are consumed inside the unit (before the
+-- `after_commit` handlers run at its end), and the write is noted for them.
+local function write_unit(db, model, meta, inst, write, scratch, after1, after2, kind)
   local undo, tracked
   local ok, res = pcall(db.transaction, db, function()
     local affected
     affected, undo = write(model, meta, inst, db, scratch)
     tracked = undo ~= nil and track(db, undo)
+    if commit_wanted(meta) then note_commit(db, model, inst, kind) end
     run_event(model, after1, inst, affected)
     if after2 then run_event(model, after2, inst, affected) end
+    if kind ~= "delete" then inst[CHANGES] = NO_CHANGES end
     return affected
   end)
   if not ok then
@@ -303,6 +330,34 @@ local function json_scratch(meta, creating)
   return meta.json_scratch
 end
 
+-- The write of a save, after validation and the before-events: the unit
+-- with the after-events, or the plain INSERT/UPDATE; then the commit events.
+local function write_record(inst, model, meta, db, scratch, creating)
+  local ev = meta.events
+  local after = creating and "after_create" or "after_update"
+  local kind = creating and "create" or "update"
+  local affected
+  if #ev[after] > 0 or #ev.after_save > 0
+      -- an UPDATE and the read-back of what the server computed: one unit too
+      or (meta.update_read and not creating and reads_after_update(meta, inst[CHANGES])
+          and not db:in_transaction()) then
+    return write_unit(db, model, meta, inst, update_or_insert, scratch, after, "after_save", kind)
+  end
+  local undo
+  if creating then
+    affected, undo = insert_row(model, meta, inst, db, scratch)
+  else
+    affected, undo = update_row(model, meta, inst, db, scratch)
+  end
+  if undo then
+    local t = db._track_undo
+    if t ~= nil then t(db, undo) end
+  end
+  inst[CHANGES] = NO_CHANGES
+  if #ev.after_commit > 0 or #ev.after_rollback > 0 then note_commit(db, model, inst, kind) end
+  return affected
+end
+
 local SAVE_OPTIONS = { validate = true, upsert = true }
 
 --- Validates, runs the events and writes: an INSERT for a new record, an
@@ -316,17 +371,27 @@ local SAVE_OPTIONS = { validate = true, upsert = true }
 -- `after_create`, `after_update` or `after_save` handler rolls the write
 -- back (a savepoint inside a transaction). When a transaction the write ran
 -- in is rolled back, the record gets its state back (new or dirty again).
+-- `after_commit` handlers run once the outermost transaction committed (at
+-- once for a write outside any), `after_rollback` ones once it rolled back
+-- (see `activerecord.model.commit_events`). A duplicate key of the model's
+-- table comes back as the `ValidationError` of
+-- `activerecord.model.uniqueness` (when that module is installed) with the
+-- server's `IntegrityError` as `cause`. A record marked read-only
+-- (`record.mark_readonly`, a `readonly()` query) is refused.
 -- @tparam[opt] table opts `validate = false` skips validation; `upsert = true`
 --   writes with INSERT ... ON DUPLICATE KEY UPDATE and returns the affected
 --   rows and `"inserted"`, `"updated"` or `"unchanged"` (see `activerecord.bulk`)
 -- @treturn integer the affected rows (0 when nothing changed)
 -- @raise `ValidationError` (with `errors = { field = { messages } }`; nothing
---   is written), `IntegrityError` (duplicate key, foreign key, NOT NULL),
---   `DataError`, `StaleObjectError` (optimistic_lock), any error an event
---   handler raised, and the backend's statement errors; `ConfigError`
+--   is written; a duplicate key with `cause`), `IntegrityError` (duplicate
+--   key, foreign key, NOT NULL), `DataError`, `StaleObjectError`
+--   (optimistic_lock), any error an event handler raised, `CallbackError`
+--   (`committed = true`: written, then `after_commit` handlers failed),
+--   `ReadOnlyRecord`, and the backend's statement errors; `ConfigError`
 --   for unknown options
 function InstanceMethods:save(opts)
   local model = model_of(self)
+  if READONLY[self] then refuse_readonly(self, "save") end
   if opts ~= nil then
     if type(opts) ~= "table" then errors.raise("ConfigError", "save expects an options table") end
     options.check(opts, SAVE_OPTIONS, "save")
@@ -360,26 +425,8 @@ function InstanceMethods:save(opts)
   if #ev.before_save > 0 then run_event(model, "before_save", self) end
   local before = creating and "before_create" or "before_update"
   if #ev[before] > 0 then run_event(model, before, self) end
-  local after = creating and "after_create" or "after_update"
-  local affected
-  if #ev[after] > 0 or #ev.after_save > 0
-      -- an UPDATE and the read-back of what the server computed: one unit too
-      or (meta.update_read and not creating and reads_after_update(meta, self[CHANGES])
-          and not db:in_transaction()) then
-    affected = write_unit(db, model, meta, self, update_or_insert, scratch, after, "after_save")
-  else
-    local undo
-    if creating then
-      affected, undo = insert_row(model, meta, self, db, scratch)
-    else
-      affected, undo = update_row(model, meta, self, db, scratch)
-    end
-    if undo then
-      local t = db._track_undo
-      if t ~= nil then t(db, undo) end
-    end
-  end
-  self[CHANGES] = NO_CHANGES
+  local ok, affected = pcall(write_record, self, model, meta, db, scratch, creating)
+  if not ok then error(translate(self, affected), 0) end
   return affected
 end
 
@@ -395,6 +442,7 @@ function InstanceMethods:update(attrs, opts)
   if attrs ~= nil and type(attrs) ~= "table" then
     errors.raise("ConfigError", "update expects a table of attributes, got " .. type(attrs))
   end
+  if READONLY[self] then refuse_readonly(self, "update") end
   for k, v in pairs(attrs or {}) do record.assign(self, k, v) end
   return self:save(opts)
 end
@@ -404,20 +452,24 @@ end
 -- @treturn integer the affected rows
 -- @raise `RecordNotFound` for a record never saved; `StaleObjectError`
 --   (optimistic_lock); `IntegrityError` (a foreign key, or a `dependent =
---   "restrict"` relation that still has rows); errors of the delete events
+--   "restrict"` relation that still has rows); errors of the delete events;
+--   `CallbackError` (`committed = true`) from `after_commit` handlers of a
+--   delete outside a transaction; `ReadOnlyRecord` for a read-only record
 function InstanceMethods:delete()
   local model = model_of(self)
   if not self[PERSISTED] then
     errors.raise("RecordNotFound", model.name .. ": cannot delete a record that was never saved")
   end
+  if READONLY[self] then refuse_readonly(self, "delete") end
   local meta = model._meta
   run_event(model, "before_delete", self)
   local db = backend_of(model)
   if has_after(meta, "after_delete") then
-    return write_unit(db, model, meta, self, delete_row, nil, "after_delete")
+    return write_unit(db, model, meta, self, delete_row, nil, "after_delete", nil, "delete")
   end
   local affected, undo = delete_row(model, meta, self, db)
   track(db, undo)
+  if commit_wanted(meta) then note_commit(db, model, self, "delete") end
   return affected
 end
 M.delete = InstanceMethods.delete

@@ -1,6 +1,6 @@
 -- Transactions of the MySQL backend: the per-coroutine transaction state
--- (active, doomed, done), undo actions, savepoints for nested blocks and
--- retries of the outermost block. The statement path (execute.lua) asks
+-- (active, doomed, done), undo and end-of-transaction actions, savepoints
+-- for nested blocks and retries of the outermost block. The statement path (execute.lua) asks
 -- this module whether an error ends the transaction (`ends`, `doom`).
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
@@ -99,6 +99,54 @@ function Backend:_track_undo(fn)
   return true
 end
 
+--- Registers `fn` to run once when the outermost transaction ends, outside
+-- it: `fn(true)` after its COMMIT, `fn(false)` after its rollback (each
+-- failed attempt under `retries`); see `activerecord.backend.base`.
+-- @tparam function fn the action (a callable table works too)
+-- @treturn boolean true when registered (inside a transaction), false outside
+function Backend:_track_commit(fn)
+  local t = self.ntx > 0 and self.tx[coroutine.running()]
+  if not t then return false end
+  local list = t.finish
+  if not list then
+    list = {}
+    t.finish = list
+  end
+  list[#list + 1] = fn
+  return true
+end
+
+-- Runs the end-of-transaction actions of `list`, oldest first, each once,
+-- each under pcall. After a COMMIT the failures are raised together, once
+-- all ran, as a CallbackError saying the data is committed; after a
+-- rollback (the caller gets the error that caused it) they go to stderr.
+function M.run_finish(list, committed)
+  if not list then return end
+  local errs
+  for i = 1, #list do
+    local fn = list[i]
+    list[i] = false -- exactly once, even if it re-enters
+    local ok, err = pcall(fn, committed)
+    if not ok then
+      if committed then
+        errs = errs or {}
+        if errors.is(err, "CallbackError") and err.causes then
+          for _, e in ipairs(err.causes) do errs[#errs + 1] = e end
+        else
+          errs[#errs + 1] = err
+        end
+      else
+        io.stderr:write("activerecord: action after rollback failed: ", tostring(err), "\n")
+      end
+    end
+  end
+  if errs then
+    errors.raise("CallbackError", ("the transaction was committed, then %d after-commit handler(s) "
+      .. "failed: %s"):format(#errs, tostring(errs[1])), { committed = true, cause = errs[1], causes = errs })
+  end
+end
+local run_finish = M.run_finish
+
 -- Runs one undo action under pcall: a failing one is reported on stderr and
 -- never stops the rollback (the pool runs an orphan's through this too).
 function M.run_undo_action(fn)
@@ -182,6 +230,7 @@ Attempt.__close = function(t)
   local rok = not t.lost and pcall(conn.rollback, conn)
   self.pool:checkin(conn, not rok)
   run_undo(t, 0)
+  run_finish(t.finish, false)
 end
 
 Attempt.__gc = function(t)
@@ -212,12 +261,13 @@ function Backend:_attempt(co, fn, opts)
     if self.log then self:_emit("COMMIT", started, 0, nil, (not cok) and cerr or nil) end
     if cok then
       self.pool:checkin(conn)
-      return true, results
+      return true, results, t.finish
     end
     -- a failed COMMIT is an error, never a success
     pcall(conn.rollback, conn)
     self.pool:checkin(conn, lost(cerr))
     run_undo(t, 0)
+    run_finish(t.finish, false)
     return false, cerr
   end
   -- doomed: the error that ended the transaction, even when fn caught it
@@ -227,6 +277,7 @@ function Backend:_attempt(co, fn, opts)
   if self.log then self:_emit("ROLLBACK", now(), 0, nil, nil) end
   self.pool:checkin(conn, not rok)
   run_undo(t, 0)
+  run_finish(t.finish, false)
   return false, res
 end
 
@@ -247,6 +298,8 @@ local TRANSACTION_OPTIONS = { isolation = true, read_only = true, retries = true
 -- `ROLLBACK`, `START TRANSACTION`, `LOCK TABLES`, `SET autocommit`, ...)
 -- raise `TransactionError` unsent. A coroutine closed (`coroutine.close`)
 -- or dropped inside a transaction gives its connection back rolled back.
+-- Actions registered with `_track_commit` (the model layer's `after_commit`
+-- and `after_rollback` events) run once the outermost block has ended.
 -- @tparam function fn called with the backend; its results are returned
 -- @tparam[opt] table opts `isolation` (`"READ COMMITTED"`, ...; outermost
 --   only), `read_only` (outermost only), `retries` (re-run the whole
@@ -256,7 +309,9 @@ local TRANSACTION_OPTIONS = { isolation = true, read_only = true, retries = true
 -- @raise whatever `fn` raised (after the rollback); `TransactionError` for
 --   isolation, read-only or retries on a nested call, or a non-function;
 --   `ConfigError` for an unknown option or a bad `retries`;
---   `DeadlockError`/`LockTimeoutError` once the retries are used up
+--   `DeadlockError`/`LockTimeoutError` once the retries are used up;
+--   `CallbackError` (`committed = true`, `cause`, `causes`) when the COMMIT
+--   succeeded and then after-commit actions failed (all of them ran)
 -- @usage db:transaction(function()
 --   ann:update{ age = 33 }
 --   pcall(db.transaction, db, function() error("undo only this part") end)
@@ -283,8 +338,11 @@ function Backend:transaction(fn, opts)
   end
   local attempt = 0
   while true do
-    local ok, res = self:_attempt(co, fn, opts)
-    if ok then return unpack(res, 2, res.n) end
+    local ok, res, finish = self:_attempt(co, fn, opts)
+    if ok then
+      if finish then run_finish(finish, true) end
+      return unpack(res, 2, res.n)
+    end
     attempt = attempt + 1
     if not (retryable(res) and attempt <= retries) then error(res, 0) end
     core.sleep(backoff(attempt))
