@@ -46,6 +46,7 @@ describe("model: read-only records", function()
       function() return rec:save() end,
       function() return rec:update{ name = "other" } end,
       function() return rec:delete() end,
+      function() return rec:save{ upsert = true } end,
     }) do
       local err = support.error_of(call)
       assert.are.equal("ReadOnlyRecord", err.kind)

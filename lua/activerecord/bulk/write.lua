@@ -10,6 +10,7 @@ local prepare = require("activerecord.bulk.prepare")
 local batches = require("activerecord.bulk.batches")
 local ids = require("activerecord.bulk.ids")
 local commit_events = require("activerecord.model.commit_events")
+local record = require("activerecord.record")
 
 local M = {}
 
@@ -201,8 +202,17 @@ end
 -- @tparam table sql_opts `ignore` or `upsert` (`{ update = columns, unique_fields = fields }`)
 -- @tparam[opt] table known what `prepare.records` established (see there)
 -- @treturn table `{ affected_rows, rows, ignored, unknown }`
--- @raise `QueryError` when no record sets a value; the backend's statement errors
+-- @raise `QueryError` when no record sets a value; `ReadOnlyRecord` for a
+--   record marked read-only (before any SQL); `CallbackError` (`committed
+--   = true`) when `after_commit` handlers failed after the rows were
+--   committed; the backend's statement errors
 function M.run(model, instances, opts, sql_opts, known)
+  local readonly = record.READONLY
+  if next(readonly) ~= nil then -- a record from a readonly() query is never written
+    for i = 1, #instances do
+      if readonly[instances[i]] then record.refuse_readonly(instances[i], "writing it") end
+    end
+  end
   local db = model:_backend()
   local fields = prepare.columns(model, instances)
   if #fields == 0 then errors.raise("QueryError", model.name .. ": rows to insert have no values") end
