@@ -423,6 +423,37 @@ local EXTRA = {
 }
 for _, case in ipairs(EXTRA) do SELECTS[#SELECTS + 1] = case end
 
+-- The query finders' steps (issue 15): none() is WHERE 1=0 (its terminals
+-- send nothing; inside another query it matches nothing), readonly() keeps
+-- the text, merge() takes the other query's parts.
+local FINDERS = {
+  { "none() as a condition", mariadb, function() return T("users"):where{ a = 1 }:none() end,
+    "SELECT * FROM `users` WHERE (`a` = ?) AND (1=0)", { 1 } },
+  { "steps after none()", mariadb, function() return T("users"):none():where{ b = 2 }:order_by("id"):limit(3) end,
+    "SELECT * FROM `users` WHERE (1=0) AND (`b` = ?) ORDER BY `id` ASC LIMIT ?", { 2, 3 } },
+  { "none() inside a subquery", mariadb,
+    function() return T("posts"):where{ user_id = T("users"):none():select("id") } end,
+    "SELECT * FROM `posts` WHERE (`user_id` IN (SELECT `id` FROM `users` WHERE (1=0)))", {} },
+  { "readonly() keeps the text", mariadb, function() return T("users"):readonly():where{ a = 1 }:limit(2) end,
+    "SELECT * FROM `users` WHERE (`a` = ?) LIMIT ?", { 1, 2 } },
+  { "merge: conditions, order, limit and offset", mariadb, function()
+      return T("users"):where{ a = 1 }:order_by("id"):merge(T("users"):where{ b = 2 }:order_by("name", "desc")
+        :limit(5):offset(10))
+    end,
+    "SELECT * FROM `users` WHERE (`a` = ?) AND (`b` = ?) ORDER BY `id` ASC, `name` DESC LIMIT ? OFFSET ?",
+    { 1, 2, 5, 10 } },
+  { "merge: a join taken once", mariadb, function()
+      return T("users"):joins("posts", { ["posts.user_id"] = "users.id" })
+        :merge(T("users"):joins("posts", { ["posts.user_id"] = "users.id" }):where{ ["posts.id"] = 7 })
+    end,
+    "SELECT `users`.* FROM `users` INNER JOIN `posts` ON `posts`.`user_id` = `users`.`id` WHERE (`posts`.`id` = ?)",
+    { 7 } },
+  { "merge keeps the other's limit over this one's", mariadb,
+    function() return T("users"):limit(9):merge(T("users"):limit(2)) end,
+    "SELECT * FROM `users` LIMIT ?", { 2 } },
+}
+for _, case in ipairs(FINDERS) do SELECTS[#SELECTS + 1] = case end
+
 -- Every MariaDB statement above, pinned again for MySQL 8.0 and 5.7: the
 -- same text but where listed here (a different text, or refused).
 local ELSEWHERE = {
