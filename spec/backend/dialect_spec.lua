@@ -542,9 +542,9 @@ describe("create_table_sql", function()
       t:timestamps()
     end)
     assert.equal("CREATE TABLE `memberships` (`user_id` BIGINT NOT NULL, `group_id` BIGINT NOT NULL, "
-      .. "`created_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
-      .. "`updated_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) "
-      .. "ON UPDATE CURRENT_TIMESTAMP(6), PRIMARY KEY (`user_id`, `group_id`)"
+      .. "`created_at` DATETIME(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)), "
+      .. "`updated_at` DATETIME(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)), "
+      .. "PRIMARY KEY (`user_id`, `group_id`)"
       .. ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", mariadb:create_table_sql(def))
   end)
 

@@ -1,7 +1,15 @@
--- timestamps: created_at set on insert, updated_at on every real update
--- (UTC, microseconds); created_at never changes afterwards. The columns
--- may be named: { created_at = "created_on", updated_at = "changed_on" }
--- (the fields take the columns' names).
+-- timestamps: created_at set on insert, updated_at on every real update;
+-- created_at never changes afterwards. The columns may be named:
+-- { created_at = "created_on", updated_at = "changed_on" } (the fields take
+-- the columns' names).
+--
+-- The time rule: DATETIME columns hold UTC (microseconds), whatever the
+-- session's time_zone. This mixin writes the UTC time of the Lua clock;
+-- the schema DSL's t:timestamps() defaults both columns to
+-- UTC_TIMESTAMP(6) and has no ON UPDATE (the server would write the
+-- session's local time there); sessions run in "+00:00" unless
+-- ar.connect{ time_zone = ... } says otherwise. update_all leaves
+-- updated_at alone unless it is given (`updated_at = os.time()`).
 local clock = require("activerecord.clock")
 local types = require("activerecord.types")
 

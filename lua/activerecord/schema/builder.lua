@@ -302,19 +302,24 @@ for type_name in pairs(TYPE_OPTIONS) do
   end
 end
 
---- `created_at` / `updated_at` columns, DATETIME(6), maintained by the server.
--- @tparam[opt] table opts column options applied to both
+--- `created_at` / `updated_at` columns, DATETIME(6) NOT NULL, both holding
+-- UTC: `DEFAULT (UTC_TIMESTAMP(6))`, so a row inserted by any session,
+-- whatever its `time_zone`, starts in UTC, the way the `timestamps` mixin
+-- writes. No `ON UPDATE CURRENT_TIMESTAMP`: the server would write the
+-- session's local time there (five hours off under `time_zone = "+05:00"`).
+-- `updated_at` moves when a model with the `timestamps` mixin saves a
+-- change; `update_all` and raw SQL leave it alone unless they set it.
+-- Needs expression defaults (MariaDB 10.2+, MySQL 8.0.13+).
+-- @tparam[opt] table opts `precision` (0-6, default 6)
 -- @return the builder
 -- @within Builder
 function Builder:timestamps(opts)
   opts = opts or {}
   check_keys({ precision = "integer" }, opts, self.def.name, nil, "timestamps option")
   local precision = opts.precision or 6
-  local now = raw.raw(precision > 0 and ("CURRENT_TIMESTAMP(" .. precision .. ")")
-    or "CURRENT_TIMESTAMP")
+  local now = raw.raw("(UTC_TIMESTAMP(" .. (precision > 0 and precision or "") .. "))")
   self:datetime("created_at", { precision = precision, nullable = false, default = now })
-  self:datetime("updated_at", { precision = precision, nullable = false, default = now,
-    on_update = now })
+  self:datetime("updated_at", { precision = precision, nullable = false, default = now })
   return self
 end
 

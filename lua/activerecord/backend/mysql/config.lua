@@ -16,6 +16,9 @@ M.connect_options = {
   statement_cache_size = "integer", decimal = "string",
 }
 
+-- The session time_zone when the user names none.
+M.DEFAULT_TIME_ZONE = "+00:00"
+
 -- Options of the backend itself.
 M.backend_options = {
   url = "string", pool = "table", log = "function", log_params = "boolean",
@@ -184,6 +187,11 @@ function M.normalize(user_opts)
   if pool.size < 1 then errors.raise("ConfigError", "pool option 'size' must be at least 1") end
   for key, may_be_never in pairs(M.pool_timings) do check_timing(key, pool[key], may_be_never) end
   backend.pool = pool
+  -- Sessions run in UTC unless told otherwise: the ORM writes UTC into
+  -- DATETIME columns, and NOW(), CURRENT_TIMESTAMP and TIMESTAMP columns
+  -- then agree with it (the server's own default is often SYSTEM, the
+  -- host's local time).
+  if connect.time_zone == nil then connect.time_zone = M.DEFAULT_TIME_ZONE end
   if backend.reconnect_retries == nil then backend.reconnect_retries = 1 end
   if backend.reconnect_retries < 0 then
     errors.raise("ConfigError", "option 'reconnect_retries' must not be negative")
