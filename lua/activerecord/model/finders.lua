@@ -13,7 +13,7 @@ local shapes = require("activerecord.model.shapes")
 
 local M = {}
 
-local type, next, setmetatable, rawset = type, next, setmetatable, rawset
+local type, next, setmetatable, rawset, rawget, select = type, next, setmetatable, rawset, rawget, select
 local NO_CHANGES, NIL_OLD = layout.NO_CHANGES, layout.NIL_OLD
 
 --- Class methods of every model (`User:find(1)`, `User:query()`, ...).
@@ -163,38 +163,53 @@ local function find_template(self, meta)
 end
 ClassMethods._find_template = function(self) return find_template(self, self._meta) end
 
+-- `find`, one function per model (`make_find`): a dot call, `User.find(1)`,
+-- is told apart in the failure path only.
+local function make_find(dot_call)
+  return function(self, id)
+    if id == nil or id == null then
+      if dot_call and (type(self) ~= "table" or rawget(self, "_meta") == nil) then dot_call() end
+      errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got nil")
+    end
+    if type(id) == "table" then -- a decoded request body is not a key
+      errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got a table")
+    end
+    local meta = self._meta
+    local t = find_template(self, meta)
+    local pkf = self.pk_field
+    local to = pkf.to_db
+    local key = to and to(id, pkf) or id
+    -- one row: its JSON, if read at all, is hashed when first handed out
+    -- (hashing while decoding pays off for many rows, see Query:_model_rows)
+    local plan, res = t.plan
+    if t.n == 2 then -- the usual shape: the key and the limit
+      local a, b = t.consts[1], t.consts[2]
+      if plan[1] then a = key else b = key end
+      res = t.db:execute(t.sql, a, b)
+    else
+      res = shapes.run_shape(t, { key })
+    end
+    local row = res.rows[1]
+    if not row then return nil end
+    if not meta.json_checked then self:_check_json() end
+    return meta.load(self, row)
+  end
+end
+
 --- The record with this primary key, or nil (default scopes apply, as they
 -- are when this call runs).
 -- @param id the primary key value
 -- @return the record or nil
--- @raise the backend's statement errors; `ConfigError` without a backend
-function ClassMethods:find(id)
-  if id == nil or id == null then
-    errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got nil")
-  end
-  if type(id) == "table" then -- a decoded request body is not a key
-    errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got a table")
-  end
-  local meta = self._meta
-  local t = find_template(self, meta)
-  local pkf = self.pk_field
-  local to = pkf.to_db
-  local key = to and to(id, pkf) or id
-  -- one row: its JSON, if read at all, is hashed when first handed out
-  -- (hashing while decoding pays off for many rows, see Query:_model_rows)
-  local plan, res = t.plan
-  if t.n == 2 then -- the usual shape: the key and the limit
-    local a, b = t.consts[1], t.consts[2]
-    if plan[1] then a = key else b = key end
-    res = t.db:execute(t.sql, a, b)
-  else
-    res = shapes.run_shape(t, { key })
-  end
-  local row = res.rows[1]
-  if not row then return nil end
-  if not meta.json_checked then self:_check_json() end
-  return meta.load(self, row)
-end
+-- @raise the backend's statement errors; `ConfigError` without a backend or
+--   when called with a dot (`User.find(1)`)
+-- @function ClassMethods:find
+ClassMethods.find = make_find(nil)
+M.default_find = ClassMethods.find
+
+--- `find` for one model: `dot_call()` raises when `find` was called with a dot.
+-- @tparam function dot_call raises the dot-call error
+-- @treturn function the model's `find`
+M.make_find = make_find
 
 --- Like `find`, raising when the record is absent.
 -- @param id the primary key value
@@ -209,16 +224,124 @@ function ClassMethods:find_or_fail(id)
   return rec
 end
 
---- The first record (by primary key) matching `where(conditions)`, or nil.
--- @tparam table conditions field -> value (see `activerecord.query.Query:where`)
+--- The first record (by primary key) matching `where(...)`, or nil: a
+-- table of conditions, an expression, or SQL text with `?` and its values.
+-- @param conditions field -> value (see `activerecord.query.Query:where`),
+--   an expression (`ar.col("age"):gt(18)`), or SQL text with `?` placeholders
+-- @param ... the values of the text's placeholders (always bound)
 -- @return the record or nil
--- @raise `QueryError` for a bad column name; the backend's statement errors
-function ClassMethods:find_by(conditions)
-  -- a table only: a string here would be raw SQL, too easy to pass user input into
-  if type(conditions) ~= "table" then
-    errors.raise("QueryError", self.name .. ".find_by expects a table of conditions ({ name = ... })")
+-- @raise `QueryError` for a bad column name, a placeholder count that does
+--   not match, or another kind of condition; the backend's statement errors
+-- @usage User:find_by{ email = e }
+-- User:find_by("lower(email) = ?", e:lower())
+function ClassMethods:find_by(conditions, ...)
+  local t = type(conditions)
+  if t ~= "table" and t ~= "string" then
+    errors.raise("QueryError", self.name .. ".find_by expects a table of conditions ({ name = ... }) or SQL "
+      .. "text with ? and its values (\"lower(email) = ?\", e)")
   end
-  return self:query():where(conditions):first()
+  if t == "table" and select("#", ...) > 0 then
+    errors.raise("QueryError", self.name .. ".find_by: values follow SQL text only (\"col = ?\", v)")
+  end
+  return self:query():where(conditions, ...):first()
+end
+
+-- A duplicate key of this insert: an IntegrityError 1062 (or 1586: a
+-- duplicate in a unique key over a prefix), or the ValidationError it was
+-- translated into (its `cause`), or the uniqueness check's ValidationError.
+local function duplicate(err)
+  if type(err) ~= "table" then return false end
+  if errors.is(err, "IntegrityError") then return err.code == 1062 or err.code == 1586 end
+  if errors.is(err, "ValidationError") then return true end
+  return false
+end
+
+-- attrs and extra, one table (extra's keys may not repeat attrs').
+local function merged(self, what, attrs, extra)
+  if type(attrs) ~= "table" or next(attrs) == nil then
+    errors.raise("QueryError", ("%s.%s expects a non-empty table of attributes ({ email = ... })"):format(
+      self.name, what))
+  end
+  if extra ~= nil and type(extra) ~= "table" then
+    errors.raise("QueryError", ("%s.%s: the extra attributes are a table"):format(self.name, what))
+  end
+  local all = {}
+  for k, v in pairs(attrs) do all[k] = v end
+  for k, v in pairs(extra or {}) do
+    if attrs[k] ~= nil then
+      errors.raise("QueryError", ("%s.%s: '%s' is both in the attributes and the extra ones"):format(
+        self.name, what, tostring(k)))
+    end
+    all[k] = v
+  end
+  return all
+end
+
+-- The record that holds attrs, read past the transaction's snapshot when in
+-- one (a locking read sees the row another session just committed).
+local function winner(self, attrs, db)
+  local q = self:query():where(attrs)
+  if db.in_transaction and db:in_transaction() then q = q:for_share() end
+  return q:first()
+end
+
+-- Creates a record of attrs + extra; a duplicate key reads the row that
+-- won instead. Inside a transaction the INSERT runs in a savepoint, so a
+-- failed one leaves the outer transaction as it was.
+local function create_or_winner(self, attrs, all, opts)
+  local db = model_backend(self)
+  local ok, rec
+  if db.in_transaction and db:in_transaction() then
+    ok, rec = pcall(db.transaction, db, function() return self:create(all, opts) end)
+  else
+    ok, rec = pcall(self.create, self, all, opts)
+  end
+  if ok then return rec, true end
+  if duplicate(rec) then
+    local found = winner(self, attrs, db)
+    if found then return found, false end
+  end
+  error(rec, 0)
+end
+
+--- The record matching `attrs`, or a new one created with `attrs` and
+-- `extra`. Race-safe: when another session inserts the same key first
+-- (a duplicate key on a unique key covering `attrs`), the row that won is
+-- read and returned; inside a transaction the INSERT runs in a savepoint
+-- (a nested `transaction`), so the failed insert leaves the outer
+-- transaction usable.
+-- @tparam table attrs field -> value, what identifies the record (a
+--   unique key should cover these fields)
+-- @tparam[opt] table extra field -> value, set only on a record created here
+-- @tparam[opt] table opts the options of `save`
+-- @return the record
+-- @treturn boolean whether it was created by this call
+-- @raise `QueryError` for bad arguments; the errors of `create` (a
+--   `ValidationError`, or a duplicate key when no row matching `attrs`
+--   holds it)
+-- @usage local tag = Tag:find_or_create_by({ name = "bug" }, { color = "red" })
+function ClassMethods:find_or_create_by(attrs, extra, opts)
+  local all = merged(self, "find_or_create_by", attrs, extra)
+  local rec = self:query():where(attrs):first()
+  if rec then return rec, false end
+  return create_or_winner(self, attrs, all, opts)
+end
+
+--- Creates a record with `attrs` and `extra`, or, when the INSERT hits a
+-- duplicate key, returns the row that holds `attrs` (insert first, read
+-- second: one statement when the record is new; a unique key covering
+-- `attrs` is what makes this right). Inside a transaction the INSERT runs
+-- in a savepoint (a nested `transaction`).
+-- @tparam table attrs field -> value
+-- @tparam[opt] table extra field -> value, set only on a record created here
+-- @tparam[opt] table opts the options of `save`
+-- @return the record
+-- @treturn boolean whether it was created by this call
+-- @raise `QueryError` for bad arguments; the errors of `create` when no row
+--   matching `attrs` is there
+function ClassMethods:create_or_find_by(attrs, extra, opts)
+  local all = merged(self, "create_or_find_by", attrs, extra)
+  return create_or_winner(self, attrs, all, opts)
 end
 
 --- Every record of the model (default scopes apply).

@@ -44,8 +44,16 @@ M.delete_row = write.delete
 local DEF_KEYS = {
   name = "string", table = "string", backend = "table", fields = "table", primary_key = "string",
   relations = "table", mixins = "table", events = "table", validate = "function",
-  scopes = "table", methods = "table",
+  scopes = "table", methods = "table", default_scopes = "table",
 }
+
+-- `q:unscoped()` on a model's queries: without any default scope.
+local function unscoped(q)
+  local q2 = q:clone()
+  q2.skip_all_scopes = true
+  q2._rare = true
+  return q2
+end
 
 local config_error = fields_mod.config_error
 
@@ -129,16 +137,76 @@ setmetatable(ClassMethods, { __index = QueryForward })
 -- first use).
 local LAZY = { fields = true, primary_key = true, pk_field = true, field_list = true, columns = true }
 
+-- `User.create{...}` (a dot for a colon) hands the method the attributes
+-- as its class: the class methods say so instead of failing further in.
+-- What the call looks like with a colon, by method.
+local BRACES = {
+  create = "{...}", new = "{...}", where = "{...}", find_by = "{...}", find_or_create_by = "{...}",
+  create_or_find_by = "{...}", insert_all = "{ {...}, ... }", upsert_all = "{ {...}, ... }",
+  all = "()", query = "()", unscoped = "()", first = "()", last = "()", ids = "()", none = "()",
+}
+
+--- Raises the `ConfigError` of a class method called with a dot.
+-- @tparam string model_name the model's name
+-- @tparam string method the method
+function M.dot_call_error(model_name, method)
+  errors.raise("ConfigError", ("%s.%s: call it with a colon, %s:%s%s"):format(model_name, method, model_name,
+    method, BRACES[method] or "(...)"), { model = model_name, method = method })
+end
+local dot_call_error = M.dot_call_error
+
+-- Whether `c` can be a class method's class: a model.
+local function is_model(c)
+  return type(c) == "table" and rawget(c, "_meta") ~= nil
+end
+
+--- `fn` as a class method of `model` that refuses a dot call: the check
+-- runs only when the first argument is not the model itself.
+-- @tparam table model the model
+-- @tparam string name the method's name
+-- @tparam function fn the method
+-- @treturn function the checked method
+function M.checked_class_method(model, name, fn)
+  local model_name = model.name
+  return function(c, ...)
+    if c ~= model and not is_model(c) then dot_call_error(model_name, name) end
+    return fn(c, ...)
+  end
+end
+local checked_class_method = M.checked_class_method
+
+-- Class methods found on `find` itself (the fast path) check in their own
+-- failure path; internal ones (`_load`, ...) are not for users.
+local UNCHECKED = { find = true }
+
+-- The model's view of ClassMethods (and the query forwarders): each public
+-- method wrapped once by checked_class_method when first looked up.
+local function checked_methods(model)
+  return setmetatable({}, { __index = function(t, k)
+    if k == "find" and ClassMethods.find == finders.default_find then
+      local find = finders.make_find(function() dot_call_error(model.name, "find") end)
+      rawset(t, k, find)
+      return find
+    end
+    local fn = ClassMethods[k]
+    if type(fn) ~= "function" or type(k) ~= "string" or k:sub(1, 1) == "_" or UNCHECKED[k] then return fn end
+    local w = checked_class_method(model, k, fn)
+    rawset(t, k, w)
+    return w
+  end })
+end
+
 local function build_dispatch(model, meta)
-  local class_index = setmetatable({}, { __index = ClassMethods })
-  meta.class_methods = ClassMethods
+  local class_methods = checked_methods(model)
+  local class_index = setmetatable({}, { __index = class_methods })
+  meta.class_methods = class_methods
   if meta.pending then
     setmetatable(class_index, { __index = function(_, k)
       if LAZY[k] then
         reflect.first_use(model)
         return rawget(model, k)
       end
-      return ClassMethods[k]
+      return class_methods[k]
     end })
   end
   local query_index = setmetatable({}, { __index = query.Query })
@@ -268,6 +336,9 @@ end
 --   `primary_key`, `relations`, `mixins` (names, `{ name, options }` or
 --   spec tables), `events` (name -> function or list),
 --   `validate` (function(record, errors)), `scopes` (name -> function(q, ...)),
+--   `default_scopes` (name -> function(q): applied to every query of the
+--   model, in name order; `q:unscope(name)` drops one, `Model:unscoped()` and
+--   `q:unscoped()` all),
 --   `methods` (instance methods). What a field declaration leaves out
 --   (size, precision, scale, values, nullability, defaults) comes from the
 --   table on first use; without `fields` the model's fields are the
@@ -318,6 +389,20 @@ function M.define(def)
     if type(fn) ~= "function" then config_error(model_name, nil, "scope '" .. name .. "' must be a function") end
     hooks.add_scope(model, name, fn)
   end
+  -- scopes and query methods as class methods refuse a dot call too
+  for name, fn in pairs(meta.class_index) do
+    if type(fn) == "function" and (meta.scopes[name] or rawget(meta.query_methods, name)) then
+      meta.class_index[name] = checked_class_method(model, name, fn)
+    end
+  end
+  for name, fn in pairs(def.default_scopes or {}) do
+    if type(name) ~= "string" or type(fn) ~= "function" then
+      config_error(model_name, nil, ("default_scopes: name -> function(q) return q:where{...} end (got %s -> %s)")
+        :format(tostring(name), type(fn)))
+    end
+    hooks.add_default_scope(model, name, fn)
+  end
+  hooks.add_query_method(model, "unscoped", unscoped)
   for name, fn in pairs(def.methods or {}) do hooks.add_method(model, name, fn) end
 
   meta.json_scratch = { values = {}, texts = {} }
