@@ -2,7 +2,10 @@
 # (MariaDB Connector/C or Oracle's libmysqlclient).
 #
 #   make            build the C core into build/
-#   make demo       run examples/quickstart.lua against a private MariaDB
+#   make demo       run the ORM quickstart (examples/quickstart.lua) and the
+#                   C core tour (examples/core_tour.lua) against a private MariaDB
+#   make db         start (or reuse) a persistent private MariaDB under .db/
+#                   and print its AR_MYSQL_* export lines; make db-stop stops it
 #   make test       run every spec against a private MariaDB
 #   make check-memory   core specs under valgrind (fails on leaks/errors)
 #   make bench      benchmarks against the C floor and LuaSQL
@@ -40,7 +43,7 @@ OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;"
 
-.PHONY: all deps demo test test-core check-memory bench rock-check lint install clean \
+.PHONY: all deps demo db db-stop test test-core check-memory bench rock-check lint install clean \
         test-c fuzz fuzz-quick fuzz-build lint-c
 
 all: $(CORE_SO)
@@ -58,7 +61,25 @@ deps:
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@$(LUA_ENV) scripts/with-test-server.sh $(LUA) examples/quickstart.lua
+	@$(LUA_ENV) scripts/with-test-server.sh sh -c '$(LUA) examples/quickstart.lua && \
+	  echo && $(LUA) examples/core_tour.lua'
+
+# A server of your own for development: data under .db/ survives make db-stop
+# and the next make db (which restarts it, or reuses it when it runs). The
+# server outlives make (it runs in its own session). Use it with
+#   eval "$$(make -s db)"     or     make -s db > .db/env && . .db/env
+DB_DIR ?= .db
+db: deps
+	@if scripts/mariadb-server.sh status $(DB_DIR) >/dev/null 2>&1; then :; \
+	elif [ -f $(DB_DIR)/my.cnf ] && [ -d $(DB_DIR)/data ] && [ -f $(DB_DIR)/env.sh ]; then \
+	  scripts/mariadb-server.sh restart $(DB_DIR) >&2; \
+	else scripts/mariadb-server.sh start $(DB_DIR) >/dev/null; fi
+	@grep -v AR_TEST_SERVER_DIR $(DB_DIR)/env.sh
+	@echo "# server: $(DB_DIR) (make db-stop stops it; rm -rf $(DB_DIR) drops its data)" >&2
+
+db-stop:
+	@scripts/mariadb-server.sh stop $(DB_DIR)
+	@echo "stopped the server in $(DB_DIR) (its data stays; make db starts it again)"
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -194,7 +215,7 @@ soak: deps
 
 # Every example in examples/, each against the same private MariaDB (or the
 # server AR_MYSQL_* names); stops at the first one that fails.
-EXAMPLES := quickstart json_features transactions relations bulk_and_upsert pool_and_logging capabilities \
+EXAMPLES := quickstart core_tour json_features transactions relations bulk_and_upsert pool_and_logging capabilities \
             schema_evolution
 
 .PHONY: examples

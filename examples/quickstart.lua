@@ -1,69 +1,109 @@
--- Quickstart: connect, create a table, insert with bound parameters, read
--- typed values back, and use a transaction with a savepoint.
+-- Quickstart: the ORM in one page. Two tables through the schema DSL, two
+-- models with a relation between them, validation that refuses a bad
+-- record, a query, eager loading, and a transaction that rolls back as a
+-- whole. examples/core_tour.lua shows the C core underneath on its own.
 --
 --   make demo      (starts a private MariaDB and runs this file)
+--   or, against your own server (make db):
+--   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 examples/quickstart.lua
 --
 -- Connection settings come from AR_MYSQL_HOST / AR_MYSQL_PORT /
 -- AR_MYSQL_SOCKET / AR_MYSQL_USER / AR_MYSQL_PASSWORD / AR_MYSQL_DATABASE.
 local ar = require("activerecord")
-local core = ar.core
 
+local db <close> = ar.connect(ar.config_from_env())
+ar.set_default_backend(db)
+local server = db:server()
+print(("connected to %s %s"):format(server.flavor, table.concat(server.version, ".")))
 
-local conn <close> = core.connect(ar.config_from_env{
-  time_zone = "+00:00",
-})
+-- Tables: the schema DSL (a real app would use migrations, see README).
+ar.schema.drop_table(db, "quickstart_issues", { if_exists = true })
+ar.schema.drop_table(db, "quickstart_projects", { if_exists = true })
+ar.schema.create_table(db, "quickstart_projects", function(t)
+  t:bigint("id", { primary_key = true, auto_increment = true })
+  t:string("name", { size = 100, nullable = false, unique = true })
+  t:timestamps()
+end)
+ar.schema.create_table(db, "quickstart_issues", function(t)
+  t:bigint("id", { primary_key = true, auto_increment = true })
+  t:bigint("project_id", { nullable = false,
+    references = { table = "quickstart_projects", on_delete = "cascade" } })
+  t:string("title", { size = 200, nullable = false })
+  t:enum("status", { values = { "open", "closed" }, default = "open", nullable = false })
+  t:integer("priority", { nullable = false, default = 3 })
+  t:json("labels")
+  t:timestamps()
+end)
 
-local server = conn:server()
-print(("connected to %s %d.%d.%d (%s)"):format(server.flavor, server.version[1],
-  server.version[2], server.version[3], tostring(conn)))
+-- Models: fields with validation rules, relations both ways, a scope.
+local Project = ar.Model{
+  name = "Project", table = "quickstart_projects",
+  fields = {
+    id = { type = "integer", primary_key = true },
+    name = { type = "string", required = true, length = { min = 2, max = 100 } },
+  },
+  mixins = { "timestamps" },
+  relations = { issues = ar.has_many("Issue", { foreign_key = "project_id", order_by = { "id", "asc" } }) },
+}
+local Issue = ar.Model{
+  name = "Issue", table = "quickstart_issues",
+  fields = {
+    id = { type = "integer", primary_key = true },
+    project_id = { type = "integer", required = true },
+    title = { type = "string", required = true },
+    status = { type = "string", one_of = { "open", "closed" } },
+    priority = { type = "integer", min = 1, max = 5 },
+    labels = "json",
+  },
+  mixins = { "timestamps" },
+  relations = { project = ar.belongs_to("Project", { foreign_key = "project_id" }) },
+  scopes = { open = function(q) return q:where{ status = "open" } end },
+}
 
-conn:execute("DROP TABLE IF EXISTS quickstart_users")
-conn:execute([[
-  CREATE TABLE quickstart_users (
-    id BIGINT AUTO_INCREMENT PRIMARY KEY,
-    name VARCHAR(100) NOT NULL,
-    balance DECIMAL(12,2) NOT NULL DEFAULT 0,
-    score DOUBLE,
-    active TINYINT(1) NOT NULL DEFAULT 1,
-    profile JSON,
-    created_at DATETIME(6) NOT NULL
-  )]])
+-- Create: values are bound parameters; the record reads back what the
+-- server filled in (id, defaults, created_at in UTC).
+local tracker = Project:create{ name = "Tracker" }
+print(("created project #%d %s at %s UTC"):format(tracker.id, tracker.name, tracker.created_at))
+Issue:create{ project_id = tracker.id, title = "Login page is slow", priority = 1, labels = { "perf" } }
+Issue:create{ project_id = tracker.id, title = "Typo on the home page", priority = 4 }
+local crash = Issue:create{ project_id = tracker.id, title = "Crash on save", priority = 2, labels = { "bug" } }
+print(("new issues start %s, priority %d"):format(crash.status, crash.priority))
 
--- Values always travel as bound parameters, never inside the SQL text.
-local insert = "INSERT INTO quickstart_users (name, balance, score, profile, created_at) "
-  .. "VALUES (?, ?, ?, ?, ?)"
-local ann = conn:execute(insert, "Ann", "1250.75", 9.5, '{"theme": "dark", "tags": [1, 2]}',
-  "2026-11-27 10:00:00.123456")
-print(("inserted Ann with id %d"):format(ann.insert_id))
-conn:execute(insert, "Bo", "-3.10", nil, ar.null, "2026-11-27 11:30:00")
+-- Validation: nothing is written, the error names every bad field.
+local ok, err = pcall(Issue.create, Issue, { project_id = tracker.id, title = "", priority = 9 })
+print(("invalid issue refused: %s / kind=%s"):format(tostring(not ok), err.kind))
+local fields = {}
+for field, messages in pairs(err.errors) do fields[#fields + 1] = field .. " " .. messages[1] end
+table.sort(fields)
+print("  " .. table.concat(fields, "; "))
 
-local result = conn:execute("SELECT * FROM quickstart_users WHERE balance > ? ORDER BY id", "-100")
-for _, row in ipairs(result.rows) do
-  print(("  #%d %-4s balance=%s (%s) score=%s (%s) created_at=%s profile.theme=%s"):format(
-    row.id, row.name, row.balance, type(row.balance), tostring(row.score),
-    math.type(row.score) or type(row.score), row.created_at,
-    row.profile and row.profile.theme or "nil"))
-end
+-- Queries: immutable, chainable, compiled to SQL with bound values.
+local urgent = Issue:open():where(ar.col("priority"):le(2)):order_by("priority"):all()
+for _, issue in ipairs(urgent) do print(("  urgent: [%d] %s"):format(issue.priority, issue.title)) end
+print(("open issues: %d of %d"):format(Issue:open():count(), Issue:count()))
 
--- A transaction: the savepoint's work is undone, the rest is committed.
-conn:begin{ isolation = "READ COMMITTED" }
-conn:execute("UPDATE quickstart_users SET balance = balance + ? WHERE name = ?", "100.00", "Bo")
-conn:savepoint("risky")
-conn:execute("DELETE FROM quickstart_users")
-conn:rollback_to("risky")
-conn:commit()
-local bo = conn:execute("SELECT balance FROM quickstart_users WHERE name = ?", "Bo").rows[1]
-print(("after the transaction Bo has %s, and %d users remain"):format(bo.balance,
-  conn:execute("SELECT COUNT(*) AS n FROM quickstart_users").rows[1].n))
+-- Relations: accessors are methods; with() loads them eagerly (one
+-- statement per relation level, however many projects).
+local projects = Project:query():with("issues"):all()
+local issues = projects[1]:issues() -- already loaded: no statement
+print(("%s has %d issues; the first is %q"):format(projects[1].name, #issues, issues[1].title))
+print(("issue #%d belongs to %s"):format(crash.id, crash:project().name))
 
--- Errors are objects with a kind, the server's code and the SQL (never values).
-local ok, err = pcall(conn.execute, conn,
-  "INSERT INTO quickstart_users (id, name, created_at) VALUES (?, ?, NOW())", ann.insert_id, "Dup")
-print(("duplicate insert refused: %s / kind=%s code=%d"):format(tostring(not ok), err.kind, err.code))
+-- A transaction: all or nothing. The error inside rolls both writes back.
+ok = pcall(db.transaction, db, function()
+  crash:update{ status = "closed" }
+  Issue:create{ project_id = tracker.id, title = "Follow-up" }
+  error("changed my mind")
+end)
+print(("transaction rolled back: %s; crash is %s in the database, %d issues"):format(
+  tostring(not ok), Issue:find(crash.id).status, Issue:count()))
 
--- Streaming: rows arrive one at a time, without buffering the whole result.
-local total = 0
-for row in conn:each("SELECT seq FROM seq_1_to_100000") do total = total + row.seq end
-print(("streamed 100000 rows, sum = %d"):format(total))
+db:transaction(function()
+  crash:update{ status = "closed" }
+  Issue:where{ project_id = tracker.id, status = "open" }:update_all{ priority = ar.col("priority"):add(1) }
+end)
+print(("committed: crash is %s, open priorities now %s"):format(Issue:find(crash.id).status,
+  table.concat(Issue:open():order_by("id"):pluck("priority"), ", ")))
 
-conn:execute("DROP TABLE quickstart_users")
+ar.schema.drop_table(db, "quickstart_issues")
+ar.schema.drop_table(db, "quickstart_projects")

@@ -31,6 +31,20 @@ end
 local EXPECTED = {
   quickstart = {
     "connected to %a+ %d+%.%d+%.%d+",
+    "created project #%d+ Tracker at %d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d%.%d+ UTC",
+    "new issues start open, priority 2",
+    "invalid issue refused: true / kind=ValidationError",
+    "  priority must be at most 5; title is required",
+    "  urgent: %[1%] Login page is slow",
+    "  urgent: %[2%] Crash on save",
+    "open issues: 3 of 3",
+    "Tracker has 3 issues; the first is \"Login page is slow\"",
+    "issue #%d+ belongs to Tracker",
+    "transaction rolled back: true; crash is open in the database, 3 issues",
+    "committed: crash is closed, open priorities now 2, 5",
+  },
+  core_tour = {
+    "connected to %a+ %d+%.%d+%.%d+",
     "inserted Ann with id %d+",
     "#%d+ Ann  balance=1250%.75 %(string%)",
     "after the transaction Bo has 96%.90, and 2 users remain",
