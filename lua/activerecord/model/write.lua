@@ -308,7 +308,8 @@ local function write_unit(db, model, meta, inst, write, scratch, after1, after2,
     return affected
   end)
   if not ok then
-    if undo and not tracked then undo() end
+    -- (a CallbackError with `committed`: the unit committed, nothing to undo)
+    if undo and not tracked and not (errors.is(res, "CallbackError") and res.committed) then undo() end
     error(res, 0)
   end
   return res
