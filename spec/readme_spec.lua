@@ -24,7 +24,7 @@ end
 -- { { title, line, blocks = { { line, text } }, skipped = n } } in README order
 local function sections(path)
   local out, current = {}, nil
-  local fence_indent, block, skip_next, last_nonblank = nil, nil, false, ""
+  local fence_indent, block, last_nonblank = nil, nil, ""
   local n = 0
   for line in io.lines(path) do
     n = n + 1
@@ -45,7 +45,7 @@ local function sections(path)
       local indent, lang = line:match("^(%s*)```(%w*)%s*$")
       if indent and lang == "lua" then
         assert(current, "README.md:" .. n .. ": a Lua block before any ## section")
-        skip_next = last_nonblank:match("^%s*<!%-%- not run[:%s%-]") ~= nil
+        local skip_next = last_nonblank:match("^%s*<!%-%- not run[:%s%-]") ~= nil
         local file = last_nonblank:match("^%s*<!%-%- file: ([%w_%-%./]+) %-%->")
         assert(not file or not (file:find("..", 1, true) or file:sub(1, 1) == "/"),
           "README.md:" .. n .. ": a file block's path must stay inside its directory")
