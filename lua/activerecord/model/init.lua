@@ -117,7 +117,9 @@ local QueryForward = setmetatable({}, { __index = function(t, k)
     local q
     local meta = c._meta
     if meta and meta.pending then reflect.first_use(c) end -- where{} converts by the fields
-    if meta and c.query == class_query then
+    -- (the model's own `query` is ClassMethods.query behind the dot-call check)
+    local own = c.query
+    if meta and (own == class_query or own == rawget(meta.class_methods, "query")) then
       q = query.model_root(c, meta.query_mt, meta.backend_fn)
     else
       q = c:query()
