@@ -37,6 +37,11 @@ test_dependencies = {
 -- (include/mysql/mysql.h, libmysqlclient); even header "mysql.h" fails on
 -- Debian, where it lives in include/mariadb/. The Makefile finds the client
 -- library itself via mariadb_config, mysql_config or pkg-config.
+-- What `make install` copies (README "Installing the rock"): every module
+-- under lua/activerecord/ -- the library, the MySQL backend, its C core and
+-- activerecord.testsuite (the provider interface and the shared specs a
+-- third-party backend runs) -- and bin/ar-migrate. Nothing from spec/,
+-- examples/, bench/ or test/.
 build = {
    type = "make",
    build_target = "all",
