@@ -113,7 +113,10 @@ end
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:all()
-  if self._none then return {} end
+  -- `_rare` false: a query made by a builder step without rare fields (no
+  -- none/readonly flag); one own-field read on the hot path
+  local rare = self._rare ~= false
+  if rare and self._none then return {} end
   local model = self.model
   local rows
   if model then
@@ -126,7 +129,7 @@ function Query:all()
   end
   local after = self.after_load
   if after then after(self, rows) end
-  if self._readonly then M.mark_readonly(rows) end
+  if rare and self._readonly then M.mark_readonly(rows) end
   return rows
 end
 
@@ -191,7 +194,7 @@ local function value_of(self, q, fn, col)
 end
 
 local function aggregate_value(self, fn, col, distinct)
-  if self._none then return fn == "COUNT" and 0 or nil end
+  if self._rare ~= false and self._none then return fn == "COUNT" and 0 or nil end
   local q
   if needs_wrap(self, fn == "COUNT") then
     q = wrapped(self, "ar_agg")
@@ -259,7 +262,7 @@ local ONE = node({ kind = "raw", sql = "1", params = { n = 0 } })
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
 --   `ConfigError` (no backend) and the backend's statement errors
 function Query:exists()
-  if self._none then return false end
+  if self._rare ~= false and self._none then return false end
   local q = needs_wrap(self, true) and wrapped(self, "ar_exists") or self:clone()
   q._select = { { expr = ONE, as = "one" } }
   q._order = {}
