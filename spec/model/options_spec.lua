@@ -198,6 +198,25 @@ describe("model options: against the server", function()
     assert.same({ 4, 2, 3, 1 }, got)
   end)
 
+  it("a has_many_through order given as pairs orders its targets, loaded and eager-loaded", function()
+    db:execute("DROP TABLE IF EXISTS opt_links")
+    db:execute("CREATE TABLE opt_links (list_id INT, item_id INT) ENGINE=InnoDB")
+    local Tagged = ar.Model{ name = "OptTagged", table = "opt_people", backend = db, fields = { id = "integer" },
+      relations = { items = ar.has_many_through("OptItem", { through = "opt_links", source_key = "list_id",
+        target_key = "item_id", order_by = { { "pos", "desc" }, { "id", "asc" } } }) } }
+    local l = Tagged:create{}
+    Item:insert_all({ { id = 1, pos = 1 }, { id = 2, pos = 2 }, { id = 3, pos = 1 }, { id = 4, pos = 2 } })
+    for i = 1, 4 do db:execute("INSERT INTO opt_links VALUES (?, ?)", l.id, i) end
+    local function ids(list)
+      local out = {}
+      for i, it in ipairs(list) do out[i] = it.id end
+      return out
+    end
+    assert.same({ 2, 4, 1, 3 }, ids(l:items()))
+    assert.same({ 2, 4, 1, 3 }, ids(Tagged:query():with("items"):all()[1]:items()))
+    db:execute("DROP TABLE IF EXISTS opt_links")
+  end)
+
   it("a class method called with a dot says how to call it", function()
     local P = "OptPerson"
     local cases = {
