@@ -87,6 +87,16 @@ describe("query finders", function()
       -- a limited query: the last of its rows
       assert.are.equal(3, Task:order_by("id"):limit(3):last().id)
       assert.are.equal(5, Task:order_by("id"):limit(2):offset(3):last().id)
+      -- a default scope's order is reversed too
+      local Sorted = ar.Model{ name = "QfSorted", table = "qf_tasks", backend = db,
+        fields = { id = "bigint", title = "string", status = "string", priority = "integer" },
+        mixins = { { default_scopes = {
+          by_priority = function(sq) return sq:order_by("priority"):order_by("id") end,
+        } } } }
+      assert.are.equal(5, Sorted:first().id) -- the lowest priority (0) is id 5
+      assert.are.equal(3, Sorted:last().id) -- the highest priority (4) is id 3
+      assert.are.equal(3, Sorted:paginate{ page = 7, per_page = 1 }.records[1].id)
+      assert.are.equal(5, Sorted:where{ status = "open" }:first().id)
       -- a table query needs an order
       assert.are.equal(3, ar.table("qf_notes", db):order_by("id"):last().id)
       assert.are.equal("QueryError", (kind_of(function() return ar.table("qf_notes", db):last() end)))

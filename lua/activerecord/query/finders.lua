@@ -62,29 +62,31 @@ local function reversed(list)
   return out
 end
 
---- The last row: the query's order reversed (by primary key, descending,
--- when it has none); a limited or offset query loads its rows and gives
--- the last of them.
+--- The last row: the query's order (a default scope's included) reversed,
+-- each item's direction flipped (a raw fragment gets DESC after it); by
+-- primary key, descending, when it has none. A limited or offset query
+-- loads its rows and gives the last of them.
 -- @return a record, a row or nil
 -- @raise `QueryError` for a table query without order (nothing says what
 --   last is); the errors of `all`
 function Query:last()
   if self._none then return nil end
-  local plain = materialize(self)
-  if plain._limit ~= nil or plain._offset ~= nil or plain._compound then
+  -- the query as it runs (default scopes applied: their order is reversed
+  -- too), as a plain copy of its own
+  local q = self:_final():clone()
+  if q._limit ~= nil or q._offset ~= nil or q._compound then
     local rows = self:all()
     return rows[#rows]
   end
-  local q
-  if #plain._order > 0 then
-    q = self:reorder()
-    for _, entry in ipairs(reversed(plain._order)) do q = q:order_by(entry) end
+  if #q._order > 0 then
+    q._order = reversed(q._order)
   else
-    local ref = pk_ref(self)
+    local ref = pk_ref(q)
     if not ref then query_error("last() on a table query needs an order_by") end
-    q = self:order_by(ref, "desc")
+    q._order = { setmetatable({ expr = ref, dir = "desc" }, Order) }
   end
-  return q:limit(1):all()[1]
+  q._limit = 1
+  return q:all()[1]
 end
 
 --- A query that matches nothing and sends no SQL: `all`, `pluck`, `ids`
@@ -222,7 +224,7 @@ function Query:paginate(opts)
   local offset = (page - 1) * per_page
   if offset < total then
     local q = self
-    local ordered = info and info.order > 0 or not at and #self._order > 0
+    local ordered = #materialize(self:_final())._order > 0 -- a default scope's order counts
     if not ordered and not self._compound then
       local ref = pk_ref(self)
       if ref then q = q:order_by(ref) end

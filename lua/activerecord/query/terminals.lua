@@ -142,7 +142,8 @@ local function pk_ref(q, key)
   return expr.col(source and (source .. "." .. column) or column), column
 end
 
---- The first row (by primary key unless ordered), or nil.
+--- The first row (by primary key unless ordered, by the query or a default
+-- scope), or nil.
 -- @return a record, a row or nil
 -- @raise `QueryError` (bad SQL fragment, unknown column, JSON path),
 --   `CapabilityError` (a feature the server lacks, before any SQL is sent),
@@ -151,6 +152,10 @@ function Query:first()
   local q = self
   local at = q._shape
   local ordered = at and qshape.info(at).order > 0 or not at and #q._order > 0
+  local model = q.model
+  if not ordered and model and #model._default_scopes > 0 then -- a default scope's order counts
+    ordered = #qshape.materialize(q:_final())._order > 0
+  end
   if not ordered and not q._compound then
     local ref = pk_ref(q)
     if ref then q = q:order_by(ref) end
