@@ -62,10 +62,41 @@ end
 
 local new_errors = M.new_errors
 
+--- A `length` rule as `min`, `max` and `is` (each nil when not set). The
+-- model layer hands the normalised forms (`{ min =, max = }`, `{ is = n }`);
+-- the declared ones are read too: a number (the exact length, as `is`),
+-- `{ min, max }` (`{ 3, 10 }`), `{ min = 3 }`, `{ max = 10 }`, `{ is = 5 }`.
+-- @param rule the rule
+-- @treturn number|nil min
+-- @treturn number|nil max
+-- @treturn number|nil is
+function M.length_bounds(rule)
+  if type(rule) == "number" then return nil, nil, rule end
+  if type(rule) ~= "table" then return nil, nil, nil end
+  local is = rule.is
+  if type(is) == "number" then return nil, nil, is end
+  local lo, hi = rule.min, rule.max
+  if lo == nil and hi == nil then lo, hi = rule[1], rule[2] end
+  return type(lo) == "number" and lo or nil, type(hi) == "number" and hi or nil, nil
+end
+local length_bounds = M.length_bounds
+
 -- The collector, created at the first failure.
 local function add(errs, name, message)
   if not errs then errs = new_errors() end
   errs:add(name, message)
+  return errs
+end
+
+-- The messages of a length of `len` against `rule`.
+local function check_length(errs, name, len, rule)
+  local lo, hi, is = length_bounds(rule)
+  if is and len ~= is then
+    local unit = is == 1 and "character" or "characters"
+    return add(errs, name, ("is the wrong length (should be %d %s)"):format(is, unit))
+  end
+  if lo and len < lo then errs = add(errs, name, ("is shorter than %d characters"):format(lo)) end
+  if hi and len > hi then errs = add(errs, name, ("is longer than %d characters"):format(hi)) end
   return errs
 end
 
@@ -99,13 +130,8 @@ function M.check_field(record, field, value, errs)
     if n and n > field.max then errs = add(errs, name, ("must be at most %s"):format(tostring(field.max))) end
   end
   if field.length ~= nil then
-    local len, rule = length_of(value), field.length
-    if len then
-      local lo = type(rule) == "table" and rule.min or (type(rule) == "number" and rule) or nil
-      local hi = type(rule) == "table" and rule.max or (type(rule) == "number" and rule) or nil
-      if lo and len < lo then errs = add(errs, name, ("is shorter than %d characters"):format(lo)) end
-      if hi and len > hi then errs = add(errs, name, ("is longer than %d characters"):format(hi)) end
-    end
+    local len = length_of(value)
+    if len then errs = check_length(errs, name, len, field.length) end
   end
   if field.format ~= nil and type(value) == "string" and not value:match(field.format) then
     errs = add(errs, name, "has an invalid format")
@@ -214,12 +240,41 @@ local function field_code(f, i)
     .. "else\n%send\nend\n"):format(f.name, f.slot, nil_code, i, present_code(f, i))
 end
 
+-- ---- unique fields -----------------------------------------------------------
+-- After every field's own rules: per `unique` field whose value or scope
+-- changed (or every one when all fields are checked) and that has no error
+-- yet, the query of activerecord.model.uniqueness (loaded when first needed:
+-- it loads the model layer).
+
+local function unique_check(rec, f, errs)
+  return require("activerecord.model.uniqueness").check(rec, f, errs, new_errors)
+end
+
+local function unique_code(list)
+  local out = {}
+  for i, f in ipairs(list) do
+    if f.unique and not f.generated then
+      local watched = { f.name }
+      local scope = type(f.unique) == "table" and f.unique.scope or nil
+      if type(scope) == "string" then scope = { scope } end
+      for _, name in ipairs(type(scope) == "table" and scope or {}) do watched[#watched + 1] = name end
+      local changed = {}
+      for j, name in ipairs(watched) do changed[j] = ("changes[%q] ~= nil"):format(tostring(name)) end
+      out[#out + 1] = ("if (changes == nil or %s) and not (errs and errs.fields[%q]) then\n"
+        .. "  errs = UNIQUE(rec, F[%d], errs)\nend\n"):format(table.concat(changed, " or "), f.name, i)
+    end
+  end
+  return table.concat(out)
+end
+
 --- A model's field rules as one function, compiled once per model:
 -- `check(record, changes, is_new, errs)` -> errs (nil while valid). With
 -- `changes`, only the changed fields are checked (a stored record's others
 -- hold what the database accepted); a nil generated key, or a nil
 -- server-default column of a new record, is the server's to fill; a
--- generated column is not checked (never written).
+-- generated column is not checked (never written). Last, each `unique`
+-- field whose value (or scope) is checked and valid so far is looked up in
+-- the table (activerecord.model.uniqueness: one query each).
 -- @tparam table list the model's fields in order (each with its `slot`)
 -- @tparam table scratch `{ values = {}, texts = {} }`: for a JSON table that
 --   encoded, values[j] = the table and texts[j] = its text (j: the field's
@@ -227,7 +282,7 @@ end
 -- @treturn function the checker
 function M.compile(list, scratch)
   local F, SZ, MEMOS, REMEMBER, TV = {}, {}, {}, {}, {}
-  local code = { "local F, SZ, MEMOS, REMEMBER, TV, JV, JT, check, NULL, JSON = ...\n"
+  local code = { "local F, SZ, MEMOS, REMEMBER, TV, JV, JT, check, NULL, JSON, UNIQUE = ...\n"
     .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
     .. "return function(rec, changes, is_new, errs)\n" }
   for i, f in ipairs(list) do
@@ -238,10 +293,11 @@ function M.compile(list, scratch)
     if MEMO[f.type] then MEMOS[i], REMEMBER[i] = recent() end
     code[#code + 1] = field_code(f, i)
   end
+  code[#code + 1] = unique_code(list)
   code[#code + 1] = "return errs\nend\n"
   local chunk = assert(load(table.concat(code), "=(validator)", "t"))
   local json = require("activerecord.json")
-  return chunk(F, SZ, MEMOS, REMEMBER, TV, scratch.values, scratch.texts, M.check_field, null, json)
+  return chunk(F, SZ, MEMOS, REMEMBER, TV, scratch.values, scratch.texts, M.check_field, null, json, unique_check)
 end
 
 return M

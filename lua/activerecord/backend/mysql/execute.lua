@@ -10,12 +10,21 @@ local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local memo = require("activerecord.memo")
 local transaction = require("activerecord.backend.mysql.transaction")
+local integrity = require("activerecord.backend.mysql.integrity")
 
 local now = core.monotime
 local pack = table.pack
 local type, pcall, error, select = type, pcall, error, select
 local running = coroutine.running
 local lost, doom, raise_doomed = transaction.lost, transaction.doom, transaction.raise_doomed
+
+-- An IntegrityError gets what it violated (`key`, `fields`, `table`:
+-- activerecord.backend.mysql.integrity) where it is raised, once the
+-- statement's connection is back (introspection may need one).
+local function enriched(self, err)
+  if type(err) == "table" and err.kind == "IntegrityError" then integrity.enrich(self, err) end
+  return err
+end
 
 local M = {}
 
@@ -231,7 +240,7 @@ local function after_failure(self, conn, started, err, run, sql, ...)
     attempts = attempts + 1
     if not (is_lost and attempts <= self.opts.reconnect_retries
             and (NOT_SENT[err.code] or is_read_only(sql))) then
-      error(err, 0)
+      error(enriched(self, err), 0)
     end
     conn = pool:checkout()
     started = read_timeout and now()
@@ -281,7 +290,7 @@ local function make_execute(run)
     end
     if t then
       if self:_ends(conn, res) then doom(t, res) end
-      error(res, 0)
+      error(enriched(self, res), 0)
     end
     return after_failure(self, conn, started, res, run, sql, ...)
   end
@@ -296,7 +305,8 @@ end
 -- @param ... the values (integers, floats, strings, booleans, nil/`ar.null`)
 -- @treturn table `{ rows, columns, affected_rows, insert_id, warning_count }`
 -- @raise `QueryError` (syntax, unknown table or column, non-string sql),
---   `IntegrityError`, `DataError`, `DeadlockError`, `LockTimeoutError`,
+--   `IntegrityError` (with `key`, the violated key's or constraint's name,
+--   and where known `fields`, its columns, and `table`), `DataError`, `DeadlockError`, `LockTimeoutError`,
 --   `QueryTimeout`, `ConnectionLost`, `ConnectionError` (pool exhausted),
 --   `TransactionError` (inside a transaction the server ended earlier —
 --   deadlock, lost connection — or for a statement that would commit it
@@ -350,7 +360,7 @@ function Backend:each(sql, ...)
     elseif self:_ends(conn, f) then
       doom(t, f)
     end
-    error(f, 0)
+    error(enriched(self, f), 0)
   end
   local done = false
   local function finish()

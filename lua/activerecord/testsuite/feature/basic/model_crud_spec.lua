@@ -361,13 +361,15 @@ describe("model instances", function()
   end)
 
   describe("errors keep their kind", function()
-    it("a duplicate key on save raises IntegrityError and writes nothing", function()
+    it("a duplicate key on save is a ValidationError on its field, caused by the IntegrityError", function()
       User:create{ name = "Ann", email = "dup@example.com" }
       local u = User.new{ name = "Other", email = "dup@example.com" }
       local err = testsuite.error_of(function() return u:save() end)
-      assert.is_true(ar.errors.is(err, "IntegrityError"), tostring(err))
-      assert.are.equal(1062, err.code)
-      assert.are.equal("23000", err.sqlstate)
+      assert.is_true(ar.errors.is(err, "ValidationError"), tostring(err))
+      assert.is_table(err.errors.email)
+      assert.is_true(ar.errors.is(err.cause, "IntegrityError"), tostring(err.cause))
+      assert.are.equal(1062, err.cause.code)
+      assert.are.equal("23000", err.cause.sqlstate)
       assert.is_true(u:is_new())
       assert.is_nil(u.id)
       assert.are.equal(1, count())
@@ -377,13 +379,13 @@ describe("model instances", function()
       assert.are.equal(2, count())
     end)
 
-    it("a duplicate key on update raises IntegrityError; the record stays dirty", function()
+    it("a duplicate key on update is a ValidationError caused by the IntegrityError; the record stays dirty", function()
       User:create{ name = "Ann", email = "a@example.com" }
       local b = User:create{ name = "Bo", email = "b@example.com" }
       b.email = "a@example.com"
       local err = testsuite.error_of(function() return b:save() end)
-      assert.is_true(ar.errors.is(err, "IntegrityError"), tostring(err))
-      assert.are.equal(1062, err.code)
+      assert.is_true(ar.errors.is(err, "ValidationError"), tostring(err))
+      assert.are.equal(1062, err.cause.code)
       assert.is_true(b:is_dirty())
       assert.are.equal("b@example.com", row(b.id).email)
     end)
