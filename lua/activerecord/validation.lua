@@ -268,7 +268,8 @@ local function unique_code(list)
 end
 
 --- A model's field rules as one function, compiled once per model:
--- `check(record, changes, is_new, errs)` -> errs (nil while valid). With
+-- `check(record, changes, is_new, errs, no_unique)` -> errs (nil while
+-- valid; `no_unique`: the `unique` look-ups are left out). With
 -- `changes`, only the changed fields are checked (a stored record's others
 -- hold what the database accepted); a nil generated key, or a nil
 -- server-default column of a new record, is the server's to fill; a
@@ -284,7 +285,7 @@ function M.compile(list, scratch)
   local F, SZ, MEMOS, REMEMBER, TV = {}, {}, {}, {}, {}
   local code = { "local F, SZ, MEMOS, REMEMBER, TV, JV, JT, check, NULL, JSON, UNIQUE = ...\n"
     .. "local type, mtype, utf8len, pcall, HUGE = type, math.type, utf8.len, pcall, math.huge\n"
-    .. "return function(rec, changes, is_new, errs)\n" }
+    .. "return function(rec, changes, is_new, errs, no_unique)\n" }
   for i, f in ipairs(list) do
     -- a string's size in characters (255 unless declared or read from the
     -- table), a text's or binary's in bytes (none unless known)
@@ -293,7 +294,8 @@ function M.compile(list, scratch)
     if MEMO[f.type] then MEMOS[i], REMEMBER[i] = recent() end
     code[#code + 1] = field_code(f, i)
   end
-  code[#code + 1] = unique_code(list)
+  local unique = unique_code(list)
+  if unique ~= "" then code[#code + 1] = "if not no_unique then\n" .. unique .. "end\n" end
   code[#code + 1] = "return errs\nend\n"
   local chunk = assert(load(table.concat(code), "=(validator)", "t"))
   local json = require("activerecord.json")
