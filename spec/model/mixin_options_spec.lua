@@ -73,7 +73,7 @@ describe("mixin options", function()
     assert.are.equal(d.created_on, d.changed_on)
     local row = db:query("SELECT created_on, changed_on FROM mxo_docs WHERE id = ?", d.id)[1]
     assert.is_not_nil(row.created_on)
-    assert.is_true(Doc.fields.created_on.readonly)
+    assert.is_true(Doc.fields.created_on.write_once)
     local err = support.error_of(function() d.created_on = "2000-01-01 00:00:00" end)
     assert.is_true(errors.is(err, "ValidationError"), tostring(err))
     -- only updated_at renamed: created_at keeps its name (and must exist)

@@ -238,7 +238,7 @@ describe("model reflection", function()
       local Note = ar.Model{ name = name("RfNote"), table = "rf_notes", backend = db, mixins = { "timestamps" } }
       local n = Note:create{ body = "hi" }
       assert.is_string(n.created_at)
-      assert.is_true(Note.fields.created_at.readonly)
+      assert.is_true(Note.fields.created_at.write_once) -- the mixin's declaration kept
       assert.are.equal(50, Note.fields.body.size)
       local err = config_error(function()
         return ar.Model{ name = name("RfNoteSoft"), table = "rf_notes", backend = db, mixins = { "soft_delete" } }

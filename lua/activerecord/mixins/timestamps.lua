@@ -21,7 +21,8 @@ return function(opts)
   return {
     options = { created_at = "string", updated_at = "string" },
     fields = {
-      [created] = { type = "datetime", readonly = true },
+      -- an import may give it; once stored it never changes
+      [created] = { type = "datetime", write_once = true },
       [updated] = { type = "datetime" },
     },
     events = {

@@ -22,7 +22,7 @@ local M = {}
 -- check follows for those in `SHAPES`).
 M.OPTIONS = {
   type = "string", primary_key = "boolean", auto_increment = "boolean", column = "string",
-  default = "any", required = "boolean", nullable = "boolean", readonly = "boolean",
+  default = "any", required = "boolean", nullable = "boolean", readonly = "boolean", write_once = "boolean",
   size = "number", precision = "number", scale = "number", values = "table", binary = "boolean",
   min = "number", max = "number", length = "any", format = "string", one_of = "table",
   validate = "function", unsigned = "boolean", unique = "any", index = "boolean",

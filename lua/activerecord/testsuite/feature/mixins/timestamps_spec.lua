@@ -64,14 +64,17 @@ describe("mixin timestamps", function()
     assert.are.equal(n.updated_at, row.updated_at)
   end)
 
-  it("refuses a created_at given to create (read-only); an import writes it with insert_all", function()
-    local err = testsuite.error_of(Note.create, Note, { body = "imported", created_at = "2020-01-02 03:04:05.123456" })
+  it("keeps a created_at given explicitly on insert (an import), and never lets it change afterwards", function()
+    local n = Note:create{ body = "imported", created_at = "2020-01-02 03:04:05.123456" }
+    assert.are.equal("2020-01-02 03:04:05.123456", stored(n.id).created_at)
+    assert.matches(DATETIME6, stored(n.id).updated_at)
+    local err = testsuite.error_of(function() n.created_at = "2021-01-01 00:00:00" end)
     assert.is_true(ar.errors.is(err, "ValidationError"), tostring(err))
     assert.same({ "is read-only" }, err.errors.created_at)
-    assert.are.equal(0, db:query("SELECT COUNT(*) AS n FROM mx_ts_notes")[1].n)
-    Note:insert_all({ { body = "imported", created_at = "2020-01-02 03:04:05.123456",
+    Note:insert_all({ { body = "bulk", created_at = "2020-01-02 03:04:05.123456",
                         updated_at = "2020-01-02 03:04:05.123456" } })
-    assert.are.equal("2020-01-02 03:04:05.123456", db:query("SELECT created_at FROM mx_ts_notes")[1].created_at)
+    assert.are.equal(2, db:query("SELECT COUNT(*) AS n FROM mx_ts_notes WHERE created_at = ?",
+      "2020-01-02 03:04:05.123456")[1].n)
   end)
 
   it("advances updated_at on every real update and never touches created_at", function()
