@@ -120,6 +120,22 @@ describe("model: after_commit / after_rollback", function()
     assert.is_true(Item:off("after_commit", fn))
   end)
 
+  it("in the definition: { fn, on = kind(s) } filters; other keys and `on` on other events are refused", function()
+    local seen = {}
+    local Item = model({}, { events = {
+      after_commit = { function(rec, kind) seen[#seen + 1] = kind .. ":" .. rec.name end, on = "create" },
+      after_rollback = { function(_, kind) seen[#seen + 1] = "rb:" .. kind end, on = { "update" } },
+    } })
+    local x = Item:create{ name = "x" }
+    x:update{ name = "y" }
+    assert.are.same({ "create:x" }, seen)
+    local err = support.error_of(model, {}, { events = { after_commit = { function() end, when = "create" } } })
+    assert.are.equal("ConfigError", err.kind)
+    assert.matches("unknown key 'when'", err.message, 1, true)
+    err = support.error_of(model, {}, { events = { after_save = { function() end, on = "create" } } })
+    assert.are.equal("ConfigError", err.kind)
+  end)
+
   it("after_rollback on a rollback, with the records restored; no after_commit", function()
     local log = {}
     local Item = model(log)

@@ -298,9 +298,20 @@ local function add_events(model, events, source)
     if type(handlers) ~= "table" then
       config_error(model.name, nil, ("event '%s': a handler is a function or a list of functions"):format(name))
     end
+    -- { fn, ..., on = "create" }: after_commit/after_rollback's kind filter;
+    -- any other key is a mistake (hooks.on refuses `on` for other events)
+    local opts
+    for k in pairs(handlers) do
+      if k == "on" then
+        opts = { on = handlers.on }
+      elseif math.type(k) ~= "integer" then
+        config_error(model.name, nil, ("event '%s': unknown key '%s' (a list of functions, and `on` for "
+          .. "after_commit and after_rollback)"):format(name, tostring(k)))
+      end
+    end
     for _, fn in ipairs(handlers) do
       if type(fn) ~= "function" then config_error(model.name, nil, "event handlers must be functions") end
-      hooks.on(model, name, fn)
+      hooks.on(model, name, fn, opts)
     end
   end
 end
