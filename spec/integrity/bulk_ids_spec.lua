@@ -156,6 +156,35 @@ for _, variant in ipairs({ "with RETURNING", "without RETURNING" }) do
       assert.equal(1000, res.records[2].id)
     end)
 
+    it("insert_all: a row that leaves a column out gets the table's default, not NULL; ids in row order",
+      function()
+        local res = User:insert_all({ { email = "d1@x", note = "given" }, { email = "d2@x" },
+                                      { email = "d3@x", name = "n3" }, { email = "d4@x", note = "x4" } })
+        assert.equal(4, res.affected_rows)
+        local got = db:query("SELECT id, email, name, note FROM " .. TABLE .. " ORDER BY id")
+        assert.same({ "d1@x", "d2@x", "d3@x", "d4@x" }, { got[1].email, got[2].email, got[3].email, got[4].email })
+        assert.same({ "given", "fresh", "fresh", "x4" }, { got[1].note, got[2].note, got[3].note, got[4].note })
+        assert.equal("n3", got[3].name)
+        for i, r in ipairs(res.records) do assert.equal(got[i].id, r.id) end
+        -- a failure in a later run takes the earlier runs with it
+        local ok, err = pcall(User.insert_all, User, { { email = "e1@x" }, { email = "e2@x", note = "y" },
+                                                       { email = "d1@x", name = "dup" } })
+        assert.is_false(ok)
+        assert.equal("IntegrityError", err.kind)
+        assert.equal(4, count(db))
+      end)
+
+    it("upsert_all: a row that leaves a column out keeps the stored value of it on conflict", function()
+      User:create{ email = "k1@x", name = "kept", note = "stored" }
+      User:create{ email = "k2@x", name = "old2", note = "stored2" }
+      User:upsert_all({ { email = "k1@x", note = "changed" }, { email = "k2@x", name = "new2" } },
+                      { unique_by = "email" })
+      local k1 = db:query("SELECT name, note FROM " .. TABLE .. " WHERE email = 'k1@x'")[1]
+      local k2 = db:query("SELECT name, note FROM " .. TABLE .. " WHERE email = 'k2@x'")[1]
+      assert.same({ "kept", "changed" }, { k1.name, k1.note })
+      assert.same({ "new2", "stored2" }, { k2.name, k2.note })
+    end)
+
     it("a rolled-back transaction gives bulk-inserted records their state back", function()
       local records
       local ok = pcall(db.transaction, db, function()

@@ -34,11 +34,19 @@ function M.written(inst)
 end
 
 --- Whether the caller set field `f` of any of `instances` (a value a new
--- record holds from its table's default was not set).
+-- record holds from its table's default was not set). A record built for
+-- the bulk call tracks no changes, and holds no table default: a value it
+-- holds was given.
 function M.any_changed(instances, f)
-  local name = f.name
+  local name, slot = f.name, f.slot
   for i = 1, #instances do
-    if instances[i][CHANGES][name] ~= nil then return true end
+    local inst = instances[i]
+    local c = inst[CHANGES]
+    if c == NO_CHANGES then
+      if rawget(inst, slot) ~= nil then return true end
+    elseif c[name] ~= nil then
+      return true
+    end
   end
   return false
 end

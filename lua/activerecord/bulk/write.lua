@@ -27,25 +27,63 @@ local function has_field(fields, f)
   return false
 end
 
--- Runs of consecutive records that do / do not set the primary key, so that
--- without RETURNING each statement's generated ids are a plain range.
-local function runs_of(instances, pkf, split)
-  if not split then
-    local all = {}
-    for i = 1, #instances do all[i] = i end
-    return { { idxs = all, with_pk = true } }
+-- Runs of consecutive records that set the same fields, each with the
+-- fields it writes: a column a record leaves out is not sent for it, so
+-- the table's default applies (a NULL in its place would not). Without
+-- RETURNING, records that set a generated key are thus in statements
+-- of their own and each statement's generated ids are a plain range.
+-- The usual call, every record setting every field, is one run.
+local function runs_of(instances, fields, pkf)
+  local values, key = access.values, access.key
+  local keys, nf = {}, #fields
+  for j = 1, nf do keys[j] = key(fields[j]) end
+  local n = #instances
+  local full = true
+  for i = 1, n do
+    local t = values(instances[i])
+    for j = 1, nf do
+      if rawget(t, keys[j]) == nil then full = false break end
+    end
+    if not full then break end
   end
-  local runs, cur = {}, nil
-  local values, key = access.values, access.key(pkf)
-  for i = 1, #instances do
-    local has = rawget(values(instances[i]), key) ~= nil
-    if not cur or cur.with_pk ~= has then
-      cur = { idxs = {}, with_pk = has }
+  if full then
+    local all = {}
+    for i = 1, n do all[i] = i end
+    return { { idxs = all, fields = fields, shape = "", with_pk = has_field(fields, pkf) } }
+  end
+  local runs, cur, bits = {}, nil, {}
+  for i = 1, n do
+    local t = values(instances[i])
+    for j = 1, nf do bits[j] = rawget(t, keys[j]) ~= nil and "1" or "0" end
+    local shape = table.concat(bits)
+    if not cur or cur.shape ~= shape then
+      local run_fields = {}
+      for j = 1, nf do
+        if bits[j] == "1" then run_fields[#run_fields + 1] = fields[j] end
+      end
+      cur = { idxs = {}, fields = run_fields, shape = shape, with_pk = has_field(run_fields, pkf) }
       runs[#runs + 1] = cur
     end
     cur.idxs[#cur.idxs + 1] = i
   end
   return runs
+end
+
+-- The upsert of a run: only the columns its records set are overwritten
+-- on conflict (a column left out keeps the stored row's value).
+local function run_upsert(model, upsert, run, all_fields)
+  if not upsert or run.fields == all_fields then return upsert end
+  local set = {}
+  for _, f in ipairs(run.fields) do set[f.column] = true end
+  local update = {}
+  for _, col in ipairs(upsert.update) do
+    if set[col] then update[#update + 1] = col end
+  end
+  if #update == 0 then
+    errors.raise("QueryError", ("upsert_all: %s row %d sets none of the fields to update on conflict")
+      :format(model.name, run.idxs[1]))
+  end
+  return { update = update, unique_fields = upsert.unique_fields }
 end
 
 -- Puts the records back as they were before the call when the transaction
@@ -216,42 +254,39 @@ function M.run(model, instances, opts, sql_opts, known)
   local db = model:_backend()
   local fields = prepare.columns(model, instances)
   if #fields == 0 then errors.raise("QueryError", model.name .. ": rows to insert have no values") end
-  local pkf = model.pk_field
   local upsert, ignore = sql_opts.upsert, sql_opts.ignore
   local returning = returning_of(db, model, opts, sql_opts)
-  -- without RETURNING, records that set the key go in statements of their own
-  local split = not returning and not upsert and pkf.auto and has_field(fields, pkf)
-  local runs = runs_of(instances, pkf, split)
-  local fields_without_pk = {}
-  for _, f in ipairs(fields) do if f ~= pkf then fields_without_pk[#fields_without_pk + 1] = f end end
+  local runs = runs_of(instances, fields, model.pk_field)
+  local run_sql_opts = {}
+  for r, run in ipairs(runs) do -- checked before any SQL
+    run_sql_opts[r] = { ignore = ignore, upsert = run_upsert(model, upsert, run, fields), returning = returning }
+  end
   local result = { affected_rows = 0, rows = {}, ignored = {}, unknown = {} }
   local settler = ids.settler(db, model, { returning = returning, upsert = upsert })
-  local sql_opts_insert = { ignore = ignore, upsert = upsert, returning = returning }
   local sql_cache = {}
 
   local function write()
     track_undo(db, model, instances)
-    for _, run in ipairs(runs) do
-      local run_fields = (split and not run.with_pk) and fields_without_pk or fields
-      local with_pk = run.with_pk and has_field(run_fields, pkf)
+    for r, run in ipairs(runs) do
+      local run_fields = run.fields
       local columns = {}
       for i, f in ipairs(run_fields) do columns[i] = f.column end
       for _, batch in ipairs(batches.split(db, instances, run.idxs, run_fields, opts.batch_size, known)) do
-        local ckey = (run_fields == fields and "a" or "b") .. batch.rows
+        local ckey = run.shape .. ":" .. batch.rows
         local sql = sql_cache[ckey]
         if not sql then
-          sql = ids.insert_sql(db, model, columns, batch.rows, sql_opts_insert)
+          sql = ids.insert_sql(db, model, columns, batch.rows, run_sql_opts[r])
           sql_cache[ckey] = sql
         end
         local res = db:execute(sql, unpack(batch.params, 1, batch.n))
         result.affected_rows = result.affected_rows + res.affected_rows
-        settler.settle(run_fields, with_pk, batch, res)
+        settler.settle(run_fields, run.with_pk, batch, res)
       end
     end
   end
   -- one connection for the whole call when ids come from the insert id
   -- range or a read-back, or when there are several batches
-  if #instances > (opts.batch_size or batches.DEFAULT_BATCH) or not returning or ignore then
+  if #runs > 1 or #instances > (opts.batch_size or batches.DEFAULT_BATCH) or not returning or ignore then
     db:transaction(write)
   else
     write()
