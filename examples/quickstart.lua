@@ -1,7 +1,9 @@
 -- Quickstart: the ORM in one page. Two tables through the schema DSL, two
 -- models with a relation between them, validation that refuses a bad
--- record, a query, eager loading, and a transaction that rolls back as a
--- whole. examples/core_tour.lua shows the C core underneath on its own.
+-- record (a duplicate name included), a race-safe find_or_create_by, a
+-- query with typed aggregates and a page, eager loading, a transaction that
+-- rolls back as a whole, and a handler that runs only once a change is
+-- committed. examples/core_tour.lua shows the C core underneath on its own.
 --
 --   make demo      (starts a private MariaDB and runs this file)
 --   or, against your own server (make db):
@@ -40,7 +42,7 @@ local Project = ar.Model{
   name = "Project", table = "quickstart_projects",
   fields = {
     id = { type = "integer", primary_key = true },
-    name = { type = "string", required = true, length = { min = 2, max = 100 } },
+    name = { type = "string", required = true, length = { 2, 100 }, unique = true },
   },
   mixins = { "timestamps" },
   relations = { issues = ar.has_many("Issue", { foreign_key = "project_id", order_by = { "id", "asc" } }) },
@@ -58,6 +60,12 @@ local Issue = ar.Model{
   mixins = { "timestamps" },
   relations = { project = ar.belongs_to("Project", { foreign_key = "project_id" }) },
   scopes = { open = function(q) return q:where{ status = "open" } end },
+  events = {
+    -- after the COMMIT only: a rolled-back close notifies nobody
+    after_commit = { function(issue)
+      if issue.status == "closed" then print(("  notify: #%d %q was closed"):format(issue.id, issue.title)) end
+    end, on = "update" },
+  },
 }
 
 -- Create: values are bound parameters; the record reads back what the
@@ -68,6 +76,13 @@ Issue:create{ project_id = tracker.id, title = "Login page is slow", priority = 
 Issue:create{ project_id = tracker.id, title = "Typo on the home page", priority = 4 }
 local crash = Issue:create{ project_id = tracker.id, title = "Crash on save", priority = 2, labels = { "bug" } }
 print(("new issues start %s, priority %d"):format(crash.status, crash.priority))
+
+-- Uniqueness: checked before the write; a race that slips past the check
+-- comes back as the same ValidationError. find_or_create_by is race-safe.
+local dup_ok, dup = pcall(Project.create, Project, { name = "Tracker" })
+print(("duplicate project refused: %s / name %s"):format(tostring(not dup_ok), dup.errors.name[1]))
+local same, created = Project:find_or_create_by({ name = "Tracker" })
+print(("find_or_create_by found #%d (created: %s)"):format(same.id, tostring(created)))
 
 -- Validation: nothing is written, the error names every bad field.
 local ok, err = pcall(Issue.create, Issue, { project_id = tracker.id, title = "", priority = 9 })
@@ -81,6 +96,10 @@ print("  " .. table.concat(fields, "; "))
 local urgent = Issue:open():where(ar.col("priority"):le(2)):order_by("priority"):all()
 for _, issue in ipairs(urgent) do print(("  urgent: [%d] %s"):format(issue.priority, issue.title)) end
 print(("open issues: %d of %d"):format(Issue:open():count(), Issue:count()))
+local total = Issue:open():sum("priority")
+print(("open priorities sum to %d (%s), average %.2f"):format(total, math.type(total), Issue:open():avg("priority")))
+local page = Issue:query():order_by("id"):paginate{ page = 2, per_page = 2 }
+print(("page %d of %d: %d of %d issues"):format(page.page, page.pages, #page.records, page.total))
 
 -- Relations: accessors are methods; with() loads them eagerly (one
 -- statement per relation level, however many projects).
