@@ -231,4 +231,9 @@ examples: deps
 docs:
 	@scripts/ensure-deps.sh lua-ldoc
 	@ldoc --fatalwarnings . >/dev/null
+	@# text in angle brackets must show (escaped), not vanish as an unknown tag
+	@grep -q '&lt;target&gt;_id' build/docs/modules/activerecord.relations.html || \
+	  { echo "docs: <target>_id does not show in the relations page" >&2; exit 1; }
+	@grep -q 'db &lt;close&gt; = ar.connect' build/docs/modules/activerecord.html || \
+	  { echo "docs: <close> does not show in the activerecord page" >&2; exit 1; }
 	@echo "API reference: build/docs/index.html"
