@@ -62,6 +62,7 @@ function M.insert_all(model, rows, opts)
   check_rows("insert_all", rows)
   if #rows == 0 then return { affected_rows = 0, rows = {}, records = {} } end
   shapes.backend_of(model) -- the model's table read first (its fields, sizes, defaults)
+  if not model.pk_field then require("activerecord.model.composite_key").refuse(model, "insert_all") end
   local instances, known = prepare.records(model, rows, opts)
   local res = write.run(model, instances, opts, { ignore = opts.ignore }, known)
   res.records = instances
@@ -128,6 +129,7 @@ function M.upsert_all(model, rows, opts)
   check_rows("upsert_all", rows)
   if #rows == 0 then return { affected_rows = 0, rows = {}, records = {} } end
   shapes.backend_of(model) -- the model's table read first (its fields, sizes, defaults)
+  if not model.pk_field then require("activerecord.model.composite_key").refuse(model, "upsert_all") end
   local names = unique_names(model, opts.unique_by)
   local instances, known = prepare.records(model, rows, opts)
   local cols = update_columns(model, instances, opts)

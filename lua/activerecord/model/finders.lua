@@ -150,6 +150,7 @@ end
 -- calls. Default scopes are functions (a tenant filter may read a
 -- current-tenant variable), so a scoped model compiles them at each call.
 local function compile_find(model, db)
+  if model._meta.composite then require("activerecord.model.composite_key").refuse_single(model) end
   local q = model:query():where(query.col(model.primary_key):eq(shapes.PK_SLOT)):limit(1)
   return shapes.compile_shape(db, { [shapes.PK_SLOT] = 1 }, "select", q:_final())
 end
@@ -174,6 +175,9 @@ local function make_find(dot_call)
       errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got nil")
     end
     if type(id) == "table" then -- a decoded request body is not a key
+      -- (unless the key is composite: find{ order_id = 1, line_no = 2 })
+      if self._meta.pending then model_backend(self) end -- (its table says whether the key is composite)
+      if self._meta.composite then return require("activerecord.model.composite_key").find(self, id) end
       errors.raise("QueryError", self.name .. ".find expects an id (a primary key value), got a table")
     end
     local meta = self._meta
@@ -219,6 +223,7 @@ M.make_find = make_find
 -- @raise `RecordNotFound` (with `model` and `id`); the errors of `find`
 function ClassMethods:find_or_fail(id)
   local rec = self:find(id)
+  if not rec and self._meta.composite then require("activerecord.model.composite_key").not_found(self, id) end
   if not rec then
     errors.raise("RecordNotFound", ("%s with %s = %s not found"):format(self.name, self.primary_key,
       tostring(id)), { model = self.name, id = id })
@@ -438,6 +443,8 @@ function M.install_loaders(model, meta)
       return meta.load_rows(m, rows, held)
     end
   end
+  -- single-table inheritance: each row as its class (model/inheritance)
+  if meta.inheritance then meta.inheritance.install(model, meta) end
 end
 
 -- `new`/`_build` code: activerecord.model.newgen

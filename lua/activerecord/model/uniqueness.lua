@@ -163,7 +163,10 @@ function M.query(db, model, rec, f)
       q = q:where(query.col(sf.column):eq(db_value(sf, sv)))
     end
   end
-  if rec[PERSISTED] then -- the row itself (by the key it is stored under)
+  if rec[PERSISTED] and not model.pk_field then -- a composite key: NOT (a = ? AND b = ?)
+    local cond = require("activerecord.model.composite_key").not_self(model, rec)
+    if cond then q = q:where(cond) end
+  elseif rec[PERSISTED] then -- the row itself (by the key it is stored under)
     local pkf = model.pk_field
     local c = rec[CHANGES][pkf.name]
     local id = c ~= nil and layout.old_of(c) or rawget(rec, pkf.slot)

@@ -13,6 +13,7 @@ local record = require("activerecord.record")
 local shapes = require("activerecord.model.shapes")
 local registry = require("activerecord.registry")
 local commit_events = require("activerecord.model.commit_events")
+local composite_key = require("activerecord.model.composite_key")
 
 local M = {}
 
@@ -122,8 +123,17 @@ local function read_back(model, meta, inst, read, row)
   end
 end
 
+-- What activerecord.model.composite_key's writes use of this file.
+local W = { written_fields = written_fields, keep_texts = keep_texts, read_back = read_back,
+  apply_guards = apply_guards, guarded = guarded }
+
 -- INSERT; returns the affected rows and the undo action.
 local function insert_row(model, meta, inst, db, scratch)
+  if meta.composite then
+    local changes = inst[CHANGES]
+    local affected, read, generated = composite_key.insert_row(model, meta, inst, db, scratch, W)
+    return affected, setmetatable({ inst, changes, read, generated, false }, Undo)
+  end
   local list = model.field_list
   local changes = inst[CHANGES]
   local src, n, texts, key = meta.collect_insert(inst, changes, scratch)
@@ -218,6 +228,12 @@ end
 
 -- UPDATE of the changed columns; returns the affected rows and the undo action.
 local function update_row(model, meta, inst, db, scratch)
+  if meta.composite then
+    local changes = inst[CHANGES]
+    local affected, wrote, read, before = composite_key.update_row(model, meta, inst, db, scratch, W)
+    if not wrote then return 0 end
+    return affected, setmetatable({ inst, changes, false, false, true, read, before }, Undo)
+  end
   local list = model.field_list
   local changes = inst[CHANGES]
   local src, m, texts, key = meta.collect_update(inst, changes, scratch)
@@ -262,6 +278,11 @@ end
 
 -- DELETE by primary key (and guards); returns the affected rows and the undo action.
 local function delete_row(model, meta, inst, db)
+  if meta.composite then
+    local changes = inst[CHANGES]
+    local affected = composite_key.delete_row(model, meta, inst, db, W)
+    return affected, setmetatable({ inst, changes, false, false, true }, Undo)
+  end
   local pkf = model.pk_field
   local changes = inst[CHANGES]
   local pk_value = stored_key(inst, pkf)

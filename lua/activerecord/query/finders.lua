@@ -44,13 +44,30 @@ end
 -- @treturn table the keys, in the query's order
 -- @raise the errors of `pluck`
 function Query:ids(key)
-  local ref
+  local ref, refs, _
   if key ~= nil then
     ref = expr.col(check_name(key, "key"))
   else
-    ref = pk_ref(self) or expr.col("id")
+    ref, _, refs = pk_ref(self)
+    if refs then return M.composite_ids(self) end
+    ref = ref or expr.col("id")
   end
   return self:pluck(ref)
+end
+
+--- `ids()` of a model with a composite primary key: each row's key as a
+-- table (part name -> value), what `find` takes.
+-- @treturn table the keys, in the query's order
+function M.composite_ids(self)
+  local model = self.model
+  local rows = self:select(table.unpack(model.primary_keys)):all()
+  local out = {}
+  for i, r in ipairs(rows) do
+    local key = {}
+    for _, name in ipairs(model.primary_keys) do key[name] = r[name] end
+    out[i] = key
+  end
+  return out
 end
 
 local function reversed(list)
@@ -81,9 +98,14 @@ function Query:last()
   if #q._order > 0 then
     q._order = reversed(q._order)
   else
-    local ref = pk_ref(q)
-    if not ref then query_error("last() on a table query needs an order_by") end
-    q._order = { setmetatable({ expr = ref, dir = "desc" }, Order) }
+    local ref, _, refs = pk_ref(q)
+    if refs then -- a composite key: by every part, descending
+      q._order = {}
+      for i, r in ipairs(refs) do q._order[i] = setmetatable({ expr = r, dir = "desc" }, Order) end
+    else
+      if not ref then query_error("last() on a table query needs an order_by") end
+      q._order = { setmetatable({ expr = ref, dir = "desc" }, Order) }
+    end
   end
   q._limit = 1
   return q:all()[1]
@@ -226,8 +248,8 @@ function Query:paginate(opts)
     local q = self
     local ordered = #materialize(self:_final())._order > 0 -- a default scope's order counts
     if not ordered and not self._compound then
-      local ref = pk_ref(self)
-      if ref then q = q:order_by(ref) end
+      local ref, _, refs = pk_ref(self)
+      if ref then q = q:order_by(ref) elseif refs then q = terminals.order_by_all(q, refs) end
     end
     records = q:limit(per_page):offset(offset):all()
   end

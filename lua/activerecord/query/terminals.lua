@@ -134,13 +134,32 @@ function Query:all()
 end
 
 -- The primary key as a column reference qualified by this query's source.
+-- A model with a composite key has none: nil, nil and the list of its
+-- parts' references (in key order) as a third value.
 local function pk_ref(q, key)
   local column = key
-  if not column and q.model then column = q.model.pk_field.column end
-  if not column then return nil end
   local source = q.table_alias or q.table
+  if not column and q.model then
+    local pkf = q.model.pk_field
+    if not pkf then
+      local refs = {}
+      for i, f in ipairs(q.model.pk_fields) do
+        refs[i] = expr.col(source and (source .. "." .. f.column) or f.column)
+      end
+      return nil, nil, refs
+    end
+    column = pkf.column
+  end
+  if not column then return nil end
   return expr.col(source and (source .. "." .. column) or column), column
 end
+
+-- q ordered by every ref of a list (a composite key's parts).
+local function order_by_all(q, refs, dir)
+  for i = 1, #refs do q = q:order_by(refs[i], dir) end
+  return q
+end
+M.order_by_all = order_by_all
 
 --- The first row (by primary key unless ordered, by the query or a default
 -- scope), or nil.
@@ -157,8 +176,8 @@ function Query:first()
     ordered = #qshape.materialize(q:_final())._order > 0
   end
   if not ordered and not q._compound then
-    local ref = pk_ref(q)
-    if ref then q = q:order_by(ref) end
+    local ref, _, refs = pk_ref(q)
+    if ref then q = q:order_by(ref) elseif refs then q = order_by_all(q, refs) end
   end
   return q:limit(1):all()[1]
 end
@@ -445,7 +464,10 @@ local function batch_options(self, opts)
   if #self._order > 0 or self._limit or self._offset or self._compound then
     query_error("find_each orders by the primary key in batches: drop order_by/limit/offset")
   end
-  local ref, column = pk_ref(self, opts.key and check_name(opts.key, "key"))
+  local ref, column, refs = pk_ref(self, opts.key and check_name(opts.key, "key"))
+  if refs then
+    query_error("find_each on a model with a composite primary key needs { key = \"column\" } (a unique column)")
+  end
   if not ref then query_error("find_each on a table query needs { key = \"column\" }") end
   return size, ref, column
 end
@@ -461,7 +483,7 @@ function Query:find_batches(opts, fn)
   opts = opts or {}
   local size, ref, column = batch_options(self, opts)
   local base = self:reorder(ref):limit(size)
-  local key_name = self.model and self.model.primary_key or column
+  local key_name = self.model and not opts.key and self.model.primary_key or column
   local last = opts.start
   local done = self._none and true or false
   local function next_batch()
