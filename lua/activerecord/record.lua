@@ -367,11 +367,14 @@ function InstanceMethods:reload()
   local pkf = model.pk_field
   local id = old_of(self[CHANGES][pkf.name])
   if id == nil then id = self[pkf.slot] end
-  local fresh = id ~= nil and model:unscoped():where({ [pkf.name] = id }):limit(1):all()[1]
+  -- (single-table inheritance: read through the base, whatever the row's type is now)
+  local fresh = id ~= nil and (model._meta.sti_root or model):unscoped():where({ [pkf.name] = id }):limit(1):all()[1]
   if not fresh then
     errors.raise("RecordNotFound", ("%s with %s = %s not found"):format(model.name, pkf.name, tostring(id)),
       { model = model.name, id = id })
   end
+  -- a changed type: the record becomes the class its row names now
+  if getmetatable(fresh) ~= getmetatable(self) then setmetatable(self, getmetatable(fresh)) end
   for s = HANDED, model._meta.nslots do rawset(self, s, rawget(fresh, s)) end
   self[CHANGES], self[PERSISTED], self[HANDED] = NO_CHANGES, true, rawget(fresh, HANDED)
   rawset(self, layout.CACHE, false)

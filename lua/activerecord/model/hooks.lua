@@ -65,6 +65,9 @@ end
 function M.on(model, event, fn, opts)
   if not EVENT_SET[event] then config_error(model, "unknown event '" .. tostring(event) .. "'") end
   if type(fn) ~= "function" then config_error(model, "event handlers must be functions") end
+  -- single-table inheritance: a base's handler runs for its subclasses' records too
+  local subs = model._meta.subclasses
+  if subs then for i = 1, #subs do M.on(subs[i], event, fn, opts) end end
   local h = fn
   local alias = COMMIT_ALIASES[event]
   if opts ~= nil then
@@ -90,6 +93,8 @@ end
 
 --- Removes a handler added with `on`; returns whether it was found.
 function M.off(model, event, fn)
+  local subs = model._meta.subclasses
+  if subs then for i = 1, #subs do M.off(subs[i], event, fn) end end
   if COMMIT_ALIASES[event] then event = "after_commit" end
   local list = model._meta.events[event] or {}
   for i = #list, 1, -1 do

@@ -22,6 +22,7 @@ local record = require("activerecord.record")
 local write = require("activerecord.model.write")
 local finders = require("activerecord.model.finders")
 local hooks = require("activerecord.model.hooks")
+local inheritance = require("activerecord.model.inheritance")
 
 local M = {}
 
@@ -45,6 +46,7 @@ local DEF_KEYS = {
   name = "string", table = "string", backend = "table", fields = "table", primary_key = "string",
   relations = "table", mixins = "table", events = "table", validate = "function",
   scopes = "table", methods = "table", default_scopes = "table",
+  inheritance_column = "string", extends = "table", -- single-table inheritance (model/inheritance)
 }
 
 -- `q:unscoped()` on a model's queries: without any default scope.
@@ -363,6 +365,7 @@ end
 --   take, two primary keys
 function M.define(def)
   if type(def) ~= "table" then errors.raise("ConfigError", "ar.Model expects a table") end
+  if def.extends ~= nil then def = inheritance.subclass_def(def) end -- the base's table, fields, ...
   local model_name = def.name or def.table or "Model"
   for k, v in pairs(def) do
     local want = DEF_KEYS[k]
@@ -430,6 +433,7 @@ function M.define(def)
     reflect.first_use(model)
     return meta.build(attrs)
   end
+  if def.inheritance_column or def.extends then inheritance.setup(model, meta, def) end
   if not meta.pending then fields_mod.install(model, meta) end
   -- User.new{...} (as in the design) and User:new{...} both work
   model.new = function(a, b)
@@ -441,7 +445,8 @@ function M.define(def)
   end
   M.define_relations(model, def.relations)
   registry.register_model(model_name, model)
-  if def.name and def.table ~= def.name then registry.register_model(def.table, model) end
+  if def.name and def.table ~= def.name and not def.extends then registry.register_model(def.table, model) end
+  if meta.inheritance then inheritance.finish(model, def) end
   return model
 end
 

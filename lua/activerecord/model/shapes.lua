@@ -95,7 +95,8 @@ M.run_shape = run_shape
 local function pk_query(model, meta)
   local q = meta.pk_query
   if not q then
-    q = model:unscoped():where(query.col(model.primary_key):eq(PK_SLOT))
+    -- (a subclass of single-table inheritance writes its row by key alone, as its base)
+    q = (meta.sti_root or model):unscoped():where(query.col(model.primary_key):eq(PK_SLOT))
     meta.pk_query = q
   end
   return q
