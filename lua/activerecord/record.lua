@@ -33,7 +33,12 @@ end
 local function assign(inst, name, v)
   local model = inst[MODEL]
   local f = model.fields[name]
-  if not f then unknown_field(model, name) end
+  if not f then
+    -- `post.author = ann`: a relation that takes an assignment
+    local rel = model.relations[name]
+    if rel and rel.assign then return rel:assign(inst, v) end
+    unknown_field(model, name)
+  end
   local persisted = inst[PERSISTED]
   -- readonly: never assigned once stored; write_once: given at creation
   -- (new/create take it), never changed afterwards
@@ -287,7 +292,10 @@ function InstanceMethods:old_value(name)
   local c = changes[name]
   if c == UNREAD then -- a JSON table changed in place: the row still holds the old value
     local pkf = model.pk_field
-    local stored = model:unscoped():where({ [pkf.name] = self[pkf.slot] }):limit(1):all()[1]
+    local key -- (a composite key: by every part)
+    if pkf then key = { [pkf.name] = self[pkf.slot] } else key = require("activerecord.model.composite_key")
+      .stored_key(self) end
+    local stored = key and model:unscoped():where(key):limit(1):all()[1]
     local old = stored and stored[f.slot]
     c = old == nil and NIL_OLD or old
     changes[name] = c
@@ -365,6 +373,13 @@ end
 function InstanceMethods:reload()
   local model = model_of(self)
   local pkf = model.pk_field
+  if not pkf then -- a composite key (activerecord.model.composite_key): by every part
+    local ck = require("activerecord.model.composite_key")
+    local key = ck.stored_key(self)
+    local fresh = key and ck.row_query(model, key):limit(1):all()[1]
+    if not fresh then ck.not_found(model, key or {}) end
+    return M.take_row(self, model, fresh)
+  end
   local id = old_of(self[CHANGES][pkf.name])
   if id == nil then id = self[pkf.slot] end
   -- (single-table inheritance: read through the base, whatever the row's type is now)
@@ -375,6 +390,11 @@ function InstanceMethods:reload()
   end
   -- a changed type: the record becomes the class its row names now
   if getmetatable(fresh) ~= getmetatable(self) then setmetatable(self, getmetatable(fresh)) end
+  return M.take_row(self, model, fresh)
+end
+
+-- The record takes the values of `fresh` (the same model's record of its row).
+function M.take_row(self, model, fresh)
   for s = HANDED, model._meta.nslots do rawset(self, s, rawget(fresh, s)) end
   self[CHANGES], self[PERSISTED], self[HANDED] = NO_CHANGES, true, rawget(fresh, HANDED)
   rawset(self, layout.CACHE, false)

@@ -231,28 +231,38 @@ end
 --- Fixes the key and the field order once `model.fields` holds every
 -- field: `primary_key`, `pk_field`, `field_list` (the key first, then by
 -- name) and `columns` (column -> field), the last two refilled in place.
+-- Also `primary_keys` and `pk_fields` (lists of one); a composite key (a
+-- list of names) is finished by activerecord.model.composite_key.
 -- @tparam table model the model
--- @tparam string pk the key's field name
+-- @tparam string|table pk the key's field name (or names)
 -- @tparam[opt] boolean read whether the fields' options came from the table
 --   (then `auto` is the table's AUTO_INCREMENT, not assumed)
 -- @raise `ConfigError` when the key names no field or two fields share a column
 function M.finish(model, pk, read)
-  local pkf = model.fields[pk]
-  if not pkf then config_error(model.name, pk, "primary key names no field") end
-  for _, f in pairs(model.fields) do
-    if f ~= pkf then f.primary_key = f.declared.primary_key end
+  local list
+  if type(pk) == "table" then
+    list = require("activerecord.model.composite_key").finish(model, pk, read, M.default_auto)
+  else
+    local pkf = model.fields[pk]
+    if not pkf then config_error(model.name, pk, "primary key names no field") end
+    for _, f in pairs(model.fields) do
+      if f ~= pkf then f.primary_key = f.declared.primary_key end
+    end
+    pkf.primary_key = true
+    if not read then pkf.auto = M.default_auto(pkf) end
+    list = sorted_fields(rawget(model, "field_list") or {}, model.fields, pk)
+    rawset(model, "primary_key", pk)
+    rawset(model, "pk_field", pkf)
+    rawset(model, "primary_keys", { pk })
+    rawset(model, "pk_fields", { pkf })
+    model._meta.composite = nil
   end
-  pkf.primary_key = true
-  if not read then pkf.auto = M.default_auto(pkf) end
-  local list = sorted_fields(rawget(model, "field_list") or {}, model.fields, pk)
   local columns = rawget(model, "columns") or {}
   for k in pairs(columns) do columns[k] = nil end
   for _, f in ipairs(list) do
     if columns[f.column] then config_error(model.name, f.name, "two fields use column " .. f.column) end
     columns[f.column] = f
   end
-  rawset(model, "primary_key", pk)
-  rawset(model, "pk_field", pkf)
   rawset(model, "field_list", list)
   rawset(model, "columns", columns)
 end

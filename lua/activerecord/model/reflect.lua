@@ -59,8 +59,9 @@
 -- first use (so is `Model:query()`, where `where{}` converts values by the
 -- fields). A mixin's `setup` that reads them does so at definition, with
 -- the backend the model has then. The key is `primary_key` when given, a
--- mixin's key field, else the table's (a composite or missing one is a
--- `ConfigError` naming the table). A model with `fields` that names no key
+-- mixin's key field, else the table's (a composite one becomes the model's
+-- composite key, in column order; a missing one is a `ConfigError` naming
+-- the table). A model with `fields` that names no key
 -- gets `id`, which the table must have.
 --
 -- A backend without `columns` (a stand-in without introspection) leaves
@@ -73,6 +74,7 @@ local json = require("activerecord.json")
 local query = require("activerecord.query")
 local fields_mod = require("activerecord.model.fields")
 local shapes = require("activerecord.model.shapes")
+local composite_key = require("activerecord.model.composite_key")
 
 local M = {}
 
@@ -298,21 +300,24 @@ local function fields_from_columns(model, meta, cols, problems)
     end
   end
   if not pk then
-    if #table_pk > 1 then
-      problems[#problems + 1] = ("%s: table %s has a composite primary key (%s); models have one key: "
-        .. "name it with primary_key = \"...\""):format(model.name, model.table, table.concat(table_pk, ", "))
-    elseif #table_pk == 0 then
+    if #table_pk == 0 then
       problems[#problems + 1] = ("%s: table %s has no primary key; name the model's with primary_key = \"...\"")
         :format(model.name, model.table)
-    else
-      for name, f in pairs(out) do
-        if f.column == table_pk[1] then pk = name end
+    else -- the table's key (a composite one in column order: activerecord.model.composite_key)
+      local names = {}
+      for i, col in ipairs(table_pk) do
+        for name, f in pairs(out) do
+          if f.column == col then names[i] = name end
+        end
       end
+      if #names == #table_pk then pk = #names == 1 and names[1] or names end
     end
   end
-  if pk and not out[pk] then
-    problems[#problems + 1] = ("%s.%s: the primary key names no column of table %s"):format(model.name, pk,
-      model.table)
+  for _, name in ipairs(type(pk) == "table" and pk or { pk }) do
+    if not out[name] then
+      problems[#problems + 1] = ("%s.%s: the primary key names no column of table %s"):format(model.name, name,
+        model.table)
+    end
   end
   for name in pairs(model.relations) do
     if out[name] then
@@ -328,7 +333,7 @@ local function adopt(model, meta, found, pk)
   local fields = meta.fields
   rawset(model, "fields", fields)
   for name, f in pairs(found) do
-    if name == pk then f.declared.primary_key = true end
+    if composite_key.in_key(pk, name) then f.declared.primary_key = true end
     fields[name] = f
   end
   fields_mod.finish(model, pk, true)
@@ -401,7 +406,7 @@ function M.apply(model, db)
   if #problems > 0 then return problems end
   -- nothing wrong: the options are set
   if found then
-    for name, f in pairs(found) do f.primary_key = (name == pk) or nil end
+    for name, f in pairs(found) do f.primary_key = composite_key.in_key(pk, name) or nil end
   end
   local changed = false
   for _, f in ipairs(list) do
