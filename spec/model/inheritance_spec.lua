@@ -305,6 +305,28 @@ describe("model: single-table inheritance", function()
     end)
   end)
 
+  it("a base's mixins apply to its subclasses (timestamps, soft_delete)", function()
+    db:execute("DROP TABLE IF EXISTS sti_docs")
+    db:execute([[CREATE TABLE sti_docs (id INT PRIMARY KEY AUTO_INCREMENT, kind VARCHAR(40),
+      title VARCHAR(50), created_at DATETIME, updated_at DATETIME, deleted_at DATETIME) ENGINE=InnoDB]])
+    local Doc = ar.Model{ name = "StiDoc", table = "sti_docs", backend = db, inheritance_column = "kind",
+      mixins = { "timestamps", "soft_delete" },
+      fields = { id = { type = "integer", primary_key = true }, kind = "string", title = "string" } }
+    local Memo = ar.Model{ extends = Doc, name = "StiMemo" }
+    local m = Memo:create{ title = "m" }
+    Doc:create{ title = "d" }
+    assert.truthy(m.created_at)
+    assert.are.equal("StiMemo", m.kind)
+    m:delete()
+    assert.are.equal(0, Memo:count())
+    assert.are.equal(1, Memo:with_deleted():count())
+    assert.are.equal(1, Memo:unscoped():count())
+    assert.are.equal(1, Doc:count())
+    Memo:with_deleted():first():restore()
+    assert.are.same({ "StiMemo", "StiDoc" }, Doc:order_by("id"):pluck("kind"))
+    db:execute("DROP TABLE sti_docs")
+  end)
+
   it("a model without inheritance keeps its loaders and query", function()
     local m = Garage._meta
     assert.is_nil(m.inheritance)
