@@ -23,6 +23,7 @@ local write = require("activerecord.model.write")
 local finders = require("activerecord.model.finders")
 local hooks = require("activerecord.model.hooks")
 local inheritance = require("activerecord.model.inheritance")
+local composite_key = require("activerecord.model.composite_key")
 
 local M = {}
 
@@ -62,22 +63,28 @@ local config_error = fields_mod.config_error
 -- ---- fields ---------------------------------------------------------------
 
 -- The declared fields of `def` and its mixins, parsed (name -> field).
-local function declared_fields(model_name, def, mixins)
+local function declared_fields(model_name, def, mixins, def_pk)
   local field_specs = {}
   for _, mx in ipairs(mixins) do
     for name, spec in pairs(mx.fields or {}) do field_specs[name] = spec end
   end
   for name, spec in pairs(def.fields or {}) do field_specs[name] = spec end
-  local out, pk = {}, def.primary_key
+  local out, pk, flagged = {}, def_pk, {}
   for name, spec in pairs(field_specs) do
     local f = fields_mod.parse(model_name, name, spec)
     out[name] = f
-    if f.primary_key then
-      if pk and pk ~= name then
-        config_error(model_name, name, ("two primary keys ('%s' and '%s'); composite keys are not "
-          .. "supported by models"):format(pk, name))
-      end
-      pk = name
+    if f.primary_key then flagged[#flagged + 1] = name end
+  end
+  -- a composite key is named in order on the model; flags must agree with it
+  table.sort(flagged)
+  if not pk then pk = flagged[1] end
+  for _, name in ipairs(flagged) do
+    if type(pk) == "table" and not composite_key.in_key(pk, name) then
+      config_error(model_name, name, ("declared primary_key = true, but primary_key = { %s } leaves it out")
+        :format(table.concat(pk, ", ")))
+    elseif type(pk) == "string" and pk ~= name then
+      config_error(model_name, name, ("two primary keys ('%s' and '%s'); a composite key names its parts in "
+        .. "order on the model: primary_key = { \"%s\", \"%s\" }"):format(pk, name, pk, name))
     end
   end
   return out, pk
@@ -139,7 +146,8 @@ setmetatable(ClassMethods, { __index = QueryForward })
 -- A model without fields answers `fields`, `primary_key`, `pk_field`,
 -- `field_list` and `columns` once its table is read: asking reads it (a
 -- first use).
-local LAZY = { fields = true, primary_key = true, pk_field = true, field_list = true, columns = true }
+local LAZY = { fields = true, primary_key = true, pk_field = true, field_list = true, columns = true,
+  primary_keys = true, pk_fields = true }
 
 -- `User.create{...}` (a dot for a colon) hands the method the attributes
 -- as its class: the class methods say so instead of failing further in.
@@ -370,7 +378,9 @@ function M.define(def)
   for k, v in pairs(def) do
     local want = DEF_KEYS[k]
     if not want then config_error(model_name, nil, (options.unknown(def, DEF_KEYS))) end
-    if type(v) ~= want then config_error(model_name, nil, ("option '%s' must be a %s"):format(k, want)) end
+    if type(v) ~= want and not (k == "primary_key" and type(v) == "table") then
+      config_error(model_name, nil, ("option '%s' must be a %s"):format(k, want))
+    end
   end
   if not def.table then config_error(model_name, nil, "a model needs a table name") end
   -- plain names only (letters, digits, _ and $; "schema.table" allowed): they
@@ -380,15 +390,17 @@ function M.define(def)
   end
   local model = { name = model_name, table = def.table, backend = def.backend, relations = {} }
   local meta = new_meta(def)
+  model._meta = meta -- (a composite key's finish notes the key in it)
   meta.fields = {} -- the model's `fields`, once it has them
+  local def_pk = def.primary_key ~= nil and composite_key.check_option(model_name, def.primary_key) or nil
 
   -- mixins first: the model's own definitions may override them
   local mixins, mixin_opts = {}, {}
   for i, entry in ipairs(def.mixins or {}) do mixins[i], mixin_opts[i] = resolve_mixin(model_name, entry) end
-  local declared, pk = declared_fields(model_name, def, mixins)
+  local declared, pk = declared_fields(model_name, def, mixins, def_pk)
   -- without `fields`, the table's columns are the fields (read on first use)
   meta.pending = def.fields == nil or nil
-  meta.declared_fields, meta.declared_pk = declared, def.primary_key
+  meta.declared_fields, meta.declared_pk = declared, def_pk
   if not meta.pending then
     model.fields = meta.fields
     take_fields(model, declared, pk)
