@@ -327,6 +327,20 @@ describe("model: single-table inheritance", function()
     db:execute("DROP TABLE sti_docs")
   end)
 
+  it("a subclass defined after its base's queries ran is seen by them (statements made again)", function()
+    local c = Car:create{ name = "sedan", wheels = 4 }
+    assert.are.equal(1, Car:count())
+    assert.are.equal(Car, Car:find(c.id):model())
+    local Coupe = ar.Model{ extends = Car, name = "StiCoupe" }
+    local k = Coupe:create{ name = "coupe", wheels = 4 }
+    assert.are.equal(2, Car:count())
+    assert.are.equal(Coupe, Car:find(k.id):model())
+    assert.are.equal(Coupe, Vehicle:find(k.id):model())
+    assert.are.equal(1, Coupe:count())
+    local err = kind_of(error_of(function() return Car.query() end), "ConfigError")
+    assert.truthy(tostring(err):find("colon", 1, true))
+  end)
+
   it("a model without inheritance keeps its loaders and query", function()
     local m = Garage._meta
     assert.is_nil(m.inheritance)
