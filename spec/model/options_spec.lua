@@ -108,11 +108,16 @@ describe("model options: relation options", function()
   it("every other option is checked per kind, with the accepted forms", function()
     assert.matches("option 'foreign_key' takes a column name", config_error(ar.has_many, "X",
       { foreign_key = "user id" }).message, 1, true)
-    assert.matches("option 'dependent' takes \"delete\", \"nullify\" or \"restrict\"", config_error(ar.has_one, "X",
-      { dependent = "destroy" }).message, 1, true)
+    assert.matches("option 'dependent' takes \"destroy\" (each child deleted through its model), \"delete\" "
+      .. "(one statement), \"nullify\" or \"restrict\"", config_error(ar.has_one, "X",
+      { dependent = "erase" }).message, 1, true)
+    assert.matches("option 'counter_cache' takes true", config_error(ar.belongs_to, "X",
+      { counter_cache = 1 }).message, 1, true)
+    assert.matches("option 'touch' takes true", config_error(ar.belongs_to, "X", { touch = "a b" }).message, 1, true)
     assert.matches("option 'through' takes the join table's name", config_error(ar.has_many_through, "X",
       { through = "a;b" }).message, 1, true)
-    assert.matches("belongs_to: unknown option 'order_by' (accepted: dependent, foreign_key, primary_key)",
+    assert.matches("belongs_to: unknown option 'order_by' (accepted: counter_cache, dependent, foreign_key, "
+      .. "foreign_type, polymorphic, primary_key, touch)",
       config_error(ar.belongs_to, "X", { order_by = "id" }).message, 1, true)
     assert.matches("has_many: unknown option 'source_key'", config_error(ar.has_many, "X",
       { source_key = "a" }).message, 1, true)

@@ -4,6 +4,7 @@
 -- @module activerecord.relations.has_one
 local relation = require("activerecord.relations.relation")
 local HasMany = require("activerecord.relations.has_many")
+local autosave = require("activerecord.relations.autosave")
 
 local HasOne = relation.kind({ single = true })
 setmetatable(HasOne, HasMany)
@@ -11,6 +12,9 @@ setmetatable(HasOne, HasMany)
 --- The related record, or false.
 -- @param inst the owner record
 function HasOne:fetch(inst)
+  -- one built or added and waiting for the owner's save is the one
+  local waiting = autosave.children(inst, self)
+  if waiting then return waiting[#waiting] end
   return self:query_for(inst):first() or false
 end
 

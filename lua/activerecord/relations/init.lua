@@ -16,6 +16,10 @@ local options = require("activerecord.options")
 local relation = require("activerecord.relations.relation")
 local preload = require("activerecord.relations.preload")
 local collation = require("activerecord.relations.collation")
+local autosave = require("activerecord.relations.autosave")
+local writes = require("activerecord.relations.writes")
+local counters = require("activerecord.relations.counters")
+local composite = require("activerecord.relations.composite")
 
 local M = {}
 
@@ -28,6 +32,7 @@ local STRATEGIES = {
   has_one = require("activerecord.relations.has_one"),
   has_many = require("activerecord.relations.has_many"),
   has_many_through = require("activerecord.relations.through"),
+  polymorphic = require("activerecord.relations.polymorphic"),
 }
 
 -- The options of each kind, and for each option a check and the forms it
@@ -70,14 +75,22 @@ function M.order_pairs(v)
 end
 
 local CHECKS = {
-  foreign_key = { ident, "a column name (an identifier)" },
-  primary_key = { ident, "a column name (an identifier)" },
+  foreign_key = { function(v) return ident(v) or composite.is_key_list(v) end,
+    "a column name (an identifier) or a list of them for a composite key ({ \"order_id\", \"line_no\" })" },
+  primary_key = { function(v) return ident(v) or composite.is_key_list(v) end,
+    "a column name (an identifier) or a list of them for a composite key ({ \"order_id\", \"line_no\" })" },
   source_key = { ident, "a column name of the join table (an identifier)" },
   target_key = { ident, "a column name of the join table (an identifier)" },
   inverse_of = { ident, "the name of the target's relation back (an identifier)" },
   through = { table_name, "the join table's name (\"post_tags\" or \"schema.post_tags\")" },
-  dependent = { function(v) return v == "delete" or v == "nullify" or v == "restrict" end,
-    "\"delete\", \"nullify\" or \"restrict\"" },
+  dependent = { function(v) return v == "destroy" or v == "delete" or v == "nullify" or v == "restrict" end,
+    "\"destroy\" (each child deleted through its model), \"delete\" (one statement), \"nullify\" or \"restrict\"" },
+  counter_cache = { function(v) return v == true or ident(v) end,
+    "true (the owner's <children table>_count column) or a column name" },
+  touch = { function(v) return v == true or ident(v) end, "true (the owner's updated_at) or a column name" },
+  polymorphic = { function(v) return v == true end, "true (the key and <name>_type name the target)" },
+  foreign_type = { ident, "the column naming the target's model (an identifier; default <name>_type)" },
+  as = { ident, "the name of the target's polymorphic belongs_to (\"commentable\")" },
   order_by = { M.order_pairs, "a column name (\"id\"), { \"id\", \"desc\" } or a list of such pairs "
     .. "({ { \"pos\", \"asc\" }, { \"id\", \"desc\" } }); the direction is \"asc\" or \"desc\"" },
 }
@@ -90,9 +103,10 @@ end
 
 -- belongs_to keeps `dependent` to refuse it with its own message (on define).
 local KIND_OPTIONS = {
-  belongs_to = set("foreign_key", "primary_key", "dependent"),
-  has_one = set("foreign_key", "primary_key", "inverse_of", "dependent", "order_by"),
-  has_many = set("foreign_key", "primary_key", "inverse_of", "dependent", "order_by"),
+  belongs_to = set("foreign_key", "primary_key", "dependent", "counter_cache", "touch", "polymorphic",
+    "foreign_type"),
+  has_one = set("foreign_key", "primary_key", "inverse_of", "dependent", "order_by", "as"),
+  has_many = set("foreign_key", "primary_key", "inverse_of", "dependent", "order_by", "as"),
   has_many_through = set("through", "source_key", "target_key", "primary_key", "order_by", "dependent"),
 }
 
@@ -125,6 +139,13 @@ local function relation_spec(kind, target, opts)
         { option = k })
     end
     copy[k] = v
+  end
+  if opts.foreign_type and not opts.polymorphic then
+    errors.raise("ConfigError", "belongs_to: foreign_type goes with polymorphic = true")
+  end
+  if opts.polymorphic and type(target) ~= "string" then
+    errors.raise("ConfigError", "belongs_to(name, { polymorphic = true }): name the relation "
+      .. "(\"commentable\": its columns are commentable_id and commentable_type), not a model")
   end
   if kind == "has_many_through" and not opts.through then
     errors.raise("ConfigError", "has_many_through needs { through = \"join_table\" }")
@@ -188,11 +209,20 @@ function M.preload(model, records, tree)
   preload.run(model, records, tree, M.chunk_size)
 end
 
+-- Models whose delete already runs in a transaction (weak keys).
+local model_deletes_in_unit = setmetatable({}, { __mode = "k" })
+
 local function add_dependent(owner, rel)
   local dep = rel.opts.dependent
   if not dep then return end
   if rel.kind == "belongs_to" then
     errors.raise("ConfigError", owner.name .. "." .. rel.name .. ": dependent applies to has_one/has_many")
+  end
+  -- the dependents and the owner go in one transaction
+  if not model_deletes_in_unit[owner] then
+    model_deletes_in_unit[owner] = true
+    local base = owner._meta.methods.delete
+    require("activerecord.model.hooks").add_method(owner, "delete", autosave.delete_with(base))
   end
   owner:on("before_delete", function(inst, info)
     -- a soft delete keeps the children (restore() must find them again);
@@ -216,6 +246,9 @@ local function with(model)
   end
 end
 
+-- Models whose save already saves what waits for it (weak keys).
+local model_saves_pending = setmetatable({}, { __mode = "k" })
+
 --- Attaches relations to a model (`activerecord.model` calls it): the
 -- accessors (`rec:name(opts)`, loading once and caching; `{ reload = true }`
 -- reloads), `rec:name_query()`, the `dependent` hooks, and `with` on the
@@ -238,14 +271,39 @@ function M.define(model, relations)
     if fields and fields[name] then
       errors.raise("ConfigError", ("%s.%s: a relation cannot share a field's name"):format(model.name, name))
     end
+    -- a list foreign_key/primary_key: the kind over composite keys (relations.composite)
+    if type(spec.opts.foreign_key) == "table" or type(spec.opts.primary_key) == "table" then
+      if spec.kind == "has_many_through" or spec.opts.polymorphic or spec.opts.as then
+        errors.raise("ConfigError", ("%s.%s: composite keys go with belongs_to, has_one and has_many (not "
+          .. "has_many_through or polymorphic relations)"):format(model.name, name))
+      end
+      kind = composite.kind_of(kind, spec.kind)
+    end
+    if spec.opts.polymorphic then kind = STRATEGIES.polymorphic end
     local rel = setmetatable({ name = name, owner = model, kind = spec.kind, target_ref = spec.target_ref,
                                opts = spec.opts, order = spec.order }, kind)
+    if spec.opts.polymorphic then
+      rel.poly_type = spec.opts.foreign_type or (spec.target_ref .. "_type")
+    elseif spec.opts.as then
+      rel.poly_type, rel.poly_name = spec.opts.as .. "_type", STRATEGIES.polymorphic.type_name(model)
+    end
     -- the accessor is what `user:posts()` calls
     rel.accessor = function(inst, opts) return rel:load(inst, opts) end
     model.relations[name] = rel
-    local query_of = function(inst) return rel:query_for(inst) end
+    local query_of
+    if spec.kind == "belongs_to" then
+      query_of = function(inst) return rel:query_for(inst) end
+    else -- the query knows its owner: build, create, add, remove, clear
+      query_of = function(inst) return writes.owner_query(rel, inst) end
+    end
     hooks.add_method(model, name .. "_query", query_of)
     add_dependent(model, rel)
+    if spec.kind == "belongs_to" then counters.attach(model, rel, hooks) end
+  end
+  -- records built, added or assigned through a relation are saved with the record
+  if not model_saves_pending[model] then
+    model_saves_pending[model] = true
+    hooks.add_method(model, "save", autosave.save_with(model._meta.methods.save))
   end
   -- queries of this model learn `with`
   hooks.add_query_method(model, "with", with(model))

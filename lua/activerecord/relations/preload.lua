@@ -231,7 +231,13 @@ function M.run(model, records, tree, chunk_size)
       errors.raise("ConfigError", ("%s has no relation '%s'"):format(model.name, name))
     end
     local loaded = rel:preload(records, node.scope, chunk_size)
-    if next(node.children) then M.run(rel:target(), loaded, node.children, chunk_size) end
+    if next(node.children) then
+      if rel.preload_next then -- records of several models (polymorphic)
+        rel:preload_next(loaded, M.run, node.children, chunk_size)
+      else
+        M.run(rel:target(), loaded, node.children, chunk_size)
+      end
+    end
   end
 end
 

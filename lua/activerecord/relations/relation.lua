@@ -54,6 +54,20 @@ function Relation:target()
   return t
 end
 
+--- Whether records of model `m` are records of `target`: the same model,
+-- or a model extending it (single-table inheritance).
+-- @tparam table m a model
+-- @tparam table target a model
+-- @treturn boolean
+function M.is_kind_of(m, target)
+  while m do
+    if m == target then return true end
+    local meta = rawget(m, "_meta")
+    m = meta and meta.parent_model
+  end
+  return false
+end
+
 --- The relation's `order_by` (checked and made a list of `{ column, dir }`
 -- pairs at definition) applied to a query of the target.
 -- @param q the query

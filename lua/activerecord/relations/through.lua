@@ -9,6 +9,7 @@ local query = require("activerecord.query")
 local relation = require("activerecord.relations.relation")
 local preload = require("activerecord.relations.preload")
 local collation = require("activerecord.relations.collation")
+local autosave = require("activerecord.relations.autosave")
 
 local Through = relation.kind()
 
@@ -49,7 +50,11 @@ end
 --- The linked targets (a list).
 -- @param inst the owner record
 function Through:fetch(inst)
-  return self:query_for(inst):all()
+  local list = self:query_for(inst):all()
+  -- records built or added and waiting for the owner's save are linked too
+  local waiting = autosave.children(inst, self)
+  for i = 1, waiting and #waiting or 0 do list[#list + 1] = waiting[i] end
+  return list
 end
 
 --- joins("name") cannot describe two joins: join the table explicitly.
