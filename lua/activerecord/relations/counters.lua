@@ -22,12 +22,34 @@ local cache_of = relation.cache_of
 -- delete leaves the record "new", its changes gone).
 local stored_keys = setmetatable({}, { __mode = "k" })
 
---- The counter column of a `counter_cache` relation on `child_model`:
--- the option's name, or `<child table>_count`.
-function M.counter_column(rel)
+--- The counter column of a belongs_to's `counter_cache`: the option's
+-- name; for `true`, `<name>_count` of the owner's has_many back to this
+-- model (`Board.cards` -> `cards_count`), else `<child table>_count`.
+-- @param rel the belongs_to relation
+-- @tparam[opt] table m the owner model (a polymorphic relation's, per record)
+-- @treturn string the column
+function M.counter_column(rel, m)
   local cc = rel.opts.counter_cache
   if type(cc) == "string" then return cc end
-  return (rel.owner.table:match("([^.]+)$")) .. "_count"
+  local cols = rel._counter_columns
+  if not cols then
+    cols = setmetatable({}, { __mode = "k" })
+    rel._counter_columns = cols
+  end
+  m = m or rel:target()
+  local col = cols[m]
+  if col then return col end
+  local fk = rel:keys()
+  for name, r in pairs(m.relations) do
+    if r.kind == "has_many" and not r.poly_type == not rel.poly_type then
+      local ok, t = pcall(r.target, r)
+      local _, rfk = r:keys()
+      if ok and relation.is_kind_of(rel.owner, t) and rfk == fk and (not col or name < col) then col = name end
+    end
+  end
+  col = (col or rel.owner.table:match("([^.]+)$")) .. "_count"
+  cols[m] = col
+  return col
 end
 
 -- The owner model a child's key points into (polymorphic: by its type).
@@ -67,7 +89,7 @@ end
 
 -- `n = n + delta` on the owner keyed `key`.
 local function bump(rel, child, m, key, delta)
-  local col = owner_field(rel, m, M.counter_column(rel), "counter_cache")
+  local col = owner_field(rel, m, M.counter_column(rel, m), "counter_cache")
   local pk = rel.opts.primary_key or m.primary_key
   local n = m:unscoped():where({ [pk] = key }):update_all({ [col] = query.col(col):add(delta) })
   local o = n > 0 and cached_owner(rel, child, m, pk, key)
@@ -162,7 +184,7 @@ function M.collection_counter(has_many)
       if same and (r:keys()) == hfk then
         return function(owner, delta)
           if delta == 0 then return end
-          local col = M.counter_column(r)
+          local col = M.counter_column(r, has_many.owner)
           local pk = has_many:keys()
           owner:model():unscoped():where({ [pk] = owner[pk] }):update_all({ [col] = query.col(col):add(delta) })
           if owner[col] ~= nil then mirror(owner:model():_backend(), owner, col, owner[col] + delta) end
