@@ -12,7 +12,7 @@ local GROUP = "feature/relation"
 describe("counter_cache and touch", function()
   local scenario = testsuite.default_scenario()
   local db
-  local Board, Card, Sticker
+  local Board, Card
   local TABLES = { "cc_cards", "cc_stickers", "cc_boards" }
 
   local function count_of(id)
@@ -47,7 +47,7 @@ describe("counter_cache and touch", function()
       fields = { id = "integer", board_id = "integer", title = "string" },
       relations = { board = ar.belongs_to("CcBoard", { foreign_key = "board_id", counter_cache = true,
                                                        touch = true }) } }
-    Sticker = ar.Model{ name = "CcSticker", table = "cc_stickers", backend = db,
+    ar.Model{ name = "CcSticker", table = "cc_stickers", backend = db,
       fields = { id = "integer", board_id = "integer" },
       relations = { board = ar.belongs_to("CcBoard", { foreign_key = "board_id",
                                                        counter_cache = "stickers_total" }) } }
