@@ -215,8 +215,8 @@ soak: deps
 
 # Every example in examples/, each against the same private MariaDB (or the
 # server AR_MYSQL_* names); stops at the first one that fails.
-EXAMPLES := quickstart core_tour json_features transactions relations bulk_and_upsert pool_and_logging capabilities \
-            schema_evolution
+EXAMPLES := quickstart core_tour json_features transactions relations associations bulk_and_upsert pool_and_logging \
+            capabilities schema_evolution
 
 .PHONY: examples
 examples: deps

@@ -85,6 +85,19 @@ local EXPECTED = {
       .. "1=105%.00 2=95%.00 %(total 200%.00%)",
     "cleaned up",
   },
+  associations = {
+    "post.author = ann: author saved first %(id %d+%), post.author_id = %d+, posts_count = 1",
+    "autosave with an invalid child: false %(ValidationError%); authors named Bob: 0, still new: true",
+    "fixed and saved: Bob has 2 posts in the table, 2 in bob:posts%(%), posts_count = 2",
+    "tags added: lua, sql; after remove%(sql%): 1 tag, 1 join row, 2 tags kept",
+    "comments with their owners in 3 SELECTs %(comments, posts, photos%): Post:Nice post, Post:Agreed, "
+      .. "Photo:Lovely light",
+    "comment counters: post 2, photo 1",
+    "deleting Ann: 2 posts left, 1 comments left, 2 comment after_delete events",
+    "line item %d+/2: pear x5 %(the table's default qty read back, then updated by the full key%); line 1 still x3",
+    "deleted line 2 by its full key: 1 line item left",
+    "cleaned up",
+  },
   relations = {
     "ann:posts%(%) twice: 2 posts, 1 statement",
     "inverse_of: post:author%(%) is the same object, no query: true",
