@@ -173,6 +173,8 @@ end
 -- group loaded as its own model's relations.
 -- @tparam table loaded the records `preload` returned
 -- @tparam function run `preload.run(model, records, tree, chunk_size)`
+-- @tparam table tree the next levels (`preload.parse`)
+-- @tparam integer chunk_size keys per statement
 function Polymorphic:preload_next(loaded, run, tree, chunk_size)
   local groups, order = {}, {}
   for i = 1, #loaded do
