@@ -42,8 +42,16 @@ local function cast_code(f, i, var)
   return ("if %s ~= NULL then %s = C[%d](%s, F[%d]) end\n"):format(var, var, i, var, i)
 end
 
-local function unknown_name(model, meta)
+local function unknown_name(model, meta, tracking)
   return function(inst, k, v)
+    -- `Post:new{ author = ann }`: a relation that takes an assignment
+    -- (relations.writes) sets its key columns, later given fields win
+    local rel = tracking and model.relations[k]
+    if rel and rel.assign then
+      rel:assign(setmetatable(inst, meta.instance_mt), v)
+      setmetatable(inst, nil) -- the generated code goes on with plain writes
+      return
+    end
     setmetatable(inst, meta.instance_mt)[k] = v -- raises the usual error
     errors.raise("ConfigError", ("%s has no field '%s'"):format(model.name, tostring(k)))
   end
@@ -137,7 +145,8 @@ local function generate_new(model, meta, tracking)
   end
   code[#code + 1] = "return setmetatable(inst, MT)\nend\n"
   local chunk = assert(load(table.concat(code), ("=(%s %s)"):format(tracking and "new" or "build", model.name), "t"))
-  return chunk(model, model.fields, F, C, null, NIL_OLD, NO_CHANGES, meta.instance_mt, unknown_name(model, meta),
+  return chunk(model, model.fields, F, C, null, NIL_OLD, NO_CHANGES, meta.instance_mt,
+    unknown_name(model, meta, tracking),
     not_a_table(model, tracking and ".new" or ":insert_all row"), types.decimal_texts, types.canonical_times,
     types.DECIMAL_TEXT, types.remember_decimal, types.CANONICAL_TIME, types.remember_time, generated_error(model),
     readonly_error(model))
@@ -154,7 +163,7 @@ end
 -- The same without generated code, for models with very many fields.
 function M.generic_new(model, meta, tracking)
   local list, fields = model.field_list, model.fields
-  local unknown, not_table = unknown_name(model, meta),
+  local unknown, not_table = unknown_name(model, meta, tracking),
     not_a_table(model, tracking and ".new" or ":insert_all row")
   local generated, readonly = generated_error(model), readonly_error(model)
   return function(attrs)

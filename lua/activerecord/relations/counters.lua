@@ -141,6 +141,10 @@ end
 -- @tparam table hooks `activerecord.model.hooks`
 function M.attach(model, rel, hooks)
   if not rel.opts.counter_cache and not rel.opts.touch then return end
+  if type(rel.opts.foreign_key) == "table" or type(rel.opts.primary_key) == "table" then
+    errors.raise("ConfigError", ("%s.%s: counter_cache and touch take a belongs_to over one key column")
+      :format(model.name, rel.name))
+  end
   local tcol = rel.poly_type
   local function fk() return (rel:keys()) end
   hooks.on(model, "after_create", function(rec)

@@ -44,10 +44,36 @@ local function check_record(rel, rec, what)
   return rec
 end
 
--- The owner's key (nil while it is unsaved).
+-- Key columns as a list (a composite key's already is one).
+local function as_list(k) return type(k) == "table" and k or { k } end
+
+-- The values of columns `names` in `rec` (nil when a part is nil).
+local function values_of(rec, names)
+  local out = {}
+  for i = 1, #names do
+    local v = rec[names[i]]
+    if v == nil then return nil end
+    out[i] = v
+  end
+  return out
+end
+
+-- Sets columns `names` of `rec` to `vals` (nil: clears them), each only
+-- when it changes.
+local function set_values(rec, names, vals)
+  for i = 1, #names do
+    local v = vals and vals[i]
+    if v == nil then
+      if rec[names[i]] ~= nil then rec[names[i]] = null end
+    elseif rec[names[i]] ~= v then
+      rec[names[i]] = v
+    end
+  end
+end
+
+-- The owner's key values (nil while it is unsaved).
 local function owner_key_value(rel, inst)
-  local owner_key = rel:keys()
-  return inst[owner_key]
+  return values_of(inst, as_list((rel:keys())))
 end
 
 --- Points `child` at `inst` (has_many/has_one): the foreign key, and the
@@ -59,7 +85,7 @@ end
 function M.link(rel, inst, child)
   local _, fk = rel:keys()
   local v = owner_key_value(rel, inst)
-  if v ~= nil and child[fk] ~= v then child[fk] = v end
+  if v ~= nil then set_values(child, as_list(fk), v) end
   local as = rel.poly_type
   if as and child[as] ~= rel.poly_name then child[as] = rel.poly_name end
 end
@@ -81,8 +107,12 @@ local function same_row(a, b)
   if a == b then return true end
   local m = a:model()
   if m ~= b:model() then return false end
-  local pk = m.primary_key
-  return type(pk) == "string" and a[pk] ~= nil and a[pk] == b[pk]
+  local pk = as_list(m.primary_key)
+  for i = 1, #pk do
+    local x = a[pk[i]]
+    if x == nil or x ~= b[pk[i]] then return false end
+  end
+  return true
 end
 
 local function cache_remove(rel, inst, child)
@@ -147,7 +177,11 @@ end
 local function belongs(rel, inst, child)
   local _, fk = rel:keys()
   local v = owner_key_value(rel, inst)
-  if v == nil or child[fk] ~= v then return false end
+  if v == nil then return false end
+  fk = as_list(fk)
+  for i = 1, #fk do
+    if child[fk[i]] ~= v[i] then return false end
+  end
   return not rel.poly_type or child[rel.poly_type] == rel.poly_name
 end
 
@@ -170,15 +204,16 @@ function M.remove(rel, inst, child)
   if dep == "destroy" then
     child:delete()
   elseif dep == "delete" then
-    local pk = child:model().primary_key
+    local by_key = {}
+    for _, c in ipairs(as_list(child:model().primary_key)) do by_key[c] = child[c] end
     rel.owner:transaction(function()
-      local n = rel:target():unscoped():where({ [pk] = child[pk] }):delete_all()
+      local n = rel:target():unscoped():where(by_key):delete_all()
       counted(rel, inst, -n)
     end)
     record.set_persisted(child, false)
   else
     local _, fk = rel:keys()
-    child[fk] = null
+    set_values(child, as_list(fk), nil)
     if rel.poly_type then child[rel.poly_type] = null end
     child:save()
   end
@@ -216,7 +251,8 @@ function M.clear(rel, inst)
           n = q:delete_all()
         else
           local _, fk = rel:keys()
-          local set = { [fk] = null }
+          local set = {}
+          for _, c in ipairs(as_list(fk)) do set[c] = null end
           if rel.poly_type then set[rel.poly_type] = null end
           n = q:update_all(set)
         end
@@ -265,7 +301,7 @@ end
 function M.insert_link(rel, inst, target_rec, attrs)
   local db = rel.owner:_backend()
   local target = rel:target()
-  local cols, vals = join_values(rel, owner_key_value(rel, inst), target_rec[target.primary_key], attrs)
+  local cols, vals = join_values(rel, inst[(rel:keys())], target_rec[target.primary_key], attrs)
   local sql = db:compile("insert", rel.opts.through, cols, 1)
   db:execute(sql, table.unpack(vals, 1, #cols))
 end
@@ -316,7 +352,7 @@ end
 function M.through_remove(rel, inst, rec)
   check_record(rel, rec, "remove")
   if not autosave.drop(inst, rel, rec) then
-    local key = owner_key_value(rel, inst)
+    local key = inst[(rel:keys())]
     local tk = rec[rel:target().primary_key]
     if key == nil or tk == nil then
       query_error(("%s.%s:remove: %s is not linked to this %s"):format(rel.owner.name, rel.name,
@@ -335,7 +371,7 @@ end
 function M.through_clear(rel, inst)
   autosave.drop_all(inst, rel)
   local n = 0
-  local key = owner_key_value(rel, inst)
+  local key = inst[(rel:keys())]
   if key ~= nil then
     local src = rel:link_columns()
     local q = require("activerecord.query")
@@ -381,9 +417,10 @@ end
 -- @param v the target record, nil or ar.null
 function M.assign_owner(rel, inst, v)
   local fk, pk = rel:keys()
+  fk = as_list(fk)
   local cache = cache_of(inst)
   if v == nil or v == null then
-    inst[fk] = null
+    set_values(inst, fk, nil)
     if rel.poly_type then inst[rel.poly_type] = null end
     autosave.set_owner(inst, rel, nil)
     cache[rel.name] = false
@@ -391,9 +428,9 @@ function M.assign_owner(rel, inst, v)
   end
   local target_model = rel:target_of_record(v)
   if rel.poly_type then inst[rel.poly_type] = rel.type_name(target_model) end
-  local key = v[pk or target_model.primary_key]
+  local key = values_of(v, as_list(pk or target_model.primary_key))
   if persisted(v) and key ~= nil then
-    inst[fk] = key
+    set_values(inst, fk, key)
     autosave.set_owner(inst, rel, nil)
   else
     autosave.set_owner(inst, rel, v)

@@ -140,6 +140,18 @@ describe("relation writes", function()
       assert.equal(ann.id, a.writer_id)
     end)
 
+    it("new and create take the relation's name too", function()
+      local ann = Writer:create{ name = "Ann" }
+      local a = Article:create{ writer = ann, title = "t" }
+      assert.equal(ann.id, a.writer_id)
+      assert.equal(ann, a:writer())
+      local b = Article:create{ writer = Writer:new{ name = "Bob" }, title = "u" }
+      assert.equal(2, count_rows("wr_writers"))
+      assert.equal(b.writer_id, db:query("SELECT id FROM wr_writers WHERE name = 'Bob'")[1].id)
+      local err = error_of(Article.new, Article, { writer = { id = ann.id }, title = "x" })
+      assert.is_true(ar.errors.is(err, "QueryError"), tostring(err))
+    end)
+
     it("refuses what is not a record of the target, and a decoded JSON body", function()
       local a = Article:new{ title = "t" }
       local err = error_of(function() a.writer = { id = 1, name = "mallory" } end)
@@ -353,6 +365,51 @@ describe("relation writes", function()
       err = error_of(function() return a:labels_query():add(red, { article_id = 7 }) end)
       assert.is_true(ar.errors.is(err, "QueryError"))
       assert.equal(0, count_rows("wr_article_labels"))
+    end)
+  end)
+
+  describe("over a composite key", function()
+    it("build, create, remove and assignment set and clear every key part", function()
+      ar.schema.create_table(db, "wr_lines", function(t)
+        t:bigint("order_id", { nullable = false })
+        t:integer("line_no", { nullable = false })
+        t:string("sku", { size = 20 })
+        t:primary_key({ "order_id", "line_no" })
+      end, { force = true })
+      ar.schema.create_table(db, "wr_line_notes", function(t)
+        t:bigint("id", { primary_key = true, auto_increment = true })
+        t:bigint("order_id")
+        t:integer("line_no")
+        t:string("body", { size = 20 })
+      end, { force = true })
+      local Line = ar.Model{ name = "WrLine", table = "wr_lines", backend = db, primary_key = { "order_id", "line_no" },
+        fields = { order_id = "integer", line_no = "integer", sku = "string" },
+        relations = { notes = ar.has_many("WrLineNote", { foreign_key = { "order_id", "line_no" } }) } }
+      local LineNote = ar.Model{ name = "WrLineNote", table = "wr_line_notes", backend = db,
+        fields = { id = "integer", order_id = "integer", line_no = "integer", body = "string" },
+        relations = { line = ar.belongs_to("WrLine", { foreign_key = { "order_id", "line_no" } }) } }
+      local ok, err = pcall(function()
+        local line = Line:new{ order_id = 7, line_no = 2, sku = "x" }
+        local n1 = line:notes_query():build{ body = "one" }
+        line:save()
+        assert.same({ 7, 2 }, { n1.order_id, n1.line_no })
+        local other = Line:create{ order_id = 7, line_no = 3, sku = "y" }
+        local n2 = LineNote:new{ body = "two" }
+        n2.line = line
+        n2:save()
+        assert.same({ 7, 2 }, { n2.order_id, n2.line_no })
+        assert.equal(2, #line:notes())
+        assert.equal(0, #other:notes())
+        line:notes_query():remove(n2)
+        assert.same({}, db:query("SELECT order_id FROM wr_line_notes WHERE body = 'two' AND order_id IS NOT NULL"))
+        assert.equal(1, #line:notes())
+        n2.line = other
+        n2:save()
+        assert.same({ 7, 3 }, { n2.order_id, n2.line_no })
+      end)
+      ar.schema.drop_table(db, "wr_line_notes", { if_exists = true })
+      ar.schema.drop_table(db, "wr_lines", { if_exists = true })
+      if not ok then error(err, 0) end
     end)
   end)
 
