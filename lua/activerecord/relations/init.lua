@@ -156,18 +156,25 @@ end
 
 --- This model holds the key of one `target` (`post:author()`).
 -- @tparam string|table target the target model or its name
--- @tparam[opt] table opts `foreign_key` (this model's column; default
---   `<target>_id`), `primary_key` (the target's; default its key)
--- @treturn table a relation spec for `relations = { ... }`
+-- @tparam[opt] table opts `foreign_key` (this model's column, or a list for
+--   a composite key; default `<target>_id`), `primary_key` (the target's;
+--   default its key), `counter_cache` (`true` or the owner's column: kept
+--   by `n = n + 1` in SQL), `touch` (`true` or the owner's column: set to
+--   now when this record is saved or deleted), `polymorphic = true` (the
+--   target's model is named by `<name>_type`, or `foreign_type`; `target`
+--   is then the relation's name, `"commentable"`)
+-- @treturn table a relation spec for `relations = { ... }`; records take
+--   `rec.<name> = target` (see `relations.writes`)
 -- @raise `ConfigError` for an unknown option or one in a shape it does not
 --   take (the message lists the accepted forms)
 function M.belongs_to(target, opts) return relation_spec("belongs_to", target, opts) end
 --- One `target` holds this model's key (`user:profile()`).
 -- @tparam string|table target the target model or its name
 -- @tparam[opt] table opts `foreign_key` (the target's column; default
---   `<owner>_id`), `primary_key`, `inverse_of`, `dependent` (`"delete"`,
---   `"nullify"` or `"restrict"`), `order_by` (`"id"`, `{ "id", "desc" }` or a
---   list of such pairs)
+--   `<owner>_id`), `primary_key`, `inverse_of`, `dependent` (`"destroy"`,
+--   `"delete"`, `"nullify"` or `"restrict"`), `order_by` (`"id"`, `{ "id",
+--   "desc" }` or a list of such pairs), `as` (the target's polymorphic
+--   belongs_to)
 -- @treturn table a relation spec
 -- @raise `ConfigError` for an unknown option or one in a shape it does not
 --   take (the message lists the accepted forms)
@@ -175,7 +182,9 @@ function M.has_one(target, opts) return relation_spec("has_one", target, opts) e
 --- Many `target`s hold this model's key (`user:posts()`, `user:posts_query()`).
 -- @tparam string|table target the target model or its name
 -- @tparam[opt] table opts `foreign_key`, `primary_key`, `inverse_of` (the
---   target's belongs_to, filled without a query), `dependent`, `order_by`
+--   target's belongs_to, filled without a query), `dependent` (`"destroy"`:
+--   each child deleted through its model; `"delete"`, `"nullify"`,
+--   `"restrict"`), `as` (the target's polymorphic belongs_to), `order_by`
 --   (`"id"`, `{ "id", "desc" }` or a list of such pairs:
 --   `{ { "pos", "asc" }, { "id", "desc" } }`)
 -- @treturn table a relation spec
@@ -187,8 +196,8 @@ function M.has_many(target, opts) return relation_spec("has_many", target, opts)
 -- @tparam table opts `through` (the join table, required), `source_key`
 --   (its column holding this model's key; default `<owner>_id`), `target_key`
 --   (its column holding the target's key; default `<target>_id`),
---   `primary_key`, `order_by`, `dependent` (both `"delete"` and `"nullify"`
---   remove the join rows)
+--   `primary_key`, `order_by`, `dependent` (`"destroy"`, `"delete"` and
+--   `"nullify"` all remove the join rows; the targets stay)
 -- @treturn table a relation spec
 -- @raise `ConfigError` without `through`, or for an unknown or mistyped option
 function M.has_many_through(target, opts) return relation_spec("has_many_through", target, opts) end

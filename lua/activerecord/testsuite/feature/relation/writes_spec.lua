@@ -191,6 +191,15 @@ describe("relation writes", function()
       assert.equal(2, count_rows("wr_articles", "writer_id = ?", ann.id))
     end)
 
+    it("the owner's key wins over attributes that name another owner (a request body)", function()
+      local ann, bob = Writer:create{ name = "Ann" }, Writer:create{ name = "Bob" }
+      local a = ann:articles_query():create{ title = "mine", writer_id = bob.id }
+      assert.equal(ann.id, a.writer_id)
+      local b = ann:articles_query():build{ title = "also mine", writer_id = bob.id }
+      assert.equal(ann.id, b.writer_id)
+      assert.equal(0, bob:articles_query():count())
+    end)
+
     it("keeps the query's builder steps and its owner", function()
       local ann = Writer:create{ name = "Ann" }
       ann:articles_query():create{ title = "a" }
