@@ -13,6 +13,7 @@ local null = require("activerecord.null")
 local query = require("activerecord.query")
 local relation = require("activerecord.relations.relation")
 local collation = require("activerecord.relations.collation")
+local autosave = require("activerecord.relations.autosave")
 
 local M = {}
 
@@ -128,6 +129,9 @@ function M.kind_of(base, kind_name)
     end
     -- the cached target while the key still names it
     function k:load(inst, opts)
+      -- an owner assigned and not saved yet answers (relations.autosave)
+      local waiting = autosave.owner(inst, self)
+      if waiting then return waiting end
       local v = cache_of(inst)[self.name]
       if v and not (opts and opts.reload) then
         local fk, pk = self:keys()

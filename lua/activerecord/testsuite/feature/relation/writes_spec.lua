@@ -403,6 +403,13 @@ describe("relation writes", function()
         line:save()
         assert.same({ 7, 2 }, { n1.order_id, n1.line_no })
         local other = Line:create{ order_id = 7, line_no = 3, sku = "y" }
+        local waiting = Line:new{ order_id = 8, line_no = 1, sku = "z" }
+        local n0 = LineNote:new{ body = "zero" }
+        n0.line = waiting
+        assert.equal(waiting, n0:line()) -- before any save
+        n0:save()
+        assert.is_false(waiting:is_new())
+        assert.same({ 8, 1 }, { n0.order_id, n0.line_no })
         local n2 = LineNote:new{ body = "two" }
         n2.line = line
         n2:save()
