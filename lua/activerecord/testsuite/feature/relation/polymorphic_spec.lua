@@ -151,6 +151,29 @@ describe("polymorphic relations", function()
     assert.is_true(ar.errors.is(err, "QueryError"), tostring(err))
   end)
 
+  it("with single-table inheritance the type names the base; records load as their class", function()
+    ar.schema.create_table(db, "pm_vehicles", function(t)
+      t:bigint("id", { primary_key = true, auto_increment = true })
+      t:string("type", { size = 40, nullable = false })
+    end, { force = true })
+    local ok, err = pcall(function()
+      local Vehicle = ar.Model{ name = "PmVehicle", table = "pm_vehicles", backend = db, inheritance_column = "type",
+        fields = { id = "integer", type = "string" },
+        relations = { comments = ar.has_many("PmComment", { as = "commentable" }) } }
+      local Car = ar.Model{ extends = Vehicle, name = "PmCar" }
+      local car = Car:create{}
+      local c = Comment:new{ body = "vroom" }
+      c.commentable = car
+      c:save()
+      assert.equal("PmVehicle", c.commentable_type)
+      assert.equal(Car, Comment:query():with("commentable"):first():commentable():model())
+      assert.equal(1, #Car:find(car.id):comments())
+      assert.equal("PmVehicle", car:comments_query():create{ body = "x" }.commentable_type)
+    end)
+    ar.schema.drop_table(db, "pm_vehicles", { if_exists = true })
+    if not ok then error(err, 0) end
+  end)
+
   it("options are checked at definition", function()
     local ok, err = pcall(ar.belongs_to, "commentable", { polymorphic = "yes" })
     assert.is_false(ok)
