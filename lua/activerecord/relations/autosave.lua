@@ -139,6 +139,11 @@ function M.save_with(base)
       save_owners(inst, p)
       local n = base(inst, opts)
       save_children(inst, p)
+      -- an enclosing transaction rolled back later makes the records new
+      -- again: what waited waits again, for the next save
+      local db = model:_backend()
+      local track = db._track_undo
+      if track then track(db, function() cache[PENDING] = p end) end
       return n
     end)
     cache[PENDING] = nil

@@ -331,6 +331,10 @@ describe("relation writes", function()
       assert.is_false(ok)
       assert.equal(0, count_rows("wr_writers"))
       assert.equal(0, count_rows("wr_articles"))
+      -- the records are new again, and the built child waits again
+      assert.is_true(ann:is_new())
+      ann:save()
+      assert.equal(1, count_rows("wr_articles", "writer_id = ?", ann.id))
     end)
   end)
 
