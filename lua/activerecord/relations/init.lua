@@ -228,10 +228,14 @@ local function add_dependent(owner, rel)
     errors.raise("ConfigError", owner.name .. "." .. rel.name .. ": dependent applies to has_one/has_many")
   end
   -- the dependents and the owner go in one transaction
+  -- (soft_delete's hard_delete/destroy delete rows too)
   if not model_deletes_in_unit[owner] then
     model_deletes_in_unit[owner] = true
-    local base = owner._meta.methods.delete
-    require("activerecord.model.hooks").add_method(owner, "delete", autosave.delete_with(base))
+    local methods, hooks = owner._meta.methods, require("activerecord.model.hooks")
+    for _, name in ipairs({ "delete", "hard_delete", "destroy" }) do
+      local base = name == "delete" and methods.delete or rawget(methods, name)
+      if base then hooks.add_method(owner, name, autosave.delete_with(base)) end
+    end
   end
   owner:on("before_delete", function(inst, info)
     -- a soft delete keeps the children (restore() must find them again);

@@ -447,6 +447,31 @@ describe("relation writes", function()
       assert.equal(0, count_rows("wr_notes"))
     end)
 
+    it("soft_delete's hard_delete runs its dependents in its transaction too", function()
+      db:execute("ALTER TABLE wr_writers ADD COLUMN deleted_at DATETIME(6) NULL")
+      local ok, err = pcall(function()
+        local Soft = ar.Model{ name = "WrSoftWriter", table = "wr_writers", backend = db, mixins = { "soft_delete" },
+          fields = { id = "integer", name = "string" },
+          relations = { articles = ar.has_many("WrArticle", { foreign_key = "writer_id", dependent = "destroy" }) } }
+        local w = Soft:create{ name = "soft" }
+        Article:create{ writer_id = w.id, title = "first" }:notes_query():create{ body = "fine" }
+        Article:create{ writer_id = w.id, title = "second" }:notes_query():create{ body = "undeletable" }
+        local hard_ok = pcall(w.hard_delete, w)
+        assert.is_false(hard_ok)
+        -- the first article and its note, deleted before the failure, are back
+        assert.equal(1, count_rows("wr_writers"))
+        assert.equal(2, count_rows("wr_articles"))
+        assert.equal(2, count_rows("wr_notes"))
+        db:execute("UPDATE wr_notes SET body = 'fine'")
+        w:hard_delete()
+        assert.equal(0, count_rows("wr_writers"))
+        assert.equal(0, count_rows("wr_articles"))
+        assert.equal(0, count_rows("wr_notes"))
+      end)
+      db:execute("ALTER TABLE wr_writers DROP COLUMN deleted_at")
+      if not ok then error(err, 0) end
+    end)
+
     it("a child's handler that raises leaves the owner and every child in place", function()
       local ann = Writer:create{ name = "Ann" }
       local a = ann:articles_query():create{ title = "a" }
