@@ -18,4 +18,9 @@ function HasOne:fetch(inst)
   return self:query_for(inst):first() or false
 end
 
+--- `user.profile = p` (see `relations.writes.assign_one`).
+function HasOne:assign(inst, v)
+  require("activerecord.relations.writes").assign_one(self, inst, v)
+end
+
 return HasOne

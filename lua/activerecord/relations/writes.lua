@@ -264,6 +264,35 @@ function M.clear(rel, inst)
   return n
 end
 
+--- `user.profile = p` (has_one): `p` points at the owner and is saved (with
+-- the owner when it is unsaved); the one it replaces goes as `remove`
+-- does (nullified, or deleted per `dependent`), in the same transaction;
+-- `nil` or `ar.null` removes the current one.
+-- @param rel the has_one relation
+-- @param inst the owner
+-- @param v the target record, nil or ar.null
+function M.assign_one(rel, inst, v)
+  if v ~= nil and v ~= null then check_record(rel, v, "=") end
+  if not persisted(inst) then
+    autosave.drop_all(inst, rel)
+    if v ~= nil and v ~= null then
+      M.link(rel, inst, v)
+      autosave.add(inst, rel, v)
+    end
+    cache_of(inst)[rel.name] = (v ~= nil and v ~= null) and v or false
+    return
+  end
+  rel.owner:transaction(function()
+    local old = rel:load(inst)
+    if old and (v == nil or v == null or not same_row(old, v)) then M.remove(rel, inst, old) end
+    if v ~= nil and v ~= null then
+      M.link(rel, inst, v)
+      v:save()
+    end
+  end)
+  cache_of(inst)[rel.name] = (v ~= nil and v ~= null) and v or false
+end
+
 -- ---- has_many_through --------------------------------------------------
 
 -- A join row's values: the two keys and the caller's extra columns

@@ -277,6 +277,34 @@ describe("relation writes", function()
     end)
   end)
 
+  describe("has_one assignment", function()
+    it("links the new one, clears the one it replaces, and nil clears it", function()
+      local ann = Writer:create{ name = "Ann" }
+      local first = ann:profile_query():create{ bio = "first" }
+      local Profile = first:model()
+      local second = Profile:new{ bio = "second" }
+      ann.profile = second
+      assert.is_false(second:is_new())
+      assert.equal(ann.id, second.writer_id)
+      assert.is_nil(Profile:find(first.id).writer_id)
+      assert.equal(second, ann:profile())
+      ann.profile = nil
+      assert.equal(0, count_rows("wr_profiles", "writer_id IS NOT NULL"))
+      assert.is_nil(ann:profile())
+      assert.is_nil(ann:profile{ reload = true })
+    end)
+
+    it("on an unsaved owner waits for its save", function()
+      local bob = Writer:new{ name = "Bob" }
+      local Profile = Writer.relations.profile:target()
+      local p = Profile:new{ bio = "hi" }
+      bob.profile = p
+      assert.is_true(p:is_new())
+      bob:save()
+      assert.equal(bob.id, db:query("SELECT writer_id FROM wr_profiles")[1].writer_id)
+    end)
+  end)
+
   describe("autosave", function()
     it("saves an unsaved owner and its built children in one transaction", function()
       local ann = Writer:new{ name = "Ann" }
