@@ -38,7 +38,9 @@ if [ "$status" -eq 99 ] || grep -q 'ERROR SUMMARY: [1-9]' "$log"; then
   rm -f "$log.tap"
   exit 1
 fi
-grep '^not ok' "$log.tap" || true
+# each failure with busted's diagnostics (the "# ..." lines after it), so a
+# CI log says why, not only which
+awk '/^not ok/ { show = 1; print; next } /^(ok|not ok) / { show = 0 } show && /^#/ { print }' "$log.tap" || true
 rm -f "$log.tap"
 echo "check-memory: no leaks or memory errors in $passed specs ($failed failed)"
 echo "$passed passed, $failed failed"
