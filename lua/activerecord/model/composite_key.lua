@@ -275,15 +275,7 @@ end
 -- RETURNING, or by the full key afterwards.
 local function insert_shape(model, meta, db, written)
   local comp = meta.composite
-  local cols, is_written = {}, {}
-  for i, f in ipairs(written) do
-    cols[i] = f.column
-    is_written[f] = true
-  end
-  local read = {}
-  for _, f in ipairs(model.field_list) do
-    if not is_written[f] and f ~= comp.auto then read[#read + 1] = f end
-  end
+  local cols, read = shapes.insert_columns(model, written, comp.auto or false)
   local opts, select
   if #read > 0 then
     if db:supports("returning") then
@@ -341,13 +333,7 @@ end
 -- What an UPDATE of this shape reads back (generated and ON UPDATE columns)
 -- by the full key: compiled once per shape; false when nothing.
 local function update_read_shape(model, meta, db, changes)
-  local read, names = {}, {}
-  for _, f in ipairs(meta.update_read) do
-    if f.generated or changes[f.name] == nil then
-      read[#read + 1] = f
-      names[#names + 1] = f.name
-    end
-  end
+  local read, names = shapes.update_reads(meta, changes, {})
   if #read == 0 then return false end
   local q = pk_query(model, meta):select(unpack(names))
   return { read = read, select = compile_shape(db, key_numbers({}, #meta.composite.fields, 0), "select",

@@ -185,13 +185,7 @@ end
 -- ON UPDATE columns it did not set, by the primary-key query (compiled once
 -- per shape); false when nothing.
 local function update_read_shape(model, meta, db, changes)
-  local read, names = {}, { model.pk_field.name }
-  for _, f in ipairs(meta.update_read) do
-    if f.generated or changes[f.name] == nil then
-      read[#read + 1] = f
-      names[#names + 1] = f.name
-    end
-  end
+  local read, names = shapes.update_reads(meta, changes, { model.pk_field.name })
   if #read == 0 then return false end
   local q = pk_query(model, meta):select(unpack(names))
   return { read = read, select = compile_shape(db, { [PK_SLOT] = 1 }, "select", q:_final()) }

@@ -14,6 +14,7 @@ local query = require("activerecord.query")
 local relation = require("activerecord.relations.relation")
 local collation = require("activerecord.relations.collation")
 local autosave = require("activerecord.relations.autosave")
+local preload = require("activerecord.relations.preload")
 
 local M = {}
 
@@ -272,13 +273,7 @@ function M.keyed(rel, records, scope, chunk_size)
     if rel.single then
       cache_of(r)[name] = list and list[1] or false
     else
-      if not list then
-        list = {}
-      elseif given[s] then
-        list = table.move(list, 1, #list, 1, {})
-      else
-        given[s] = true
-      end
+      list = preload.take_list(by_key, s, given)
       if inverse then
         for j = 1, #list do cache_of(list[j])[inverse] = r end
       end

@@ -44,6 +44,21 @@ function M.distinct_values(records, name, key)
 end
 local distinct_values = M.distinct_values
 
+--- The list of key `k` for one owner: the loaded list itself the first
+-- time, a copy for a later owner with the same key (`given` remembers),
+-- a fresh empty list when there is none: two caches never share a table.
+-- @tparam table by_key key -> list
+-- @param k the owner's key (nil: none)
+-- @tparam table given keys handed out so far
+-- @treturn table the list
+function M.take_list(by_key, k, given)
+  local list = k ~= nil and by_key[k]
+  if not list then return {} end
+  if given[k] then return table.move(list, 1, #list, 1, {}) end
+  given[k] = true
+  return list
+end
+
 --- Hands each owner its list from `by_key` (its key normalised by `norm`).
 -- A list goes to the first owner with that key as it is; owners sharing a
 -- key get copies, and owners without children fresh empty lists: two
@@ -62,14 +77,7 @@ function M.attach_lists(name, records, owner_key, by_key, norm, inverse, key)
     local r = records[i]
     local k = r[key]
     if norm and k ~= nil then k = norm(k) end
-    local list = k ~= nil and by_key[k]
-    if not list then
-      list = {}
-    elseif given[k] then
-      list = table.move(list, 1, #list, 1, {})
-    else
-      given[k] = true
-    end
+    local list = M.take_list(by_key, k, given)
     if inverse then
       for j = 1, #list do cache_of(list[j])[inverse] = r end
     end
