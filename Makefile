@@ -8,7 +8,8 @@
 #                   and print its AR_MYSQL_* export lines; make db-stop stops it
 #   make test       run every spec against a private MariaDB
 #   make check-memory   core specs under valgrind (fails on leaks/errors)
-#   make bench      benchmarks against the C floor and LuaSQL
+#   make bench      benchmarks against the C floor and LuaSQL, then coroutines
+#                   on one thread against processes (bench/coroutines.lua)
 #   make test-c     C harnesses (allocation-failure injection under ASan/LSan,
 #                   8 threads under TSan) against a private MariaDB
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each; fuzz-quick: 10 s
@@ -95,6 +96,7 @@ bench: deps
 	@scripts/ensure-deps.sh sysbench
 	@$(MAKE) --no-print-directory all
 	@$(LUA_ENV) scripts/with-test-server.sh bench/run.sh
+	@if [ "$${BENCH_SUITE:-all}" = all ]; then $(LUA_ENV) scripts/with-test-server.sh $(LUA) bench/coroutines.lua; fi
 
 rock-check: deps
 	@$(MAKE) --no-print-directory all
@@ -213,10 +215,20 @@ soak: deps
 	@$(MAKE) --no-print-directory all
 	@$(LUA_ENV) scripts/with-test-server.sh $(LUA) spec/reliability/soak.lua 1000000 10240
 
+# ---- clusters (issue 18) ---------------------------------------------------
+# cluster-test: the specs in spec/cluster against a GTID primary + 2 replicas and
+#   a 3-node Galera cluster, both private, on loopback (scripts/with-cluster.sh
+#   starts them in a temp dir and stops only what it started).
+.PHONY: cluster-test
+
+cluster-test: deps
+	@$(MAKE) --no-print-directory all
+	@$(LUA_ENV) scripts/with-cluster.sh scripts/run-specs.sh spec/cluster
+
 # Every example in examples/, each against the same private MariaDB (or the
 # server AR_MYSQL_* names); stops at the first one that fails.
 EXAMPLES := quickstart core_tour json_features transactions relations associations bulk_and_upsert pool_and_logging \
-            capabilities schema_evolution
+            capabilities schema_evolution event_loop_load
 
 .PHONY: examples
 examples: deps

@@ -34,7 +34,7 @@ failed=$(grep -c '^not ok ' "$log.tap" || true)
 grep -v 'client switching stacks\|further instances of this message\|to suppress, use: --max-stackframe\|^==[0-9]*== *$' "$log" || true
 if [ "$status" -eq 99 ] || grep -q 'ERROR SUMMARY: [1-9]' "$log"; then
   echo "check-memory: valgrind found errors or leaks (see above)" >&2
-  cat "$log.tap" | grep '^not ok' || true
+  grep '^not ok' "$log.tap" || true
   rm -f "$log.tap"
   exit 1
 fi

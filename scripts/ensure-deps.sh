@@ -12,6 +12,7 @@ pkgs=(
     mariadb-server libmariadb-dev
     lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-sql-mysql
     openssl gcc make pkg-config valgrind
+    lua-cqueues lua-luv   # the event-loop adapters (issue 17), for their specs
     "$@"
 )
 

@@ -68,6 +68,8 @@ if [ -n "${AR_MYSQL_HOST:-}${AR_MYSQL_SOCKET:-}" ]; then
   done
   echo "rock-check: ar-migrate new/up/status/down ran from the installed rock"
   for example in "$repo"/examples/*.lua; do
+    # the event-loop server serves until stopped: event_loop_load.lua runs it
+    [ "$(basename "$example")" = event_loop_server.lua ] && continue
     echo "rock-check: $(basename "$example") from the installed rock"
     env -u LUA_PATH -u LUA_CPATH \
         LUA_PATH_5_4="$lr_path;;" LUA_CPATH_5_4="$lr_cpath;;" \

@@ -32,7 +32,8 @@
 /* Uservalue slots of a connection userdata. */
 #define AR_CONN_UV_CACHE 1 /* table: sql text -> statement userdata */
 #define AR_CONN_UV_SESSION 2 /* session settings re-applied after reset() */
-#define AR_CONN_NUV      2
+#define AR_CONN_UV_FIBER 3 /* scheduler mode: the fiber userdata (fiber.c) */
+#define AR_CONN_NUV      3
 
 /* Uservalue slots of a statement userdata. */
 #define AR_STMT_UV_CONN    1 /* the owning connection userdata */
@@ -82,6 +83,7 @@ typedef struct {
 } ar_param;
 
 struct ar_stmt;
+typedef struct ar_fiber ar_fiber;
 
 typedef struct ar_conn {
   MYSQL *mysql;              /* NULL once closed */
@@ -98,6 +100,7 @@ typedef struct ar_conn {
   double created;            /* ar_monotime() when connected: the pool's max_lifetime */
   double last_used;          /* ar_monotime() at the last checkin_state() */
   double max_lifetime, idle_timeout, validate_after; /* pool_limits(), for checkout_check() */
+  ar_fiber *fiber;           /* scheduler mode: the stack its calls run on (NULL: blocking) */
 } ar_conn;
 
 typedef struct ar_stmt {
@@ -156,6 +159,37 @@ const char *ar_check_text(lua_State *L, int idx, size_t *len, const char *kind,
 /* wait.c: the one wait point. */
 int ar_wait(MYSQL *m, int status);
 
+/* fiber.c: the scheduler mode (design §9). ar_fiber_waits: the running
+ * code is a call on m's fiber, so ar_fiber_wait suspends its coroutine. */
+int ar_fiber_waits(MYSQL *m);
+int ar_fiber_wait(MYSQL *m, int status);
+void ar_fiber_open(lua_State *L);
+/* Open scheduler-mode connections in this process (0 without any). */
+extern long ar_scheduled_conns;
+/* What the first argument of a method is, and whether the call closes
+ * (a close may block once from the main thread: it only writes). */
+enum { AR_CLS_CONN = 0, AR_CLS_STMT = 1, AR_CLS_CURSOR = 2, AR_CLS_CLOSING = 4 };
+/* Runs impl on the fiber of its connection when that has a scheduler. */
+int ar_fiber_dispatch(lua_State *L, lua_CFunction impl, int cls);
+/* A method that may wait on the network, as registered: the C function
+ * itself while no connection of the process has a scheduler (one load and
+ * one branch more), else through ar_fiber_dispatch. */
+#define AR_SCHEDULABLE(name, impl, cls)                                        \
+  static int name(lua_State *L) {                                              \
+    return ar_scheduled_conns == 0 ? impl(L) : ar_fiber_dispatch(L, impl, cls); \
+  }
+int ar_connect_entry(lua_State *L); /* core.connect */
+int ar_never_ready_fd(lua_State *L); /* core.never_ready_fd */
+void ar_fiber_adopt(lua_State *L, ar_conn *c, int ci);
+/* Before the socket closes: the scheduler's forget(fd), if it has one. */
+void ar_fiber_forget(lua_State *L, ar_conn *c);
+/* ar_raise, before it raises: see fiber.c. */
+void ar_fiber_raising(lua_State *L);
+/* ar_conn_close_handle releases a handle (counts scheduler-mode ones). */
+void ar_fiber_conn_closed(ar_conn *c);
+/* A call left waiting by a coroutine that is gone: finish it, close. */
+void ar_fiber_abandon(lua_State *L, ar_conn *c);
+
 /* Drive a Connector/C call through its *_start / *_cont pair, waiting in
  * ar_wait between steps. `h` is the MYSQL or MYSQL_STMT handle, `m` the MYSQL
  * whose socket is waited on. Without the non-blocking API: a plain call. */
@@ -209,6 +243,8 @@ void ar_tx_ended(lua_State *L, ar_conn *c, const char *sql);
 /* statement.c */
 void ar_stmt_open(lua_State *L);
 int ar_conn_execute(lua_State *L);
+void ar_exec_in_frame(lua_State *L, ar_conn *c, int conn_idx, const char *sql, int first,
+                      int nargs);
 int ar_conn_execute_json_hashes(lua_State *L);
 int ar_conn_each(lua_State *L);
 int ar_conn_prepare(lua_State *L);

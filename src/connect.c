@@ -16,7 +16,7 @@ static const char *const option_names[] = {
     "host", "port", "socket", "user", "password", "database", "charset",
     "connect_timeout", "read_timeout", "write_timeout", "ssl", "init_command",
     "sql_mode", "time_zone", "autocommit", "statement_cache_size", "decimal",
-    NULL};
+    "scheduler", NULL};
 
 static const char *const ssl_option_names[] = {
     "mode", "ca", "capath", "cert", "key", "cipher", "crl", NULL};
@@ -150,13 +150,11 @@ static void check_charset(lua_State *L, const char *cs) {
 
 /* ---- connect --------------------------------------------------------- */
 
-static void set_session_var(lua_State *L, int conn_idx, const char *sql,
+static void set_session_var(lua_State *L, ar_conn *c, int conn_idx, const char *sql,
                             const char *value) {
-  lua_pushcfunction(L, ar_conn_execute);
-  lua_pushvalue(L, conn_idx);
-  lua_pushstring(L, sql);
   lua_pushstring(L, value);
-  lua_call(L, 3, 0);
+  ar_exec_in_frame(L, c, conn_idx, sql, lua_gettop(L), 1);
+  lua_pop(L, 1);
 }
 
 /* Applies the remembered session settings; after a reset the init command
@@ -185,10 +183,10 @@ void ar_conn_apply_session(lua_State *L, ar_conn *c, int ci, int after_reset) {
     if (r) ar_raise_mysql(L, c->mysql, "SET autocommit = 0");
   }
   if (lua_getfield(L, t, "sql_mode") == LUA_TSTRING)
-    set_session_var(L, ci, "SET SESSION sql_mode = ?", lua_tostring(L, -1));
+    set_session_var(L, c, ci, "SET SESSION sql_mode = ?", lua_tostring(L, -1));
   lua_pop(L, 1);
   if (lua_getfield(L, t, "time_zone") == LUA_TSTRING)
-    set_session_var(L, ci, "SET SESSION time_zone = ?", lua_tostring(L, -1));
+    set_session_var(L, c, ci, "SET SESSION time_zone = ?", lua_tostring(L, -1));
   lua_settop(L, t - 1);
 }
 
@@ -310,6 +308,7 @@ int ar_connect(lua_State *L) {
     mysql_close(m);
     return luaL_error(L, "not enough memory");
   }
+  ar_fiber_adopt(L, c, ci); /* scheduler mode: this call runs on its fiber */
 #endif
   mysql_options(m, MYSQL_SET_CHARSET_NAME, charset);
   if (connect_timeout) mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);

@@ -56,6 +56,7 @@ void ar_conn_close_handle(ar_conn *c) {
   ar_stmt_close_all(c);
   if (c->mysql) {
     MYSQL *m = c->mysql;
+    ar_fiber_conn_closed(c);
     c->mysql = NULL;
     c->connected = 0;
 #if AR_NONBLOCKING
@@ -69,6 +70,7 @@ void ar_conn_close_handle(ar_conn *c) {
 
 static int conn_close(lua_State *L) {
   ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
+  ar_fiber_forget(L, c);
   ar_conn_close_handle(c);
   /* drop the statement userdata so they can be collected */
   lua_newtable(L);
@@ -78,6 +80,8 @@ static int conn_close(lua_State *L) {
 
 static int conn_gc(lua_State *L) {
   ar_conn *c = (ar_conn *)luaL_checkudata(L, 1, AR_CONN_MT);
+  ar_fiber_abandon(L, c); /* a call its coroutine left waiting, if any */
+  ar_fiber_forget(L, c);
   ar_conn_close_handle(c);
   return 0;
 }
@@ -404,26 +408,43 @@ static int conn_statement_cache(lua_State *L) {
   return 1;
 }
 
+/* The calls that may wait on the network: on a fiber in scheduler mode. */
+AR_SCHEDULABLE(sched_execute, ar_conn_execute, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_execute_json_hashes, ar_conn_execute_json_hashes, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_each, ar_conn_each, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_prepare, ar_conn_prepare, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_begin, conn_begin, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_commit, conn_commit, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_rollback, conn_rollback, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_savepoint, conn_savepoint, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_release_savepoint, conn_release_savepoint, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_rollback_to, conn_rollback_to, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_autocommit, conn_autocommit, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_ping, conn_ping, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_reset, conn_reset, AR_CLS_CONN)
+AR_SCHEDULABLE(sched_close, conn_close, AR_CLS_CONN | AR_CLS_CLOSING)
+AR_SCHEDULABLE(sched_checkout_check, conn_checkout_check, AR_CLS_CONN)
+
 static const luaL_Reg conn_methods[] = {
-    {"execute", ar_conn_execute},
-    {"execute_json_hashes", ar_conn_execute_json_hashes},
-    {"each", ar_conn_each},
-    {"prepare", ar_conn_prepare},
-    {"begin", conn_begin},
-    {"commit", conn_commit},
-    {"rollback", conn_rollback},
-    {"savepoint", conn_savepoint},
-    {"release_savepoint", conn_release_savepoint},
-    {"rollback_to", conn_rollback_to},
+    {"execute", sched_execute},
+    {"execute_json_hashes", sched_execute_json_hashes},
+    {"each", sched_each},
+    {"prepare", sched_prepare},
+    {"begin", sched_begin},
+    {"commit", sched_commit},
+    {"rollback", sched_rollback},
+    {"savepoint", sched_savepoint},
+    {"release_savepoint", sched_release_savepoint},
+    {"rollback_to", sched_rollback_to},
     {"in_transaction", conn_in_transaction},
-    {"autocommit", conn_autocommit},
-    {"ping", conn_ping},
+    {"autocommit", sched_autocommit},
+    {"ping", sched_ping},
     {"probe", conn_probe},
-    {"reset", conn_reset},
-    {"close", conn_close},
+    {"reset", sched_reset},
+    {"close", sched_close},
     {"is_closed", conn_is_closed},
     {"checkin_state", conn_checkin_state},
-    {"checkout_check", conn_checkout_check},
+    {"checkout_check", sched_checkout_check},
     {"pool_limits", conn_pool_limits},
     {"server", conn_server},
     {"capabilities", conn_capabilities},

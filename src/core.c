@@ -124,7 +124,7 @@ static int core_parse_version(lua_State *L) {
 }
 
 static const luaL_Reg core_functions[] = {
-    {"connect", ar_connect},
+    {"connect", ar_connect_entry},
     {"capabilities_for", ar_capabilities_for},
     {"capability_matrix", ar_capability_matrix},
     {"parse_version", core_parse_version},
@@ -132,6 +132,7 @@ static const luaL_Reg core_functions[] = {
     {"error_kind", core_error_kind},
     {"monotime", core_monotime},
     {"sleep", core_sleep},
+    {"never_ready_fd", ar_never_ready_fd},
     {"now", core_now},
     {NULL, NULL}};
 
@@ -142,6 +143,7 @@ LUALIB_API int luaopen_activerecord_backend_mysql_core(lua_State *L) {
     return luaL_error(L, "cannot initialise the MySQL client library");
   ar_conn_open(L);
   ar_stmt_open(L);
+  ar_fiber_open(L);
   luaL_newlib(L, core_functions); /* core */
   /* The neutral side owns null, the error shape, JSON's array mark and the
    * clock's API; the core adopts them and installs its implementations. */

@@ -28,6 +28,7 @@ static const struct {
     {4031, "ConnectionLost"},  {1927, "ConnectionLost"}, /* connection was killed */
     {1053, "ConnectionLost"},  /* server shutdown in progress */
     {1153, "ConnectionLost"},  /* packet over max_allowed_packet: server hangs up */
+    {1047, "ConnectionLost"},  /* Galera: node not ready (out of the primary component); nothing ran */
     {1062, "IntegrityError"},  {1586, "IntegrityError"}, /* duplicate key */
     {1451, "IntegrityError"},  {1452, "IntegrityError"}, /* foreign key */
     {1216, "IntegrityError"},  {1217, "IntegrityError"},
@@ -70,6 +71,7 @@ void ar_push_error(lua_State *L, const char *kind, unsigned code,
 int ar_raise(lua_State *L, const char *kind, unsigned code,
              const char *sqlstate, const char *message, const char *sql) {
   ar_push_error(L, kind, code, sqlstate, message, sql);
+  ar_fiber_raising(L); /* scheduler mode: the loop drops the descriptor (fiber.c) */
   return lua_error(L);
 }
 

@@ -225,7 +225,11 @@ static void read_result(lua_State *L, ar_stmt *s, int stmt_idx, int conn_idx) {
   lua_newtable(L);
   row_reader r = {s, lua_gettop(L) - 1, lua_gettop(L), conn_idx, 0, 0};
   read_rows(L, &r, GC_PAUSE_AFTER_ROWS);
-  if (!r.ended) {
+  if (!r.ended && s->conn->fiber) {
+    /* scheduler mode: no nested protected call (a wait inside it could not
+     * suspend the coroutine), so the collector is left running */
+    read_rows(L, &r, LUA_MAXINTEGER);
+  } else if (!r.ended) {
     int gc_running = lua_gc(L, LUA_GCISRUNNING);
     if (gc_running) lua_gc(L, LUA_GCSTOP);
     lua_pushcfunction(L, read_rest);
@@ -298,6 +302,21 @@ static int conn_execute(lua_State *L, int json_hashes) {
 }
 
 int ar_conn_execute(lua_State *L) { return conn_execute(L, 0); }
+
+/* Runs `sql` with the nargs values from stack index `first` on the
+ * connection at conn_idx, dropping its result, in the running C frame: no
+ * nested lua_call, whose frame a wait in scheduler mode could not yield
+ * across (fiber.c). Prepared outside the cache. */
+void ar_exec_in_frame(lua_State *L, ar_conn *c, int conn_idx, const char *sql, int first,
+                      int nargs) {
+  int top = lua_gettop(L);
+  ar_stmt *s = ar_stmt_new(L, c, conn_idx, sql, strlen(sql), 0);
+  int si = lua_gettop(L);
+  run(L, s, si, first, nargs);
+  push_result(L, s, si, conn_idx);
+  ar_stmt_unlink_close(s);
+  lua_settop(L, top);
+}
 int ar_conn_execute_json_hashes(lua_State *L) { return conn_execute(L, 1); }
 
 /* ---- streaming cursors ---------------------------------------------- */
@@ -457,17 +476,24 @@ static int stmt_is_closed(lua_State *L) {
 
 /* ---- registration ---------------------------------------------------- */
 
+/* The calls that may wait on the network: on a fiber in scheduler mode. */
+AR_SCHEDULABLE(sched_stmt_execute, stmt_execute, AR_CLS_STMT)
+AR_SCHEDULABLE(sched_stmt_each, stmt_each, AR_CLS_STMT)
+AR_SCHEDULABLE(sched_stmt_close, stmt_close, AR_CLS_STMT | AR_CLS_CLOSING)
+AR_SCHEDULABLE(sched_cursor_next, cursor_next, AR_CLS_CURSOR)
+AR_SCHEDULABLE(sched_cursor_close, cursor_close, AR_CLS_CURSOR | AR_CLS_CLOSING)
+
 static const luaL_Reg stmt_methods[] = {
-    {"execute", stmt_execute},
-    {"each", stmt_each},
-    {"close", stmt_close},
+    {"execute", sched_stmt_execute},
+    {"each", sched_stmt_each},
+    {"close", sched_stmt_close},
     {"param_count", stmt_param_count},
     {"is_closed", stmt_is_closed},
     {NULL, NULL}};
 
 static const luaL_Reg cursor_methods[] = {
-    {"close", cursor_close},
-    {"next", cursor_next},
+    {"close", sched_cursor_close},
+    {"next", sched_cursor_next},
     {NULL, NULL}};
 
 static void new_class(lua_State *L, const char *name, lua_CFunction gc,
@@ -493,6 +519,6 @@ void ar_stmt_open(lua_State *L) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_rawsetp(L, LUA_REGISTRYINDEX, &result_keys_key);
-  new_class(L, AR_STMT_MT, stmt_gc, stmt_close, stmt_tostring, stmt_methods);
-  new_class(L, AR_CURSOR_MT, cursor_close, cursor_close, cursor_tostring, cursor_methods);
+  new_class(L, AR_STMT_MT, stmt_gc, sched_stmt_close, stmt_tostring, stmt_methods);
+  new_class(L, AR_CURSOR_MT, cursor_close, sched_cursor_close, cursor_tostring, cursor_methods);
 }

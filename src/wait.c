@@ -3,9 +3,9 @@
  *
  * Every Connector/C call that waits on the network runs as a _start/_cont pair;
  * between steps the library hands back what it waits for (read, write,
- * exception, timeout) and we wait here. Today this blocks in poll(); a
- * coroutine-native mode will yield the running coroutine from this function
- * instead, without a second code path anywhere else.
+ * exception, timeout) and we wait here. A connection made with a scheduler
+ * runs its calls on a fiber (fiber.c): then the wait suspends only the
+ * calling coroutine; otherwise it blocks in poll(). No second code path.
  *
  * Timeouts: the library itself asks for MYSQL_WAIT_TIMEOUT with the
  * connect/read/write timeout that applies to the current step (the options
@@ -27,6 +27,7 @@ static long long now_ms(void) {
 }
 
 int ar_wait(MYSQL *m, int status) {
+  if (ar_fiber_waits(m)) return ar_fiber_wait(m, status); /* scheduler mode */
   struct pollfd pfd;
   int timeout = -1;
   long long deadline = 0;

@@ -1,8 +1,9 @@
 -- Faults against a private MariaDB this spec starts, SIGKILLs and restarts
 -- itself (never the shared test server): a crash in the middle of a
 -- transaction, KILL CONNECTION, wait_timeout, a restart between two
--- statements, max_allowed_packet, a client read timeout and a server-side
--- statement timeout. Tagged #slow: `make test-faults` runs it.
+-- statements, max_allowed_packet, a client read timeout, a write timeout
+-- (through a relay that stops taking data in) and a server-side statement
+-- timeout. Tagged #slow: `make test-faults` runs it.
 local ar = require("activerecord")
 local core = require("activerecord.backend.mysql.core")
 local H = require("reliability.helpers")
@@ -269,6 +270,49 @@ describe("reliability: faults on a private server #slow", function()
           .. "read_timeout = 1 raised after %.2f s (2 timed-out connections: replaced +%d)")
           :format(took, after.replaced - before.replaced))
       end
+    end)
+  end)
+
+  describe("write timeout", function()
+    -- A relay process that stops taking in what the client sends (while
+    -- its pause file exists): the big statement fills the socket buffers.
+    local function start_relay()
+      local pause = os.tmpname()
+      os.remove(pause)
+      local lua = os.getenv("AR_LUA") or "lua5.4"
+      -- popen's shell prints its pid, then becomes the relay
+      local cmd = ("echo $$; exec %s spec/support/relay.lua 127.0.0.1 %d %s"):format(lua, server.port, pause)
+      local pipe = assert(io.popen(cmd, "r"))
+      local pid = assert(tonumber(pipe:read("l")), "relay pid")
+      local port = assert(tonumber(pipe:read("l")), "relay port")
+      return port, pause, function()
+        os.execute("kill " .. pid)
+        pipe:close()
+        os.remove(pause)
+      end
+    end
+
+    it("a statement the server takes in nothing of within write_timeout raises a timeout, not re-run",
+      function()
+      local port, pause, stop = start_relay()
+      local b
+      finally(function() -- busted keeps one finally per test
+        if b then b:close() end
+        stop()
+      end)
+      b = new_backend{ port = port, write_timeout = 1, read_timeout = 30 }
+      assert.are.equal(1, b:query("SELECT LENGTH(?) AS n", "x")[1].n) -- prepared while all passes
+      assert(io.open(pause, "w")):close()
+      core.sleep(0.05) -- the relay looks every 10 ms
+      local t0 = now()
+      local err = H.error_of(b.query, b, "SELECT LENGTH(?) AS n", string.rep("x", 32 * 1024 * 1024))
+      local took = now() - t0
+      os.remove(pause)
+      H.assert_error(err, "ConnectionLost", "write_timeout")
+      assert.is_true(err.timeout)
+      -- once, not again on a new connection (that waited as long again, then hung in its handshake)
+      assert.is_true(took >= 0.9 and took < 4, ("took %.2f s"):format(took))
+      assert.are.equal(7, b:query("SELECT 7 AS v")[1].v)
     end)
   end)
 

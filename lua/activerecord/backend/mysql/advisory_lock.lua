@@ -66,8 +66,11 @@ function Backend:with_advisory_lock(name, timeout_s, fn)
     errors.raise("ConfigError", "with_advisory_lock: fn must be a function")
   end
   -- fn's statements need a pool connection of their own while this one
-  -- holds the lock: a pool of one cannot lend its only connection
-  local pooled = self.pool.opts.size > 1
+  -- holds the lock: a pool of one cannot lend its only connection. Under a
+  -- scheduler many coroutines may wait for the lock at once: waiting on
+  -- pool connections, they would take them all, and the holder's own
+  -- statements could not run (each wait gets a connection of its own).
+  local pooled = self.pool.opts.size > 1 and not self.opts.scheduler
   local conn = pooled and self.pool:checkout() or self.pool.connect()
   local ok, got, server_name = pcall(function()
     local n = lock_name(conn, name)
@@ -89,10 +92,12 @@ function Backend:with_advisory_lock(name, timeout_s, fn)
     errors.raise("LockTimeoutError", ("advisory lock '%s' not obtained within %g s: %s")
       :format(name, timeout_s, why), { lock = name, timeout = timeout_s })
   end
-  local res = table.pack(pcall(fn))
-  release(self, conn, pooled, server_name)
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
+  -- released however fn ends: a return, an error, or its coroutine closed
+  -- (a cancelled request) while fn waited
+  local _ <close> = setmetatable({}, { __close = function()
+    release(self, conn, pooled, server_name)
+  end })
+  return fn()
 end
 
 return M

@@ -23,7 +23,26 @@ M.DEFAULT_TIME_ZONE = "+00:00"
 M.backend_options = {
   url = "string", pool = "table", log = "function", log_params = "boolean",
   slow_query_seconds = "number", reconnect_retries = "integer",
+  scheduler = "scheduler", -- "cqueues", "luv" or an adapter table (activerecord.scheduler)
+  -- beyond one server (issue 18): each server a table of connect options
+  primary = "table", replicas = "table", replica_lag = "replica_lag",
+  replica_wait_timeout = "number", replica_retry = "number",
+  cluster = "table", node_retry = "number", wsrep_sync_wait = "integer",
+  cluster_reads = "cluster_reads", -- "current" (the writes' node) or "spread" (every synced node)
 }
+
+-- Options that only mean something with the topology named by the key.
+local TOPOLOGY_OPTIONS = {
+  replicas = { "replica_lag", "replica_wait_timeout", "replica_retry" },
+  cluster = { "node_retry", "wsrep_sync_wait", "cluster_reads" },
+}
+
+M.DEFAULT_NODE_RETRY = 2 -- seconds a failed Galera node rests before it is tried again
+
+M.DEFAULT_REPLICA_WAIT_TIMEOUT = 1 -- seconds MASTER_GTID_WAIT may take before the primary reads
+M.DEFAULT_REPLICA_RETRY = 5        -- seconds a failed replica rests
+
+
 
 M.pool_options = {
   size = "integer", checkout_timeout = "number", idle_timeout = "number",
@@ -75,6 +94,26 @@ local function check_type(where, key, value, want)
     errors.raise("ConfigError", ("%s '%s' must be %s %s, got %s"):format(
       where, key, want == "integer" and "an" or "a", want, math.type(value) or type(value)))
   end
+end
+
+-- One server's connect options: the top-level ones, overridden by its own
+-- table (checked like the top level's).
+local function server_options(base, server, where)
+  if type(server) ~= "table" then
+    errors.raise("ConfigError", ("%s must be a table of connect options, got %s"):format(where, type(server)))
+  end
+  local opts = {}
+  for k, v in pairs(base) do opts[k] = v end
+  for k, v in pairs(server) do
+    local want = type(k) == "string" and M.connect_options[k]
+    if not want then
+      errors.raise("ConfigError", ("unknown option '%s' in %s (accepted: %s)"):format(
+        tostring(k), where, sorted_keys(M.connect_options)))
+    end
+    check_type(where .. " option", k, v, want)
+    opts[k] = v
+  end
+  return opts
 end
 
 local function unescape(s)
@@ -169,7 +208,21 @@ function M.normalize(user_opts)
       errors.raise("ConfigError", ("unknown option '%s' (accepted: %s)"):format(
         k, sorted_keys(M.connect_options, M.backend_options)))
     end
-    check_type("option", k, v, want)
+    if want == "scheduler" then
+      v = require("activerecord.scheduler").resolve(v)
+    elseif want == "replica_lag" then
+      if v ~= "wait" and v ~= "ignore" and (type(v) ~= "number" or v ~= v or v < 0) then
+        errors.raise("ConfigError", "option 'replica_lag' must be \"wait\", \"ignore\" or a number of "
+          .. "seconds >= 0, got " .. tostring(v))
+      end
+    elseif want == "cluster_reads" then
+      if v ~= "current" and v ~= "spread" then
+        errors.raise("ConfigError", "option 'cluster_reads' must be \"current\" or \"spread\", got "
+          .. tostring(v))
+      end
+    else
+      check_type("option", k, v, want)
+    end
     if M.connect_options[k] then connect[k] = v elseif k ~= "url" then backend[k] = v end
   end
   local pool = {}
@@ -187,11 +240,77 @@ function M.normalize(user_opts)
   if pool.size < 1 then errors.raise("ConfigError", "pool option 'size' must be at least 1") end
   for key, may_be_never in pairs(M.pool_timings) do check_timing(key, pool[key], may_be_never) end
   backend.pool = pool
+  if backend.scheduler then
+    -- every wait suspends the calling coroutine: the connections' network
+    -- waits (the C core) and the pool's wait for a free connection
+    if pool.wait then
+      errors.raise("ConfigError", "pool option 'wait' and option 'scheduler' exclude each other "
+        .. "(the scheduler suspends a checkout that must wait)")
+    end
+    connect.scheduler = backend.scheduler
+    pool.scheduler = backend.scheduler
+  end
   -- Sessions run in UTC unless told otherwise: the ORM writes UTC into
   -- DATETIME columns, and NOW(), CURRENT_TIMESTAMP and TIMESTAMP columns
   -- then agree with it (the server's own default is often SYSTEM, the
   -- host's local time).
   if connect.time_zone == nil then connect.time_zone = M.DEFAULT_TIME_ZONE end
+  -- options of one topology given without it would silently do nothing
+  for topology, names in pairs(TOPOLOGY_OPTIONS) do
+    if backend[topology] == nil then
+      for _, name in ipairs(names) do
+        if backend[name] ~= nil then
+          errors.raise("ConfigError", ("option '%s' needs option '%s' (%s)"):format(name, topology,
+            topology == "cluster" and "a Galera cluster's nodes" or "read replicas"))
+        end
+      end
+    end
+  end
+  if backend.replicas ~= nil or backend.primary ~= nil then
+    local list = backend.replicas
+    if type(list) ~= "table" or #list == 0 then
+      errors.raise("ConfigError", "option 'replicas' must be a non-empty array of connect option tables")
+    end
+    local base = connect
+    if backend.primary ~= nil then connect = server_options(base, backend.primary, "primary") end
+    local servers = {}
+    for i, server in ipairs(list) do servers[i] = server_options(base, server, "replicas[" .. i .. "]") end
+    backend.replica_servers = servers
+    if backend.replica_lag == nil then backend.replica_lag = "wait" end
+    backend.replica_wait_timeout = backend.replica_wait_timeout or M.DEFAULT_REPLICA_WAIT_TIMEOUT
+    backend.replica_retry = backend.replica_retry or M.DEFAULT_REPLICA_RETRY
+    if connect.scheduler then
+      for _, server in ipairs(servers) do server.scheduler = connect.scheduler end
+    end
+  end
+  if backend.cluster ~= nil then
+    if backend.replicas ~= nil or backend.primary ~= nil then
+      errors.raise("ConfigError", "option 'cluster' excludes 'primary' and 'replicas' (a Galera cluster "
+        .. "has no primary: every node takes writes)")
+    end
+    local list = backend.cluster
+    if #list == 0 then
+      errors.raise("ConfigError", "option 'cluster' must be a non-empty array of connect option tables")
+    end
+    local base, servers = connect, {}
+    for i, server in ipairs(list) do servers[i] = server_options(base, server, "cluster[" .. i .. "]") end
+    backend.cluster_servers = servers
+    connect = servers[1]
+    backend.node_retry = backend.node_retry or M.DEFAULT_NODE_RETRY
+    if backend.wsrep_sync_wait ~= nil and (backend.wsrep_sync_wait < 0 or backend.wsrep_sync_wait > 15) then
+      errors.raise("ConfigError", "option 'wsrep_sync_wait' must be 0..15 (a bitmask of statement kinds)")
+    end
+    backend.cluster_reads = backend.cluster_reads or "current"
+    if backend.cluster_reads == "spread" then
+      -- a read on another node than the write's waits until that node has
+      -- applied what the cluster committed (causal reads: read-your-writes)
+      if backend.wsrep_sync_wait == nil then backend.wsrep_sync_wait = 1 end
+      -- the replica read path (replicas.lua) over the nodes: no GTID to
+      -- wait for, a failed node rests as long as the cluster rests it
+      backend.replica_lag = "ignore"
+      backend.replica_retry = backend.node_retry
+    end
+  end
   if backend.reconnect_retries == nil then backend.reconnect_retries = 1 end
   if backend.reconnect_retries < 0 then
     errors.raise("ConfigError", "option 'reconnect_retries' must not be negative")

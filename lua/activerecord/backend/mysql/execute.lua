@@ -22,7 +22,14 @@ local lost, doom, raise_doomed = transaction.lost, transaction.doom, transaction
 -- activerecord.backend.mysql.integrity) where it is raised, once the
 -- statement's connection is back (introspection may need one).
 local function enriched(self, err)
-  if type(err) == "table" and err.kind == "IntegrityError" then integrity.enrich(self, err) end
+  if type(err) ~= "table" then return err end
+  if err.kind == "IntegrityError" then integrity.enrich(self, err) end
+  -- ER_OPTION_PREVENTS_STATEMENT: a write reached a read-only server
+  if err.code == 1290 and not err.read_only then
+    err.read_only = true
+    err.message = "a write reached a read-only server (a replica, or read_only=ON), which refused "
+      .. "it; writes must go to the primary: " .. tostring(err.message)
+  end
   return err
 end
 
@@ -34,7 +41,7 @@ M.methods = Backend
 -- Connection-lost errors where the statement provably never ran: the
 -- server had already dropped us (killed, idle timeout, gone away) before it
 -- was sent. Other losses (2013 mid-query) may have applied a write.
-local NOT_SENT = { [2006] = true, [1927] = true, [4031] = true }
+local NOT_SENT = { [2006] = true, [1927] = true, [4031] = true, [1047] = true } -- 1047: Galera node not ready
 
 -- Statements that change nothing may always be re-run after a reconnect.
 local function is_read_only(sql)
@@ -48,11 +55,15 @@ end
 
 function Backend:_emit(sql, started, n, res, err, ...)
   local seconds = now() - started
+  local conn = self._emit_conn -- set by _run just before (no yield in between)
+  self._emit_conn = nil
   local event = {
     sql = sql, params = n, seconds = seconds,
     rows = res and res.rows and #res.rows or nil,
     affected = res and res.affected_rows or nil,
     error = err,
+    -- beyond one server: which one ran it
+    server = self.server_of and (conn and self.server_of[conn] or "primary") or nil,
   }
   if self.slow_query_seconds and seconds >= self.slow_query_seconds then event.slow = true end
   if self.log_params then event.values = pack(...) end
@@ -69,6 +80,7 @@ function Backend:_run(conn, run, sql, ...)
   if not self.log then return conn[run](conn, sql, ...) end
   local started = now()
   local ok, res = pcall(conn[run], conn, sql, ...)
+  self._emit_conn = conn
   self:_emit(sql, started, select("#", ...), ok and res or nil, (not ok) and res or nil, ...)
   if not ok then error(res, 0) end
   return res
@@ -227,25 +239,35 @@ end
 -- fresh connection while that is safe (a lost link, the statement a read or
 -- never sent, `reconnect_retries` not used up); otherwise raises `err`.
 local function after_failure(self, conn, started, err, run, sql, ...)
-  local pool, read_timeout, attempts = self.pool, self.read_timeout, 0
+  local pool, attempts = self.pool, 0
+  local read_timeout, write_timeout = self.read_timeout, self.write_timeout
   while true do
     local is_lost = lost(err)
-    pool:checkin(conn, is_lost)
-    -- a read timeout (2013 after waiting read_timeout) is not a dropped
-    -- link: running the statement again would only wait as long again
-    if is_lost and read_timeout and err.code == 2013 and now() - started >= read_timeout * 0.9 then
-      err.timeout = true
-      error(err, 0)
+    -- a read timeout (2013 after waiting read_timeout), or a statement the
+    -- server did not take in (2006 after waiting write_timeout), is not a
+    -- dropped link: running it again would only wait as long again
+    if is_lost and started then
+      local waited = now() - started
+      if read_timeout and err.code == 2013 and waited >= read_timeout * 0.9 then
+        err.timeout = true
+      elseif write_timeout and err.code == 2006 and waited >= write_timeout * 0.9 then
+        err.timeout = true
+        err.message = err.message .. (" (write_timeout: the server took in nothing more for %g s)")
+          :format(write_timeout)
+      end
     end
+    pool:checkin(conn, is_lost, err) -- err: a cluster tells a lost node from a timeout
+    if err.timeout then error(err, 0) end
     attempts = attempts + 1
     if not (is_lost and attempts <= self.opts.reconnect_retries
             and (NOT_SENT[err.code] or is_read_only(sql))) then
       error(enriched(self, err), 0)
     end
     conn = pool:checkout()
-    started = read_timeout and now()
+    started = self.timed_io and now()
     local ok, res = run_on(self, conn, run, sql, ...)
     if ok then
+      if self.replicas then self:_note_write(conn, sql) end
       pool:checkin(conn)
       return res
     end
@@ -270,9 +292,17 @@ local function make_execute(run)
       check_in_transaction(t, sql)
       conn = t.conn
     else
+      if self.replicas then -- a read may go to a replica (replicas.lua)
+        local r, wanted = self:_pick_replica(sql)
+        if r then
+          local done, res = self:_read_on_replica(r, run, sql, ...)
+          if done then return res end
+        end
+        if wanted then self.read_counters.fallbacks = self.read_counters.fallbacks + 1 end
+      end
       pool = self.pool
       conn = pool:checkout()
-      started = self.read_timeout and now()
+      started = self.timed_io and now()
     end
     local ok, res
     if self.log then
@@ -281,11 +311,15 @@ local function make_execute(run)
       method = method or conn[run]
       ok, res = pcall(method, conn, sql, ...)
     end
-    -- _schema_cache is nil when empty; a statement that is no schema change
-    -- costs one field read and one memo hit (false), no call
-    if self._schema_cache and ends_memo[sql] then after_schema_change(self, sql) end
+    -- _schema_cache is nil when empty, _schema_loads false when no schema
+    -- read is in flight (one that is must learn of a DDL run meanwhile); a
+    -- statement that is no schema change costs field reads and one memo hit
+    if (self._schema_cache or self._schema_loads) and ends_memo[sql] then after_schema_change(self, sql) end
     if ok then
-      if pool then pool:checkin(conn) end
+      if pool then
+        if self.replicas then self:_note_write(conn, sql) end
+        pool:checkin(conn)
+      end
       return res
     end
     if t then
@@ -332,9 +366,23 @@ function Backend:query(sql, ...)
   return self:execute(sql, ...).rows
 end
 
+-- Opens the stream of `sql` on `conn` under pcall: ok, the iterator's
+-- values and the cursor (logged when it opens; rows arrive later).
+function Backend:_open_stream(conn, sql, ...)
+  local started = now()
+  local ok, f, s, c, cursor = pcall(conn.each, conn, sql, ...)
+  if (self._schema_cache or self._schema_loads) and ends_memo[sql] then after_schema_change(self, sql) end
+  if self.log then
+    self._emit_conn = conn
+    self:_emit(sql, started, select("#", ...), nil, (not ok) and f or nil, ...)
+  end
+  return ok, f, s, c, cursor
+end
+
 --- Streams the rows of a statement in constant memory. Outside a
 -- transaction the iteration holds its own connection until it ends or the
--- loop breaks (the fourth value is a to-be-closed guard). An error while
+-- loop breaks (the fourth value is a to-be-closed guard); with replicas, a
+-- plain read streams from one, as `execute` reads there. An error while
 -- reading (a conversion error, a lost connection) closes the stream before
 -- the connection goes back to the pool.
 -- @tparam string sql the statement
@@ -348,15 +396,31 @@ function Backend:each(sql, ...)
   end
   local t = self.ntx > 0 and self.tx[running()]
   if t then check_in_transaction(t, sql) end
-  local conn = t and t.conn or self.pool:checkout()
-  local started = now()
-  local ok, f, s, _, cursor = pcall(conn.each, conn, sql, ...)
-  if self._schema_cache and ends_memo[sql] then after_schema_change(self, sql) end
-  -- logged when the stream opens (rows arrive later, one by one)
-  if self.log then self:_emit(sql, started, select("#", ...), nil, (not ok) and f or nil, ...) end
+  local pool, conn = self.pool, t and t.conn
+  local ok, f, s, _, cursor, replica
+  if not t and self.replicas then
+    -- a plain read streams from a replica (replicas.lua); one that cannot
+    -- open there (the replica lags, or its link is lost) opens on the primary
+    local r, wanted = self:_pick_replica(sql)
+    local rconn = r and self:_replica_conn(r)
+    if rconn then
+      ok, f, s, _, cursor = self:_open_stream(rconn, sql, ...)
+      if ok then
+        pool, conn, replica = r.pool, rconn, r
+        self:_replica_served(r)
+      elseif not self:_replica_failed(r, rconn, f) then
+        error(enriched(self, f), 0)
+      end
+    end
+    if wanted and not conn then self.read_counters.fallbacks = self.read_counters.fallbacks + 1 end
+  end
+  if not ok then -- not opened on a replica: the transaction's connection, or the primary's
+    conn = conn or pool:checkout()
+    ok, f, s, _, cursor = self:_open_stream(conn, sql, ...)
+  end
   if not ok then
     if not t then
-      self.pool:checkin(conn, lost(f))
+      pool:checkin(conn, lost(f), f)
     elseif self:_ends(conn, f) then
       doom(t, f)
     end
@@ -367,7 +431,7 @@ function Backend:each(sql, ...)
     if done then return end
     done = true
     cursor:close()
-    if not t then self.pool:checkin(conn) end
+    if not t then pool:checkin(conn) end
   end
   local closer = setmetatable({}, { __close = finish, __gc = finish })
   local function iter()
@@ -379,7 +443,9 @@ function Backend:each(sql, ...)
       -- first, or the next statement on this connection finds it busy
       local cok = pcall(cursor.close, cursor)
       if not t then
-        self.pool:checkin(conn, lost(row) or not cok)
+        pool:checkin(conn, lost(row) or not cok, row)
+        -- rows were handed out already: raised, not read again elsewhere
+        if replica and lost(row) then self:_replica_down(replica, row) end
       elseif self:_ends(conn, row) or not cok then
         doom(t, row)
       end

@@ -19,7 +19,7 @@ Backend.__index = Backend
 
 -- the statement path, transactions, introspection and the advisory lock:
 -- methods of the same object
-for _, part in ipairs({ "execute", "transaction", "introspect", "advisory_lock" }) do
+for _, part in ipairs({ "execute", "transaction", "introspect", "advisory_lock", "replicas" }) do
   for name, fn in pairs(require("activerecord.backend.mysql." .. part).methods) do Backend[name] = fn end
 end
 
@@ -39,19 +39,77 @@ function M.new(user_opts)
     log_params = opts.log_params,
     slow_query_seconds = opts.slow_query_seconds,
     read_timeout = connect_opts.read_timeout,
+    write_timeout = connect_opts.write_timeout,
+    -- a statement's start is timed only when a timeout may explain its failure
+    timed_io = (connect_opts.read_timeout or connect_opts.write_timeout) and true or false,
     tx = setmetatable({}, { __mode = "k" }), -- coroutine -> transaction state
     ntx = 0, -- entries set in `tx` (an entry collected with its coroutine is not subtracted)
     _schema_version = 0, -- incremented by each schema cache reset (introspect.lua)
+    _schema_loads = false, -- schema reads in flight (a count), false for none
+    -- set (replicas.lua, the cluster) only beyond one server; false, not
+    -- nil, so the statement path's test is a field hit, not a miss that
+    -- falls through to the class table
+    replicas = false,
+    read_cluster = false, -- the cluster (cluster.lua) whose nodes spread reads read on
+    server_of = false,
   }, Backend)
   self.pool = Pool.new(function() return core.connect(connect_opts) end, opts.pool)
+  if opts.cluster_servers then
+    -- Galera: a pool per node behind one failover pool (cluster.lua)
+    local server_of = setmetatable({}, { __mode = "k" })
+    self.server_of = server_of
+    local nodes = {}
+    for i, nopts in ipairs(opts.cluster_servers) do
+      local name = "node " .. i
+      local pool = Pool.new(function() return core.connect(nopts) end, opts.pool)
+      pool.on_open = function(conn)
+        server_of[conn] = name
+        -- causal reads: the node waits until it has applied what the cluster committed
+        if opts.wsrep_sync_wait then conn:execute("SET SESSION wsrep_sync_wait = ?", opts.wsrep_sync_wait) end
+      end
+      nodes[i] = { name = name, pool = pool }
+    end
+    self.pool = require("activerecord.backend.mysql.cluster").new(nodes, opts.node_retry)
+    if opts.cluster_reads == "spread" then
+      -- reads outside transactions go round-robin over the nodes, through
+      -- the replica read path; a node's failure there is the cluster's too
+      require("activerecord.backend.mysql.replicas").setup(self, self.pool.nodes, self.pool)
+    end
+  end
+  if opts.replica_servers then
+    -- a pool per replica; every connection remembers its server for the log
+    local server_of = setmetatable({}, { __mode = "k" })
+    self.server_of = server_of
+    local function named(pool, name)
+      pool.on_open = function(conn) server_of[conn] = name end
+      return { name = name, pool = pool }
+    end
+    named(self.pool, "primary")
+    local pools = {}
+    for i, ropts in ipairs(opts.replica_servers) do
+      pools[i] = named(Pool.new(function() return core.connect(ropts) end, opts.pool), "replica " .. i)
+    end
+    require("activerecord.backend.mysql.replicas").setup(self, pools)
+  end
   -- connect once now: bad credentials fail here, and the server's flavor
-  -- and version fix the dialect and capabilities for this backend
-  local conn = self.pool:checkout()
+  -- and version fix the dialect and capabilities for this backend. Under a
+  -- scheduler, from outside a coroutine of the loop (at start-up), that one
+  -- connection blocks and is closed; every pooled one suspends its coroutine.
+  local probe_outside = opts.scheduler and not coroutine.isyieldable()
+  local conn
+  if probe_outside then
+    local blocking = {}
+    for k, v in pairs(connect_opts) do blocking[k] = v end
+    blocking.scheduler = nil
+    conn = core.connect(blocking)
+  else
+    conn = self.pool:checkout()
+  end
   local ok, err = pcall(function()
     self._server = conn:server()
     self._capabilities = conn:capabilities()
   end)
-  self.pool:checkin(conn, not ok)
+  if probe_outside then conn:close() else self.pool:checkin(conn, not ok) end
   if not ok then error(err, 0) end
   self.compiler = require("activerecord.backend.mysql.compiler")
   local Dialect = require("activerecord.backend.mysql.dialect")
@@ -168,16 +226,38 @@ function Backend:require_capability(name, feature)
   return self.dialect:require(names and names[1] or name, feature)
 end
 
---- Counters of the connection pool.
+--- Counters of the connection pool. With replicas, the primary's at the
+-- top level (`server = "primary"`), `replicas` (each replica's, with its
+-- `name`, `reads`, `failures` and `down`) and `reads` (`replica`,
+-- `fallbacks` to the primary, `gtid_waits`, `gtid_wait_timeouts`). Over a
+-- cluster, the sums at the top, `nodes` (each with `name`, `down`,
+-- `failures`, and `reads` when reads spread), `current`, `failovers`, and
+-- with spread reads `reads` (`spread`, `fallbacks` to the current node).
 -- @treturn table `{ size, open, in_use, idle, waits, timeouts, created, closed, replaced, errors }`
 function Backend:pool_stats()
-  return self.pool:stats()
+  local stats = self.pool:stats()
+  if self.read_cluster then
+    -- reads spread over a cluster's nodes: each node's `reads`, and where they went
+    local list, reads = require("activerecord.backend.mysql.replicas").stats(self)
+    for i, node in ipairs(stats.nodes) do node.reads = list[i].reads end
+    stats.reads = { spread = reads.replica, fallbacks = reads.fallbacks }
+  elseif self.replicas then
+    -- the primary's counters at the top, as without replicas; then each
+    -- replica's, and where the reads went
+    stats.server = "primary"
+    stats.replicas, stats.reads = require("activerecord.backend.mysql.replicas").stats(self)
+  end
+  return stats
 end
 
 --- Closes the pool: idle connections now, in-use ones when returned. Also
 -- runs at the end of a `local db <close> = ar.connect{...}` scope.
 function Backend:close()
   self.pool:close()
+  -- a cluster's nodes (spread reads) are closed by the cluster
+  if not self.read_cluster then
+    for _, r in ipairs(self.replicas or {}) do r.pool:close() end
+  end
 end
 
 Backend.__close = Backend.close
@@ -185,7 +265,7 @@ Backend.__close = Backend.close
 function Backend:__tostring()
   local s = self._server
   return ("activerecord mysql backend (%s %s, pool %d/%d)"):format(s.flavor,
-    table.concat(s.version, "."), self.pool.open, self.pool.opts.size)
+    table.concat(s.version, "."), self.pool:stats().open, self.pool.opts.size)
 end
 
 return M

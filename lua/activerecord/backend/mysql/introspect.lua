@@ -325,7 +325,14 @@ local function cached(self, kind, key, load)
   if v ~= nil then return v or nil end
   for _ = 1, 5 do
     local version = self._schema_version
-    v = load()
+    -- counted while in flight: a DDL run meanwhile (another coroutine's)
+    -- then bumps the version even though the cache is still empty
+    self._schema_loads = (self._schema_loads or 0) + 1
+    local ok, res = pcall(load)
+    local n = self._schema_loads - 1
+    self._schema_loads = n > 0 and n
+    if not ok then error(res, 0) end
+    v = res
     if self._schema_version == version then
       if v == nil then
         cache_of(self)[kind][key] = false -- a missing table is remembered too

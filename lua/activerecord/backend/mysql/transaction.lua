@@ -5,6 +5,7 @@
 local core = require("activerecord.backend.mysql.core")
 local errors = require("activerecord.errors")
 local options = require("activerecord.options")
+local scheduler_sleep = require("activerecord.scheduler").sleep
 
 local now = core.monotime
 local pack, unpack = table.pack, table.unpack
@@ -73,8 +74,13 @@ local function backoff(attempt)
   return base / 2 + math.random() * base / 2 -- exponential, with jitter
 end
 
+-- A deadlock or lock wait timeout (Galera's certification conflicts arrive
+-- as deadlocks at COMMIT), or a lost link before COMMIT was sent: the server
+-- rolled the transaction back, so running it again applies it once. A link
+-- lost during COMMIT leaves the outcome unknown: never re-run.
 local function retryable(err)
   return errors.is(err, "DeadlockError") or errors.is(err, "LockTimeoutError")
+    or (lost(err) and not err.commit_unknown)
 end
 
 --- Whether the running coroutine is inside `transaction`.
@@ -244,7 +250,7 @@ function Backend:_attempt(co, fn, opts)
   local conn = self.pool:checkout()
   local ok, err = pcall(conn.begin, conn, { isolation = opts.isolation, read_only = opts.read_only })
   if not ok then
-    self.pool:checkin(conn, lost(err))
+    self.pool:checkin(conn, lost(err), err)
     return false, err
   end
   if self.log then self:_emit("BEGIN", now(), 0, nil, nil) end
@@ -260,12 +266,15 @@ function Backend:_attempt(co, fn, opts)
     local cok, cerr = pcall(conn.commit, conn)
     if self.log then self:_emit("COMMIT", started, 0, nil, (not cok) and cerr or nil) end
     if cok then
+      if self.replicas then self:_note_write(conn) end -- reads on replicas wait for it
       self.pool:checkin(conn)
       return true, results, t.finish
     end
-    -- a failed COMMIT is an error, never a success
+    -- a failed COMMIT is an error, never a success; a lost link there
+    -- leaves it unknown whether the server committed
+    if lost(cerr) then cerr.commit_unknown = true end
     pcall(conn.rollback, conn)
-    self.pool:checkin(conn, lost(cerr))
+    self.pool:checkin(conn, lost(cerr), cerr)
     run_undo(t, 0)
     run_finish(t.finish, false)
     return false, cerr
@@ -303,8 +312,9 @@ local TRANSACTION_OPTIONS = { isolation = true, read_only = true, retries = true
 -- @tparam function fn called with the backend; its results are returned
 -- @tparam[opt] table opts `isolation` (`"READ COMMITTED"`, ...; outermost
 --   only), `read_only` (outermost only), `retries` (re-run the whole
---   function on `DeadlockError`/`LockTimeoutError`, with exponential backoff
---   and jitter; outermost only)
+--   function on `DeadlockError`/`LockTimeoutError`, or on `ConnectionLost`
+--   before COMMIT was sent, with exponential backoff and jitter; never after
+--   a link lost during COMMIT (`commit_unknown = true`); outermost only)
 -- @return the results of `fn`
 -- @raise whatever `fn` raised (after the rollback); `TransactionError` for
 --   isolation, read-only or retries on a nested call, or a non-function;
@@ -345,7 +355,11 @@ function Backend:transaction(fn, opts)
     end
     attempt = attempt + 1
     if not (retryable(res) and attempt <= retries) then error(res, 0) end
-    core.sleep(backoff(attempt))
+    if self.opts.scheduler then
+      scheduler_sleep(self.opts.scheduler, backoff(attempt)) -- only this coroutine waits
+    else
+      core.sleep(backoff(attempt))
+    end
   end
 end
 

@@ -1,0 +1,94 @@
+# scripts/lib/instances.sh -- shell helpers shared by the cluster scripts
+# (replication.sh, galera.sh): messages, finding binaries, pid files that
+# name only our own servers, free ports, the error log. Sourced after PROG
+# is set; not run on its own.
+
+die() {
+    echo "$PROG: $*" >&2
+    exit 1
+}
+
+note() {
+    echo "$PROG: $*" >&2
+}
+
+# Debian puts mariadbd in /usr/sbin, which non-login shells may not have.
+find_bin() {
+    local name d
+    for name in "$@"; do
+        if command -v "$name" >/dev/null 2>&1; then
+            command -v "$name"
+            return 0
+        fi
+        for d in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
+            if [[ -x $d/$name ]]; then
+                echo "$d/$name"
+                return 0
+            fi
+        done
+    done
+    return 1
+}
+
+need_bin() {
+    find_bin "$@" || die "cannot find any of: $* (is mariadb-server installed?)"
+}
+
+# Absolute, symlink-free path, so the pid check below matches the command line.
+abs_dir() {
+    (cd "$1" && pwd -P)
+}
+
+read_pid() {
+    local pid=""
+    if [[ -r $1/server.pid ]]; then read -r pid <"$1/server.pid" || true; fi
+    [[ $pid =~ ^[0-9]+$ ]] && echo "$pid"
+}
+
+# True only if PID is a live (non-zombie) mariadbd started with ND's my.cnf (never a --wsrep-recover run):
+# guards against signalling an unrelated process that reused the pid.
+is_our_server() {
+    local pid=$1 nd=$2 stat cmdline
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]] || return 1
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmdline == *"--defaults-file=$nd/my.cnf"* && $cmdline != *--wsrep-recover* ]]
+}
+
+port_in_use() {
+    local ss
+    if ss=$(find_bin ss); then
+        # Capture instead of piping to grep -q: no SIGPIPE under pipefail.
+        [[ -n $("$ss" -Hltn "sport = :$1") ]]
+    else
+        # Fallback: a successful connect means something listens there.
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+
+# A free port in 20000-60000, other than the ones given as arguments.
+pick_port() {
+    local port i taken
+    for ((i = 0; i < 100; i++)); do
+        port=$((20000 + ((RANDOM << 15) | RANDOM) % 40001))
+        for taken in "$@"; do
+            [[ $port != "$taken" ]] || continue 2
+        done
+        if ! port_in_use "$port"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free TCP port found in 20000-60000"
+}
+
+log_size() {
+    if [[ -f $1/error.log ]]; then wc -c <"$1/error.log"; else echo 0; fi
+}
+
+bind_failed_since() {
+    # Process substitution, not a pipe: grep -q exiting early is no error.
+    grep -qiE "Bind on TCP/IP port|Address already in use|has been taken" \
+        < <(tail -c "+$(($2 + 1))" "$1/error.log" 2>/dev/null)
+}
