@@ -285,15 +285,6 @@ wait_synced() {
     return 2
 }
 
-# Wait up to $3 seconds for pid $2 of node dir $1 to go away.
-wait_gone() {
-    local nd=$1 pid=$2 limit=$3 deadline
-    deadline=$((SECONDS + limit))
-    while is_our_server "$pid" "$nd"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-}
 
 # SIGKILL mariadbd's whole session: the SST script and rsync die with it.
 kill_group() {

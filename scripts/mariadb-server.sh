@@ -179,9 +179,11 @@ wait_ready() {
 wait_gone() {
     local dir=$1 pid=$2 limit=$3 deadline
     deadline=$((SECONDS + limit))
-    while is_our_server "$pid" "$dir"; do
+    # until none of its threads is left: a killed server's sockets close
+    # with its last thread, after its main one already shows Z
+    while is_our_server "$pid" "$dir" || [[ -n $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 ! -name "$pid" 2>/dev/null) ]]; do
         ((SECONDS < deadline)) || return 1
-        sleep 0.1
+        sleep 0.05
     done
 }
 

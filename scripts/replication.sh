@@ -142,15 +142,6 @@ wait_ready() {
     return 2
 }
 
-# Wait up to $3 seconds for the server in $1 (pid $2) to go away.
-wait_gone() {
-    local inst=$1 pid=$2 limit=$3 deadline
-    deadline=$((SECONDS + limit))
-    while is_our_server "$pid" "$inst"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-}
 
 show_log() {
     local inst=$1

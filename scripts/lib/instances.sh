@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/lib/instances.sh -- shell helpers shared by the cluster scripts
 # (replication.sh, galera.sh): messages, finding binaries, pid files that
 # name only our own servers, free ports, the error log. Sourced after PROG
@@ -54,6 +55,29 @@ is_our_server() {
     [[ ${stat:0:1} != Z ]] || return 1
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
     [[ $cmdline == *"--defaults-file=$nd/my.cnf"* && $cmdline != *--wsrep-recover* ]]
+}
+
+# True once no thread of pid runs. A SIGKILLed mariadbd's main thread shows
+# Z while its other threads still tear down, and its sockets close only with
+# the last of them: a client could still send a statement into a socket that
+# then closes unread (2013 "lost during query", not 2006 "gone away").
+threads_gone() {
+    local pid=$1 task
+    for task in /proc/"$pid"/task/*; do
+        [[ -e $task && ${task##*/} != "$pid" ]] && return 1
+    done
+    return 0
+}
+
+# Wait up to $3 seconds for the server of instance dir $1 (pid $2) to be
+# gone: not running, and none of its threads left.
+wait_gone() {
+    local nd=$1 pid=$2 limit=$3 deadline
+    deadline=$((SECONDS + limit))
+    while is_our_server "$pid" "$nd" || ! threads_gone "$pid"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
 }
 
 port_in_use() {
