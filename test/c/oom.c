@@ -208,17 +208,31 @@ int main(int argc, char **argv) {
   if (from == 0) from = 1;
   setup();
 
-  outcome base = run_once(0);
-  size_t total = A.count;
-  if (base.status != LUA_OK || !base.healthy || !base.balanced) {
-    fprintf(stderr, "oom: the run fails without injected failures: %s\n", base.error);
-    return 1;
+  /* The count varies between runs, on the Lua side: 1240 once and 1241 29
+   * times in 30 runs (most likely the collector's timing, which server
+   * values of varying length move). The most of three runs is the end; a
+   * run may still allocate less (masked) or more (grew): neither is a
+   * problem, a run that fails with no allocation refused is. */
+  size_t total = 0, fewest = SIZE_MAX, lua_count = 0, c_count = 0;
+  for (int i = 0; i < 3; i++) {
+    outcome base = run_once(0);
+    if (base.status != LUA_OK || !base.healthy || !base.balanced) {
+      fprintf(stderr, "oom: the run fails without injected failures: %s\n", base.error);
+      return 1;
+    }
+    if (A.count > total) {
+      total = A.count;
+      lua_count = A.lua_count;
+      c_count = A.c_count;
+    }
+    if (A.count < fewest) fewest = A.count;
   }
   printf("oom: a full run makes %zu allocations (%zu through lua_Alloc, %zu by "
-         "the core's malloc/calloc/realloc)\n", total, A.lua_count, A.c_count);
+         "the core's malloc/calloc/realloc; the fewest of three runs: %zu)\n", total,
+         lua_count, c_count, fewest);
   if (to == 0 || to > total + 1) to = total + 1;
 
-  size_t runs = 0, errors = 0, successes = 0, bad = 0, masked = 0;
+  size_t runs = 0, errors = 0, successes = 0, bad = 0, masked = 0, grew = 0;
   for (size_t n = from; n <= to; n += step) {
     if (verbose) printf("oom: N=%zu\n", n);
     outcome o = run_once(n);
@@ -229,12 +243,13 @@ int main(int argc, char **argv) {
     else if (!o.healthy) problem = "connection unusable afterwards";
     else if (o.status == LUA_OK && should_fail && A.failed > 0 && !A.transient)
       problem = "an allocation failed but the run succeeded";
-    else if (o.status != LUA_OK && !should_fail) problem = "failed past the end";
+    else if (o.status != LUA_OK && A.failed == 0) problem = "failed with no allocation refused";
     if (o.status == LUA_OK) {
       successes++;
       if (should_fail && A.failed == 0) masked++; /* the run allocated less this time */
     } else {
       errors++;
+      if (!should_fail) grew++; /* the run allocated more this time: it met N */
     }
     if (problem) {
       bad++;
@@ -246,8 +261,9 @@ int main(int argc, char **argv) {
     }
   }
   printf("oom: %s: %zu failure points tried (N=%zu..%zu step %zu): %zu ended with an "
-         "error, %zu succeeded (%zu of them allocated fewer than N), %zu problems\n",
-         A.transient ? "transient" : "persistent", runs, from, to, step, errors,
+         "error (%zu of them past the end, having allocated more), %zu succeeded (%zu of "
+         "them allocated fewer than N), %zu problems\n",
+         A.transient ? "transient" : "persistent", runs, from, to, step, errors, grew,
          successes, masked, bad);
   return bad ? 1 : 0;
 }
