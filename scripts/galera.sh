@@ -216,24 +216,9 @@ check_mysql_can_reach() {
 
 # Start mariadbd in its own session with extra options; record its pid.
 launch() {
-    local n=$1 nd mariadbd fd
+    local n=$1
     shift
-    nd=$(node_dir "$n")
-    mariadbd=$(need_bin mariadbd mysqld)
-    # A stale lock from a SIGKILLed server could name a reused pid.
-    rm -f "$nd/mysql.sock.lock"
-    (
-        cd /
-        # Close inherited fds (>2) so callers' pipes, e.g. $(...) or | tee,
-        # do not stay open for the server's whole life.
-        for fd in /proc/self/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec $fd>&-"; fi
-        done
-        exec setsid "$mariadbd" --defaults-file="$nd/my.cnf" "$@"
-    ) </dev/null >>"$nd/mariadbd.out" 2>&1 &
-    # A joiner writes its own pid-file only after SST: we track $!.
-    echo "$!" >"$nd/server.pid"
+    launch_server "$(node_dir "$n")" "$@"
 }
 
 # sql N SQL: runs SQL as root through node N's socket; -N -B output.

@@ -108,21 +108,7 @@ write_cnf() {
 
 # Start mariadbd in its own session; record the pid we started.
 launch() {
-    local inst=$1 mariadbd fd
-    mariadbd=$(need_bin mariadbd mysqld)
-    # A stale lock from a SIGKILLed server could name a reused pid.
-    rm -f "$inst/mysql.sock.lock"
-    (
-        cd /
-        # Close inherited fds (>2) so callers' pipes, e.g. $(...) or | tee,
-        # do not stay open for the server's whole life.
-        for fd in /proc/self/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec $fd>&-"; fi
-        done
-        exec setsid "$mariadbd" --defaults-file="$inst/my.cnf"
-    ) </dev/null >>"$inst/mariadbd.out" 2>&1 &
-    echo "$!" >"$inst/server.pid"
+    launch_server "$1"
 }
 
 # Wait until the server answers; 0 = ready, 1 = died, 2 = timed out.

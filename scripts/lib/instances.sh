@@ -116,3 +116,26 @@ bind_failed_since() {
     grep -qiE "Bind on TCP/IP port|Address already in use|has been taken" \
         < <(tail -c "+$(($2 + 1))" "$1/error.log" 2>/dev/null)
 }
+
+# launch_server DIR [mariadbd options...]: starts mariadbd with DIR/my.cnf in
+# its own session (a kill of the group takes its SST helpers too) and writes
+# the pid we started to DIR/server.pid (a Galera joiner writes its own
+# pid-file only after SST).
+launch_server() {
+    local dir=$1 mariadbd fd
+    shift
+    mariadbd=$(need_bin mariadbd mysqld)
+    # A stale lock from a SIGKILLed server could name a reused pid.
+    rm -f "$dir/mysql.sock.lock"
+    (
+        cd /
+        # Close inherited fds (>2) so callers' pipes, e.g. $(...) or | tee,
+        # do not stay open for the server's whole life.
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-"; fi
+        done
+        exec setsid "$mariadbd" --defaults-file="$dir/my.cnf" "$@"
+    ) </dev/null >>"$dir/mariadbd.out" 2>&1 &
+    echo "$!" >"$dir/server.pid"
+}
