@@ -175,15 +175,20 @@ wait_ready() {
     return 2
 }
 
-# Wait up to $2 seconds for the server in $1 to go away.
+# Wait up to $3 seconds for the server in $1 (pid $2) to be gone: reaped, or
+# its main thread a zombie with no other thread left. A killed server's
+# sockets close in its last thread to exit, which may be the main one still
+# running (R) after its memory, and so its cmdline, is gone.
 wait_gone() {
-    local dir=$1 pid=$2 limit=$3 deadline
+    local pid=$2 limit=$3 deadline stat
     deadline=$((SECONDS + limit))
-    # until none of its threads is left: a killed server's sockets close
-    # with its last thread, after its main one already shows Z
-    while is_our_server "$pid" "$dir" || [[ -n $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 ! -name "$pid" 2>/dev/null) ]]; do
+    while stat=$(cat "/proc/$pid/stat" 2>/dev/null); do
+        stat=${stat##*) }
+        if [[ ${stat:0:1} == Z && -z $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 ! -name "$pid" 2>/dev/null) ]]; then
+            break
+        fi
         ((SECONDS < deadline)) || return 1
-        sleep 0.05
+        sleep 0.02
     done
 }
 

@@ -57,12 +57,18 @@ is_our_server() {
     [[ $cmdline == *"--defaults-file=$nd/my.cnf"* && $cmdline != *--wsrep-recover* ]]
 }
 
-# True once no thread of pid runs. A SIGKILLed mariadbd's main thread shows
-# Z while its other threads still tear down, and its sockets close only with
-# the last of them: a client could still send a statement into a socket that
-# then closes unread (2013 "lost during query", not 2006 "gone away").
-threads_gone() {
-    local pid=$1 task
+# True once pid has finished dying: reaped, or its main thread a zombie
+# with no other thread left. A SIGKILLed mariadbd closes its sockets in the
+# last thread to exit, and that may be the main thread itself: after its
+# memory is gone (/proc/PID/cmdline reads empty, so is_our_server already
+# says no) it still shows R while it closes them. A client then still sends
+# a statement into a socket that closes unread: 2013 "lost during query",
+# not the 2006 "gone away" of a link seen closed before anything was sent.
+process_gone() {
+    local pid=$1 stat task
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    [[ ${stat:0:1} == Z ]] || return 1
     for task in /proc/"$pid"/task/*; do
         [[ -e $task && ${task##*/} != "$pid" ]] && return 1
     done
@@ -70,13 +76,13 @@ threads_gone() {
 }
 
 # Wait up to $3 seconds for the server of instance dir $1 (pid $2) to be
-# gone: not running, and none of its threads left.
+# gone (process_gone). Only called for a pid is_our_server vouched for.
 wait_gone() {
-    local nd=$1 pid=$2 limit=$3 deadline
+    local pid=$2 limit=$3 deadline
     deadline=$((SECONDS + limit))
-    while is_our_server "$pid" "$nd" || ! threads_gone "$pid"; do
+    until process_gone "$pid"; do
         ((SECONDS < deadline)) || return 1
-        sleep 0.05
+        sleep 0.02
     done
 }
 
