@@ -356,6 +356,18 @@ for _, h in ipairs(HARNESSES) do
         assert.has_error(function() sched.wait(-1, "r", 1) end)
         assert.has_error(function() sched.wait(0, "r", -1) end)
         assert.has_error(function() sched.sleep("1") end)
+        -- a bad timeout is named, with the adapter and the function, at the caller's line
+        local prefix = "activerecord.scheduler." .. h.name .. ": "
+        for _, bad in ipairs{ -1, 0 / 0, "1", true } do
+          local ok, err = pcall(sched.wait, 0, "r", bad)
+          assert.is_false(ok)
+          assert.matches(prefix .. "wait: timeout must be a number of seconds >= 0 or nil, got "
+            .. tostring(bad), err, 1, true)
+          -- signalled first: a wait that took the bad timeout would return true at once
+          ok, err = pcall(function() local ev = sched.event(); ev:signal(); ev:wait(bad) end)
+          assert.is_false(ok)
+          assert.matches("adapters_spec.lua:%d+: " .. prefix:gsub("%p", "%%%0") .. "event:wait: timeout must be", err)
+        end
       end)
     end)
   end)

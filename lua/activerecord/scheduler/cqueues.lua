@@ -20,6 +20,7 @@
 -- through.
 -- @module activerecord.scheduler.cqueues
 local cqueues = require("cqueues")
+local scheduler = require("activerecord.scheduler")
 local condition = require("cqueues.condition")
 
 local poll, running, monotime, cancel = cqueues.poll, cqueues.running, cqueues.monotime, cqueues.cancel
@@ -34,11 +35,6 @@ local function outside(what)
     .. "(cq:wrap(fn), then cq:loop()); it was called from outside one", 3)
 end
 
-local function check_timeout(timeout_s, what)
-  if timeout_s ~= nil and (type(timeout_s) ~= "number" or timeout_s ~= timeout_s or timeout_s < 0) then
-    error(WHERE .. what .. ": timeout must be a number of seconds >= 0 or nil, got " .. tostring(timeout_s), 3)
-  end
-end
 
 -- One pollable object per (fd, events), reused by every wait on it:
 -- cqueues.poll reads its `pollfd` and `events` fields (plain values, no
@@ -57,7 +53,7 @@ function M.wait(fd, events, timeout_s)
   if mtype(fd) ~= "integer" or fd < 0 then
     error(WHERE .. "wait: fd must be a descriptor (an integer >= 0), got " .. tostring(fd), 2)
   end
-  check_timeout(timeout_s, "wait")
+  scheduler.check_timeout(WHERE, timeout_s, "wait")
   if not running() then outside("wait") end
   local key = fd * 3 + off
   local obj = pollables[key]
@@ -108,7 +104,7 @@ Event.__index = Event
 -- came before), false when `timeout_s` passes first (nil: no limit). The
 -- signal is consumed by the wait that returns true.
 function Event:wait(timeout_s)
-  check_timeout(timeout_s, "event:wait")
+  scheduler.check_timeout(WHERE, timeout_s, "event:wait")
   if self.signalled then
     self.signalled = false
     return true

@@ -47,6 +47,18 @@ function M.resolve(opt)
   return opt
 end
 
+--- Raises (at the level of the adapter function's caller) unless
+-- `timeout_s` is nil or a number of seconds >= 0: what every adapter's
+-- `wait` and `event:wait` accept.
+-- @tparam string where the adapter's message prefix
+-- @param timeout_s the value given
+-- @tparam string what the function checked, for the message
+function M.check_timeout(where, timeout_s, what)
+  if timeout_s ~= nil and (type(timeout_s) ~= "number" or timeout_s ~= timeout_s or timeout_s < 0) then
+    error(where .. what .. ": timeout must be a number of seconds >= 0 or nil, got " .. tostring(timeout_s), 3)
+  end
+end
+
 --- Suspends the running coroutine for `seconds` through the adapter: its
 -- `sleep`, or else a wait on a descriptor that never becomes ready.
 -- @tparam table adapter a resolved adapter

@@ -27,6 +27,7 @@
 -- it does for any error in a callback); nothing is lost silently.
 -- @module activerecord.scheduler.luv
 local uv = require("luv")
+local scheduler = require("activerecord.scheduler")
 
 local M = { name = "luv" }
 
@@ -48,11 +49,6 @@ local function current(what)
   return co
 end
 
-local function check_timeout(timeout_s, what)
-  if timeout_s ~= nil and (type(timeout_s) ~= "number" or timeout_s ~= timeout_s or timeout_s < 0) then
-    error(WHERE .. what .. ": timeout must be a number of seconds >= 0 or nil, got " .. tostring(timeout_s), 3)
-  end
-end
 
 -- Resumes `co` with the module's wake-up; an error in it is raised here,
 -- with the coroutine's traceback.
@@ -199,7 +195,7 @@ function M.wait(fd, events, timeout_s)
   if mtype(fd) ~= "integer" or fd < 0 then
     error(WHERE .. "wait: fd must be a descriptor (an integer >= 0), got " .. tostring(fd), 2)
   end
-  check_timeout(timeout_s, "wait")
+  scheduler.check_timeout(WHERE, timeout_s, "wait")
   local co = current("wait")
   local p = polls[fd]
   if not p then
@@ -270,7 +266,7 @@ end
 -- came before), false when `timeout_s` passes first (nil: no limit). The
 -- signal is consumed by the wait that returns true.
 function Event:wait(timeout_s)
-  check_timeout(timeout_s, "event:wait")
+  scheduler.check_timeout(WHERE, timeout_s, "event:wait")
   if self.signalled then
     self.signalled = false
     return true
