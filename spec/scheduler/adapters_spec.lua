@@ -273,7 +273,17 @@ for _, h in ipairs(HARNESSES) do
         sched.wait(a, "w", 1)
         sched.forget(a); sched.forget(b)
         close(a); close(b)
-        local c, d = socketpair()
+        -- the kernel hands out the lowest free numbers: a lower one freed
+        -- meanwhile (a collected connection's socket) is taken and held
+        -- until a pair lands on a's number
+        local c, d, held = nil, nil, {}
+        for _ = 1, 64 do
+          c, d = socketpair()
+          if c == a or d == a then break end
+          held[#held + 1] = c
+          held[#held + 1] = d
+        end
+        for _, extra in ipairs(held) do close(extra) end
         same_number = (c == a) or (d == a)
         local fd, peer = c, d
         if d == a then fd, peer = d, c end
