@@ -14,6 +14,9 @@ PROG=${0##*/}
 READY_TIMEOUT=60  # seconds to wait for the server to answer a ping
 STOP_TIMEOUT=30   # seconds between SIGTERM and SIGKILL
 
+# shellcheck source=scripts/lib/instances.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/instances.sh"
+
 usage() {
     cat >&2 <<EOF
 usage: $PROG start DIR [--tls CERTDIR] [--port PORT]
@@ -22,82 +25,10 @@ EOF
     exit 2
 }
 
-die() {
-    echo "$PROG: $*" >&2
-    exit 1
-}
-
-# Debian puts mariadbd in /usr/sbin, which non-login shells may not have.
-find_bin() {
-    local name d
-    for name in "$@"; do
-        if command -v "$name" >/dev/null 2>&1; then
-            command -v "$name"
-            return 0
-        fi
-        for d in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
-            if [[ -x $d/$name ]]; then
-                echo "$d/$name"
-                return 0
-            fi
-        done
-    done
-    return 1
-}
-
-need_bin() {
-    find_bin "$@" || die "cannot find any of: $* (is mariadb-server installed?)"
-}
-
-# Absolute, symlink-free path, so the pid check below matches the command line.
-abs_dir() {
-    (cd "$1" && pwd -P)
-}
-
-read_pid() {
-    local pid=""
-    if [[ -r $1/server.pid ]]; then read -r pid <"$1/server.pid" || true; fi
-    [[ $pid =~ ^[0-9]+$ ]] && echo "$pid"
-}
-
-# True only if PID is a live (non-zombie) mariadbd started with DIR's my.cnf:
-# guards against signalling an unrelated process that reused the pid.
-is_our_server() {
-    local pid=$1 dir=$2 stat cmdline
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != Z ]] || return 1
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-    [[ $cmdline == *"--defaults-file=$dir/my.cnf"* ]]
-}
-
 server_running() {
     local pid
     pid=$(read_pid "$1") || return 1
     is_our_server "$pid" "$1"
-}
-
-port_in_use() {
-    local ss
-    if ss=$(find_bin ss); then
-        # Capture instead of piping to grep -q: no SIGPIPE under pipefail.
-        [[ -n $("$ss" -Hltn "sport = :$1") ]]
-    else
-        # Fallback: a successful connect means something listens there.
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
-pick_port() {
-    local port i
-    for ((i = 0; i < 100; i++)); do
-        port=$((20000 + ((RANDOM << 15) | RANDOM) % 40001))
-        if ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free TCP port found in 20000-60000"
 }
 
 cnf_port() {
@@ -139,25 +70,6 @@ write_cnf() {
     } >"$dir/my.cnf"
 }
 
-# Start mariadbd in its own session; record the pid we started.
-launch() {
-    local dir=$1 mariadbd fd
-    mariadbd=$(need_bin mariadbd mysqld)
-    # A stale lock from a SIGKILLed server could name a reused pid.
-    rm -f "$dir/mysql.sock.lock"
-    (
-        cd /
-        # Close inherited fds (>2) so callers' pipes, e.g. $(...) or | tee,
-        # do not stay open for the server's whole life.
-        for fd in /proc/self/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec $fd>&-"; fi
-        done
-        exec setsid "$mariadbd" --defaults-file="$dir/my.cnf"
-    ) </dev/null >>"$dir/mariadbd.out" 2>&1 &
-    echo "$!" >"$dir/server.pid"
-}
-
 # Wait until the server answers; 0 = ready, 1 = died, 2 = timed out.
 wait_ready() {
     local dir=$1 pid admin deadline
@@ -175,23 +87,6 @@ wait_ready() {
     return 2
 }
 
-# Wait up to $3 seconds for the server in $1 (pid $2) to be gone: reaped, or
-# its main thread a zombie with no other thread left. A killed server's
-# sockets close in its last thread to exit, which may be the main one still
-# running (R) after its memory, and so its cmdline, is gone.
-wait_gone() {
-    local pid=$2 limit=$3 deadline stat
-    deadline=$((SECONDS + limit))
-    while stat=$(cat "/proc/$pid/stat" 2>/dev/null); do
-        stat=${stat##*) }
-        if [[ ${stat:0:1} == Z && -z $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 ! -name "$pid" 2>/dev/null) ]]; then
-            break
-        fi
-        ((SECONDS < deadline)) || return 1
-        sleep 0.02
-    done
-}
-
 show_log_and_kill() {
     local dir=$1 pid
     echo "$PROG: server in $dir failed to start; last lines of $dir/error.log:" >&2
@@ -201,16 +96,6 @@ show_log_and_kill() {
         wait_gone "$dir" "$pid" 10 || true
     fi
     rm -f "$dir/server.pid"
-}
-
-log_size() {
-    if [[ -f $1/error.log ]]; then wc -c <"$1/error.log"; else echo 0; fi
-}
-
-bind_failed_since() {
-    # Process substitution, not a pipe: grep -q exiting early is no error.
-    grep -qiE "Bind on TCP/IP port|Address already in use" \
-        < <(tail -c "+$(($2 + 1))" "$1/error.log" 2>/dev/null)
 }
 
 run_sql() {
@@ -281,6 +166,7 @@ cmd_start() {
         "$dir"/{mariadbd.pid,mysql.sock,mysql.sock.lock}
 
     install_db=$(need_bin mariadb-install-db mysql_install_db)
+    # shellcheck disable=SC2119 # no ports of ours to avoid
     [[ -n $port ]] || port=$(pick_port)
     write_cnf "$dir" "$port" "$certdir"
     # --defaults-file must come first; --skip-name-resolve avoids DNS on CI.
@@ -296,12 +182,13 @@ cmd_start() {
     # retry a few times with a new random port.
     for attempt in 1 2 3 4 5; do
         off=$(log_size "$dir")
-        launch "$dir"
+        launch_server "$dir"
         rc=0
         wait_ready "$dir" || rc=$?
         ((rc == 0)) && break
         if ((rc == 1 && fixed_port == 0 && attempt < 5)) && bind_failed_since "$dir" "$off"; then
             rm -f "$dir/server.pid"
+            # shellcheck disable=SC2119
             port=$(pick_port)
             write_cnf "$dir" "$port" "$certdir"
             continue
@@ -362,7 +249,7 @@ cmd_restart() {
     [[ -f $dir/my.cnf && -d $dir/data ]] || die "no server set up in $dir (run start first)"
     dir=$(abs_dir "$dir")
     cmd_stop "$dir"
-    launch "$dir"
+    launch_server "$dir"
     wait_ready "$dir" || rc=$?
     if ((rc != 0)); then
         ((rc == 2)) && echo "$PROG: server not ready after ${READY_TIMEOUT}s" >&2

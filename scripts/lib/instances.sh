@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# scripts/lib/instances.sh -- shell helpers shared by the cluster scripts
-# (replication.sh, galera.sh): messages, finding binaries, pid files that
-# name only our own servers, free ports, the error log. Sourced after PROG
-# is set; not run on its own.
+# scripts/lib/instances.sh -- shell helpers shared by the server scripts
+# (mariadb-server.sh, replication.sh, galera.sh): messages, finding
+# binaries, pid files that name only our own servers, starting and waiting
+# for a server to be gone, free ports, the error log. Sourced after PROG is
+# set; not run on its own.
 
 die() {
     echo "$PROG: $*" >&2
